@@ -1,0 +1,171 @@
+#include "backends/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <vector>
+
+#include "backends/cpu/cpu_math.h"
+#include "core/error.h"
+
+namespace wan {
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<cpu::CpuBackend>(threads); }
+
+namespace cpu {
+
+namespace {
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos) return line.substr(pos + 2);
+    }
+  }
+  return "cpu";
+}
+
+int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads) : pool_(threads), gemm_(pool_) {}
+
+BackendInfo CpuBackend::info() const {
+  BackendInfo i;
+  i.name = "cpu";
+  i.gemm = gemm_.name();
+  i.device = cpu_model_name();
+  i.threads = pool_.size();
+  return i;
+}
+
+Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
+  auto storage = std::make_shared<Storage>();
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  // 64-byte alignment for the SIMD kernels; round the size up as aligned_alloc requires.
+  const size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+  void* p = std::aligned_alloc(64, alloc);
+  if (!p) fail("E_OOM", "cannot allocate " + std::to_string(bytes) + " bytes of host memory for " + shape_str(shape));
+  storage->data = p;
+  storage->bytes = bytes;
+  storage->device = Device::CPU;
+  storage->release = [](void* ptr) { std::free(ptr); };
+  return Tensor(std::move(storage), dtype, shape);
+}
+
+Tensor CpuBackend::upload(const float* host, const Shape& shape) {
+  Tensor t = empty(shape, DType::F32);
+  std::memcpy(t.raw(), host, t.bytes());
+  return t;
+}
+
+Tensor CpuBackend::upload_i32(const int32_t* host, const Shape& shape) {
+  Tensor t = empty(shape, DType::I32);
+  std::memcpy(t.raw(), host, t.bytes());
+  return t;
+}
+
+void CpuBackend::download(const Tensor& t, float* host) { std::memcpy(host, t.f32(), t.bytes()); }
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  WAN_CHECK(src.bytes() == dst.bytes(), "copy between tensors of different sizes");
+  std::memcpy(dst.raw(), src.raw(), src.bytes());
+}
+
+WAN_SIMD_CLONES void apply_activation(float* x, int64_t n, Activation act) {
+  switch (act) {
+    case Activation::None: break;
+    case Activation::GeluTanh:
+      for (int64_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);
+      break;
+    case Activation::GeluErf:
+      for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+      break;
+    case Activation::Silu:
+      for (int64_t i = 0; i < n; ++i) x[i] = silu(x[i]);
+      break;
+  }
+}
+
+namespace {
+WAN_SIMD_CLONES void add_bias_row(float* y, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += b[i];
+}
+}  // namespace
+
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) {
+  const int64_t K = x.dim(-1), M = rows_of(x), N = w.dim(0);
+  WAN_CHECK(w.rank() == 2 && w.dim(1) == K, "linear: weight " + shape_str(w.shape()) + " for input " + shape_str(x.shape()));
+  WAN_CHECK(y.dim(-1) == N && rows_of(y) == M, "linear: output " + shape_str(y.shape()));
+  gemm_(true, M, N, K, 1.0f, x.f32(), K, w.f32(), K, 0.0f, y.f32(), N);
+  if (!bias && act == Activation::None) return;
+  const float* b = bias ? bias->f32() : nullptr;
+  float* out = y.f32();
+  pool_.parallel_for(M, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = out + r * N;
+      if (b) add_bias_row(row, b, N);
+      apply_activation(row, N, act);
+    }
+  }, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)));
+}
+
+namespace {
+// Softmax of each row in place; rows are independent.
+WAN_SIMD_CLONES void softmax_row(float* s, int64_t n) {
+  float m = s[0];
+  for (int64_t i = 1; i < n; ++i) m = s[i] > m ? s[i] : m;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    s[i] = fast_exp(s[i] - m);
+    sum += s[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) s[i] *= inv;
+}
+}  // namespace
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out) {
+  const int64_t B = q.dim(0), Sq = q.dim(1), HD = q.dim(2), Sk = k.dim(1);
+  WAN_CHECK(q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && k.dim(0) == B && v.dim(0) == B && k.dim(2) == HD &&
+                v.dim(2) == HD && v.dim(1) == Sk && out.shape() == q.shape() && HD % p.heads == 0,
+            "attention shapes q " + shape_str(q.shape()) + " k " + shape_str(k.shape()) + " v " + shape_str(v.shape()));
+  const int64_t D = HD / p.heads;
+  if (Sk == 0) {
+    if (!p.accumulate) std::memset(out.raw(), 0, out.bytes());
+    return;
+  }
+  // Scores for a block of query rows at a time, so memory stays bounded at any sequence length.
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(Sq, (int64_t{1} << 22) / Sk));
+  std::vector<float> scores(static_cast<size_t>(block * Sk));
+  const float* qd = q.f32();
+  const float* kd = k.f32();
+  const float* vd = v.f32();
+  float* od = out.f32();
+  for (int64_t b = 0; b < B; ++b) {
+    for (int h = 0; h < p.heads; ++h) {
+      const float* kh = kd + b * Sk * HD + h * D;
+      const float* vh = vd + b * Sk * HD + h * D;
+      for (int64_t q0 = 0; q0 < Sq; q0 += block) {
+        const int64_t rows = std::min(block, Sq - q0);
+        const float* qh = qd + (b * Sq + q0) * HD + h * D;
+        float* oh = od + (b * Sq + q0) * HD + h * D;
+        gemm_(true, rows, Sk, D, p.scale, qh, HD, kh, HD, 0.0f, scores.data(), Sk);
+        float* s = scores.data();
+        pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) softmax_row(s + r * Sk, Sk);
+        }, std::max<int64_t>(1, 8192 / Sk));
+        gemm_(false, rows, D, Sk, 1.0f, s, Sk, vh, HD, p.accumulate ? 1.0f : 0.0f, oh, HD);
+      }
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace wan

@@ -1,0 +1,47 @@
+#pragma once
+// The float32 CPU backend: the reference every other backend is checked against.
+#include <memory>
+
+#include "backends/cpu/gemm.h"
+#include "core/thread_pool.h"
+#include "ops/backend.h"
+
+namespace wan::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads);
+  BackendInfo info() const override;
+
+  Tensor empty(const Shape& shape, DType dtype) override;
+  Tensor upload(const float* host, const Shape& shape) override;
+  Tensor upload_i32(const int32_t* host, const Shape& shape) override;
+  void download(const Tensor& t, float* host) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+
+  void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) override;
+  void layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, Tensor& y) override;
+  void layer_norm_modulated(const Tensor& x, const Modulation& mod, int shift_chunk, int scale_chunk, float eps,
+                            Tensor& y) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override;
+  void add_gated(Tensor& x, const Tensor& y, const Modulation* mod, int gate_chunk) override;
+  void activation(const Tensor& x, Activation act, Tensor& y) override;
+  void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) override;
+  void add_positional(Tensor& x, const Tensor& pos) override;
+  void timestep_embedding(const Tensor& t, Tensor& y) override;
+  void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) override;
+  void patchify(const Tensor& x, const PatchParams& p, Tensor& y) override;
+  void unpatchify(const Tensor& y, const PatchParams& p, Tensor& out) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out) override;
+
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  ThreadPool pool_;
+  Gemm gemm_;
+};
+
+// Applies act in place over n contiguous floats (shared by linear's epilogue and activation()).
+void apply_activation(float* x, int64_t n, Activation act);
+
+}  // namespace wan::cpu

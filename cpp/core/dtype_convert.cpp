@@ -1,0 +1,83 @@
+#include "core/dtype_convert.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace wan {
+
+float bf16_to_f32(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float f16_to_f32(uint16_t v) {
+  const uint32_t sign = (v & 0x8000u) << 16;
+  const uint32_t exp = (v >> 10) & 0x1f;
+  const uint32_t mant = v & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf / nan
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    // Subnormal half: value = mant * 2^-24, exact in float.
+    float f = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -f : f;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float f8e4m3_to_f32(uint8_t v) {
+  const bool neg = v & 0x80;
+  const int exp = (v >> 3) & 0xf;
+  const int mant = v & 0x7;
+  float f;
+  if (exp == 0xf && mant == 0x7) {
+    f = std::nanf("");
+  } else if (exp == 0) {
+    f = std::ldexp(static_cast<float>(mant), -9);  // subnormal: mant/8 * 2^(1-7)
+  } else {
+    f = std::ldexp(1.0f + mant / 8.0f, exp - 7);
+  }
+  return neg ? -f : f;
+}
+
+void convert_to_f32(DType dtype, const void* src, size_t count, float scale, float* dst) {
+  switch (dtype) {
+    case DType::F32: {
+      std::memcpy(dst, src, count * 4);
+      break;
+    }
+    case DType::BF16: {
+      const auto* s = static_cast<const uint16_t*>(src);
+      for (size_t i = 0; i < count; ++i) dst[i] = bf16_to_f32(s[i]);
+      break;
+    }
+    case DType::F16: {
+      const auto* s = static_cast<const uint16_t*>(src);
+      for (size_t i = 0; i < count; ++i) dst[i] = f16_to_f32(s[i]);
+      break;
+    }
+    case DType::F8_E4M3: {
+      float table[256];
+      for (int i = 0; i < 256; ++i) table[i] = f8e4m3_to_f32(static_cast<uint8_t>(i));
+      const auto* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < count; ++i) dst[i] = table[s[i]];
+      break;
+    }
+    default:
+      fail("E_MODEL_FORMAT", std::string("cannot read stored dtype ") + dtype_name(dtype));
+  }
+  if (scale != 1.0f)
+    for (size_t i = 0; i < count; ++i) dst[i] *= scale;
+}
+
+}  // namespace wan

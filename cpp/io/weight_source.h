@@ -1,0 +1,66 @@
+#pragma once
+// Where a model's weights come from. Models bind their typed weight structs by canonical name with
+// take(name, shape); a checkpoint plan (from TypeScript) and random initialisation (benchmarks)
+// are the two sources.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/backend.h"
+
+namespace wan {
+
+class MappedFile;
+
+// One tensor of the plan: which bytes of which file, stored how.
+struct TensorSpec {
+  std::string name;  // canonical name
+  std::string file;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  DType dtype = DType::F32;
+  Shape shape;
+  float scale = 1.0f;  // fp8 "scaled" checkpoints
+};
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // The float32 backend tensor for `name`; E_MODEL_FORMAT if it is absent or its shape differs.
+  virtual Tensor take(const std::string& name, const Shape& shape) = 0;
+  // Called after binding: fails on anything that was offered but not taken.
+  virtual void finish() {}
+};
+
+class PlanWeightSource final : public WeightSource {
+ public:
+  PlanWeightSource(Backend& backend, std::vector<TensorSpec> specs);
+  ~PlanWeightSource() override;
+  Tensor take(const std::string& name, const Shape& shape) override;
+  void finish() override;
+
+ private:
+  const MappedFile& file(const std::string& path);
+  Backend& backend_;
+  std::map<std::string, TensorSpec> specs_;
+  std::set<std::string> taken_;
+  std::map<std::string, std::unique_ptr<MappedFile>> files_;
+};
+
+// Deterministic pseudo-random weights (uniform, given standard deviation) for benchmarks.
+class RandomWeightSource final : public WeightSource {
+ public:
+  RandomWeightSource(Backend& backend, uint64_t seed, float stddev) : backend_(backend), seed_(seed), stddev_(stddev) {}
+  Tensor take(const std::string& name, const Shape& shape) override;
+
+ private:
+  Backend& backend_;
+  uint64_t seed_;
+  float stddev_;
+};
+
+}  // namespace wan

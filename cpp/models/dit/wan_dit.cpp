@@ -1,0 +1,262 @@
+// The forward of WanTransformer3DModel, step by step as diffusers writes it.
+#include "models/dit/wan_dit.h"
+
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "models/dit/rope3d.h"
+
+namespace wan::dit {
+
+// Buffers reused by every block of one forward.
+struct WanDit::Scratch {
+  Tensor norm, q, k, v, attn, out, ffn;  // video tokens
+  Tensor ctx_k, ctx_v;                   // text tokens
+  Tensor img_k, img_v;                   // image tokens (Wan2.1 I2V)
+};
+
+WanDit::WanDit(Backend& backend, const WanDitConfig& config, WeightSource& weights)
+    : backend_(backend), config_(config) {
+  bind(weights);
+}
+
+namespace {
+
+// Copies a tensor into the trace (the buffers it comes from are reused later in the forward).
+void record(Backend& be, Trace* trace, const char* name, const Tensor& t, Shape shape) {
+  if (!trace) return;
+  Tensor c = be.empty(shape, DType::F32);
+  be.copy(t, c);
+  trace->tensors.emplace_back(name, std::move(c));
+}
+
+// Expands per-row tensors [R, n] to the caller's view [B, n] or [B, S, n] through row_of_token.
+void record_rows(Backend& be, Trace* trace, const char* name, const Tensor& rows, const std::vector<int32_t>& row_of,
+                 Shape shape) {
+  if (!trace) return;
+  const int64_t n = rows.dim(-1);
+  std::vector<float> host(rows.numel()), out(row_of.size() * n);
+  be.download(rows, host.data());
+  for (size_t t = 0; t < row_of.size(); ++t)
+    std::copy(host.begin() + row_of[t] * n, host.begin() + (row_of[t] + 1) * n, out.begin() + t * n);
+  trace->tensors.emplace_back(name, be.upload(out.data(), shape));
+}
+
+}  // namespace
+
+void WanDit::block_forward(const BlockW& w, Tensor& x, const Tensor& context, const Tensor* image,
+                           const Modulation& mod, const Tensor& rope_cos, const Tensor& rope_sin, int64_t batch,
+                           Scratch& s) {
+  Backend& be = backend_;
+  const WanDitConfig& c = config_;
+  const AttentionParams attn_params{c.num_heads, 1.0f / std::sqrt(static_cast<float>(c.head_dim)), false};
+  auto per_batch = [&](const Tensor& t) { return t.view({batch, t.dim(0) / batch, t.dim(-1)}); };
+
+  // Self-attention on modulated, normalised tokens; q and k RMS-normed across heads, then rotated.
+  be.layer_norm_modulated(x, mod, /*shift*/ 0, /*scale*/ 1, c.eps, s.norm);
+  be.linear(s.norm, w.attn1.to_q.weight, &w.attn1.to_q.bias, Activation::None, s.q);
+  be.linear(s.norm, w.attn1.to_k.weight, &w.attn1.to_k.bias, Activation::None, s.k);
+  be.linear(s.norm, w.attn1.to_v.weight, &w.attn1.to_v.bias, Activation::None, s.v);
+  be.rms_norm(s.q, w.attn1.norm_q, c.eps, s.q);
+  be.rms_norm(s.k, w.attn1.norm_k, c.eps, s.k);
+  Tensor q3 = per_batch(s.q), k3 = per_batch(s.k), v3 = per_batch(s.v), a3 = per_batch(s.attn);
+  be.rope(q3, c.num_heads, rope_cos, rope_sin);
+  be.rope(k3, c.num_heads, rope_cos, rope_sin);
+  be.attention(q3, k3, v3, attn_params, a3);
+  be.linear(s.attn, w.attn1.to_out.weight, &w.attn1.to_out.bias, Activation::None, s.out);
+  be.add_gated(x, s.out, &mod, /*gate*/ 2);
+
+  // Cross-attention to the text (plus, for Wan2.1 I2V, the image tokens through their own K/V).
+  const Tensor* cross_in = &x;
+  if (c.cross_attn_norm) {
+    be.layer_norm(x, &w.norm2.weight, &w.norm2.bias, c.eps, s.norm);
+    cross_in = &s.norm;
+  }
+  be.linear(*cross_in, w.attn2.to_q.weight, &w.attn2.to_q.bias, Activation::None, s.q);
+  be.rms_norm(s.q, w.attn2.norm_q, c.eps, s.q);
+  be.linear(context, w.attn2.to_k.weight, &w.attn2.to_k.bias, Activation::None, s.ctx_k);
+  be.rms_norm(s.ctx_k, w.attn2.norm_k, c.eps, s.ctx_k);
+  be.linear(context, w.attn2.to_v.weight, &w.attn2.to_v.bias, Activation::None, s.ctx_v);
+  be.attention(per_batch(s.q), per_batch(s.ctx_k), per_batch(s.ctx_v), attn_params, a3);
+  if (image) {
+    be.linear(*image, w.attn2.add_k_proj.weight, &w.attn2.add_k_proj.bias, Activation::None, s.img_k);
+    be.rms_norm(s.img_k, w.attn2.norm_added_k, c.eps, s.img_k);
+    be.linear(*image, w.attn2.add_v_proj.weight, &w.attn2.add_v_proj.bias, Activation::None, s.img_v);
+    AttentionParams acc = attn_params;
+    acc.accumulate = true;
+    be.attention(per_batch(s.q), per_batch(s.img_k), per_batch(s.img_v), acc, a3);
+  }
+  be.linear(s.attn, w.attn2.to_out.weight, &w.attn2.to_out.bias, Activation::None, s.out);
+  be.add_gated(x, s.out, nullptr, 0);
+
+  // Feed-forward on modulated tokens, gated back into the residual stream.
+  be.layer_norm_modulated(x, mod, /*shift*/ 3, /*scale*/ 4, c.eps, s.norm);
+  be.linear(s.norm, w.ffn_in.weight, &w.ffn_in.bias, Activation::GeluTanh, s.ffn);
+  be.linear(s.ffn, w.ffn_out.weight, &w.ffn_out.bias, Activation::None, s.out);
+  be.add_gated(x, s.out, &mod, /*gate*/ 5);
+}
+
+Tensor WanDit::forward(const DitInputs& in, Trace* trace) {
+  Backend& be = backend_;
+  const WanDitConfig& c = config_;
+  const int64_t dim = c.dim();
+  const Tensor& hs = in.hidden_states;
+  if (hs.rank() != 5 || hs.dim(1) != c.in_channels)
+    fail("E_INVALID_ARGUMENT", "hidden_states must be [B, " + std::to_string(c.in_channels) + ", F, H, W], got " +
+                                   shape_str(hs.shape()));
+  const int64_t B = hs.dim(0), F = hs.dim(2), H = hs.dim(3), W = hs.dim(4);
+  if (F % c.patch_t || H % c.patch_h || W % c.patch_w || F == 0 || H == 0 || W == 0)
+    fail("E_INVALID_ARGUMENT", "latent size " + std::to_string(F) + "x" + std::to_string(H) + "x" + std::to_string(W) +
+                                   " is not divisible by the patch size");
+  const int64_t Fp = F / c.patch_t, Hp = H / c.patch_h, Wp = W / c.patch_w, S = Fp * Hp * Wp, P = c.patch_volume();
+  const Tensor& ctx_in = in.context;
+  if (ctx_in.rank() != 3 || ctx_in.dim(0) != B || ctx_in.dim(2) != c.text_dim)
+    fail("E_INVALID_ARGUMENT", "encoder_hidden_states must be [" + std::to_string(B) + ", L, " +
+                                   std::to_string(c.text_dim) + "], got " + shape_str(ctx_in.shape()));
+  const int64_t L = ctx_in.dim(1);
+  const size_t expected_t = static_cast<size_t>(in.per_token_timestep ? B * S : B);
+  if (in.timestep.size() != expected_t)
+    fail("E_INVALID_ARGUMENT", "timestep must have " + std::to_string(expected_t) + " values (" +
+                                   (in.per_token_timestep ? "one per token" : "one per sample") + "), got " +
+                                   std::to_string(in.timestep.size()));
+
+  for (float t : in.timestep)
+    if (!std::isfinite(t)) fail("E_INVALID_ARGUMENT", "timestep values must be finite");
+
+  // Patch embedding: the conv3d with kernel == stride is a matrix product over flattened patches.
+  Tensor patches = be.empty({B * S, c.in_channels * P});
+  be.patchify(hs, {c.patch_t, c.patch_h, c.patch_w}, patches);
+  Tensor x = be.empty({B * S, dim});
+  be.linear(patches, w_.patch_embedding.weight, &w_.patch_embedding.bias, Activation::None, x);
+  patches = Tensor();
+  record(be, trace, "patch_embedding", x, {B, S, dim});
+
+  // Time embedding, once per distinct timestep (TI2V has two values across thousands of tokens).
+  std::vector<float> t_rows;
+  std::vector<int32_t> row_of_token(B * S);
+  {
+    std::map<float, int32_t> index;
+    for (int64_t t = 0; t < B * S; ++t) {
+      const float v = in.per_token_timestep ? in.timestep[t] : in.timestep[t / S];
+      auto it = index.find(v);
+      if (it == index.end()) {
+        it = index.emplace(v, static_cast<int32_t>(t_rows.size())).first;
+        t_rows.push_back(v);
+      }
+      row_of_token[t] = it->second;
+    }
+  }
+  const int64_t R = static_cast<int64_t>(t_rows.size());
+  std::vector<int32_t> trace_rows;  // rows as the caller shaped the timestep
+  if (trace) {
+    if (in.per_token_timestep) trace_rows = row_of_token;
+    else
+      for (int64_t b = 0; b < B; ++b) trace_rows.push_back(row_of_token[b * S]);
+  }
+  const Shape trace_shape_dim = in.per_token_timestep ? Shape{B, S, dim} : Shape{B, dim};
+  const Shape trace_shape_6dim = in.per_token_timestep ? Shape{B, S, 6 * dim} : Shape{B, 6 * dim};
+
+  Tensor t_dev = be.upload(t_rows.data(), {R});
+  Tensor row_of = be.upload_i32(row_of_token.data(), {B * S});
+  Tensor t_freq = be.empty({R, c.freq_dim});
+  be.timestep_embedding(t_dev, t_freq);
+  Tensor temb_hidden = be.empty({R, dim});
+  be.linear(t_freq, w_.time_linear_1.weight, &w_.time_linear_1.bias, Activation::Silu, temb_hidden);
+  Tensor temb = be.empty({R, dim});
+  be.linear(temb_hidden, w_.time_linear_2.weight, &w_.time_linear_2.bias, Activation::None, temb);
+  record_rows(be, trace, "temb", temb, trace_rows, trace_shape_dim);
+  be.activation(temb, Activation::Silu, temb_hidden);
+  Tensor timestep_proj = be.empty({R, 6 * dim});
+  be.linear(temb_hidden, w_.time_proj.weight, &w_.time_proj.bias, Activation::None, timestep_proj);
+  record_rows(be, trace, "timestep_proj", timestep_proj, trace_rows, trace_shape_6dim);
+
+  // Text projection.
+  Tensor ctx_hidden = be.empty({B * L, dim});
+  be.linear(ctx_in.view({B * L, c.text_dim}), w_.text_linear_1.weight, &w_.text_linear_1.bias, Activation::GeluTanh,
+            ctx_hidden);
+  Tensor context = be.empty({B * L, dim});
+  be.linear(ctx_hidden, w_.text_linear_2.weight, &w_.text_linear_2.bias, Activation::None, context);
+  ctx_hidden = Tensor();
+  record(be, trace, "text_embedding", context, {B, L, dim});
+
+  // Image tokens (Wan2.1 I2V/FLF2V): CLIP features through norm, MLP, norm.
+  Tensor image;
+  int64_t Li = 0;
+  if (c.image_dim > 0) {
+    Tensor img = in.context_image;
+    if (!img.defined())
+      fail("E_INVALID_ARGUMENT", "this transformer (Wan2.1 I2V layout) needs encoder_hidden_states_image");
+    if (img.rank() != 3 || img.dim(2) != c.image_dim)
+      fail("E_INVALID_ARGUMENT", "encoder_hidden_states_image must be [B, L, " + std::to_string(c.image_dim) +
+                                     "], got " + shape_str(img.shape()));
+    Tensor work = be.empty(img.shape());
+    be.copy(img, work);
+    if (w_.image_embedder.pos_embed.defined()) {
+      // FLF2V: first- and last-frame features are joined into one sequence before the position embedding.
+      const int64_t seq = img.dim(1);
+      if (img.dim(0) % 2 || 2 * seq != c.pos_embed_seq_len)
+        fail("E_INVALID_ARGUMENT", "FLF2V image features must pair up to " + std::to_string(c.pos_embed_seq_len) +
+                                       " tokens, got " + shape_str(img.shape()));
+      work = work.view({img.dim(0) / 2, 2 * seq, c.image_dim});
+      be.add_positional(work, w_.image_embedder.pos_embed);
+    }
+    if (work.dim(0) != B)
+      fail("E_INVALID_ARGUMENT", "encoder_hidden_states_image batch " + std::to_string(work.dim(0)) +
+                                     " does not match the latent batch " + std::to_string(B));
+    Li = work.dim(1);
+    const ImageEmbedderW& ie = w_.image_embedder;
+    // These two norms are plain nn.LayerNorm in the reference, with its default eps, not config.eps.
+    const float image_norm_eps = 1e-5f;
+    Tensor flat = work.view({B * Li, c.image_dim});
+    be.layer_norm(flat, &ie.norm1.weight, &ie.norm1.bias, image_norm_eps, flat);
+    Tensor mid = be.empty({B * Li, c.image_dim});
+    be.linear(flat, ie.ff_in.weight, &ie.ff_in.bias, Activation::GeluErf, mid);
+    image = be.empty({B * Li, dim});
+    be.linear(mid, ie.ff_out.weight, &ie.ff_out.bias, Activation::None, image);
+    be.layer_norm(image, &ie.norm2.weight, &ie.norm2.bias, image_norm_eps, image);
+    record(be, trace, "image_embedding", image, {B, Li, dim});
+  }
+
+  RopeTable rope = build_rope3d(c.head_dim, static_cast<int>(Fp), static_cast<int>(Hp), static_cast<int>(Wp),
+                                c.rope_max_seq_len);
+  Tensor rope_cos = be.upload(rope.cos.data(), {S, c.head_dim / 2});
+  Tensor rope_sin = be.upload(rope.sin.data(), {S, c.head_dim / 2});
+
+  Scratch s;
+  s.norm = be.empty({B * S, dim});
+  s.q = be.empty({B * S, dim});
+  s.k = be.empty({B * S, dim});
+  s.v = be.empty({B * S, dim});
+  s.attn = be.empty({B * S, dim});
+  s.out = be.empty({B * S, dim});
+  s.ffn = be.empty({B * S, c.ffn_dim});
+  s.ctx_k = be.empty({B * L, dim});
+  s.ctx_v = be.empty({B * L, dim});
+  if (image.defined()) {
+    s.img_k = be.empty({B * Li, dim});
+    s.img_v = be.empty({B * Li, dim});
+  }
+  Tensor mod_rows = be.empty({R, 6, dim});
+  const Modulation mod{&mod_rows, &row_of};
+  for (int i = 0; i < c.num_layers; ++i) {
+    const BlockW& blk = w_.blocks[i];
+    be.modulation_rows(blk.scale_shift_table.view({6, dim}), timestep_proj, mod_rows);
+    block_forward(blk, x, context, image.defined() ? &image : nullptr, mod, rope_cos, rope_sin, B, s);
+    if (i == 0) record(be, trace, "block0", x, {B, S, dim});
+  }
+  s = Scratch();
+
+  // Output: modulated norm with the final table and temb, projection, patches back to a latent.
+  Tensor out_mod = be.empty({R, 2, dim});
+  be.modulation_rows(w_.scale_shift_table.view({2, dim}), temb, out_mod);
+  Tensor normed = be.empty({B * S, dim});
+  be.layer_norm_modulated(x, Modulation{&out_mod, &row_of}, /*shift*/ 0, /*scale*/ 1, c.eps, normed);
+  Tensor proj = be.empty({B * S, P * c.out_channels});
+  be.linear(normed, w_.proj_out.weight, &w_.proj_out.bias, Activation::None, proj);
+  Tensor sample = be.empty({B, c.out_channels, F, H, W});
+  be.unpatchify(proj, {c.patch_t, c.patch_h, c.patch_w}, sample);
+  return sample;
+}
+
+}  // namespace wan::dit

@@ -1,0 +1,108 @@
+#pragma once
+// WanTransformer3DModel (diffusers names): Wan2.1 T2V/I2V/FLF2V, Wan2.2 T2V/I2V experts, TI2V 5B.
+// Weights are typed structs bound by canonical name; forward() reads like the reference forward.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/weight_source.h"
+#include "ops/backend.h"
+
+namespace wan::dit {
+
+struct WanDitConfig {
+  int patch_t = 1, patch_h = 2, patch_w = 2;
+  int num_heads = 12;
+  int head_dim = 128;
+  int in_channels = 16;
+  int out_channels = 16;
+  int text_dim = 4096;
+  int freq_dim = 256;
+  int ffn_dim = 8960;
+  int num_layers = 30;
+  bool cross_attn_norm = true;
+  float eps = 1e-6f;
+  int image_dim = 0;           // 0: no image embedder (everything but Wan2.1 I2V/FLF2V)
+  int added_kv_proj_dim = 0;   // 0: no image K/V in cross-attention
+  int rope_max_seq_len = 1024;
+  int pos_embed_seq_len = 0;   // 0: no learned image position embedding (all but FLF2V)
+
+  int dim() const { return num_heads * head_dim; }
+  int patch_volume() const { return patch_t * patch_h * patch_w; }
+};
+
+struct LinearW {
+  Tensor weight, bias;  // [out, in], [out]
+};
+
+struct AffineNormW {
+  Tensor weight, bias;
+};
+
+struct AttentionW {
+  LinearW to_q, to_k, to_v, to_out;
+  Tensor norm_q, norm_k;       // RMS norm across all heads
+  LinearW add_k_proj, add_v_proj;  // Wan2.1 I2V image tokens (cross-attention only)
+  Tensor norm_added_k;
+};
+
+struct BlockW {
+  AttentionW attn1;  // self-attention over video tokens, with RoPE
+  AttentionW attn2;  // cross-attention to text (and image) tokens
+  AffineNormW norm2; // the affine norm before cross-attention (when cross_attn_norm)
+  LinearW ffn_in, ffn_out;
+  Tensor scale_shift_table;  // [1, 6, dim]
+};
+
+struct ImageEmbedderW {
+  AffineNormW norm1;
+  LinearW ff_in, ff_out;
+  AffineNormW norm2;
+  Tensor pos_embed;  // [1, pos_embed_seq_len, image_dim] for FLF2V
+};
+
+struct WanDitWeights {
+  LinearW patch_embedding;  // conv3d weight viewed as [dim, C * pt * ph * pw]
+  LinearW time_linear_1, time_linear_2, time_proj;
+  LinearW text_linear_1, text_linear_2;
+  ImageEmbedderW image_embedder;
+  std::vector<BlockW> blocks;
+  LinearW proj_out;
+  Tensor scale_shift_table;  // [1, 2, dim]
+};
+
+// Named intermediates for locating a mismatch (`out.temb`, `out.block0`, ...): copies, in order.
+struct Trace {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+};
+
+struct DitInputs {
+  Tensor hidden_states;   // [B, C, F, H, W]
+  // Host timesteps: B values, or B*S values (one per token, Wan2.2 TI2V) when per_token.
+  std::vector<float> timestep;
+  bool per_token_timestep = false;
+  Tensor context;         // [B, L, text_dim]
+  Tensor context_image;   // [B, Li, image_dim] (Wan2.1 I2V), undefined otherwise
+};
+
+class WanDit {
+ public:
+  WanDit(Backend& backend, const WanDitConfig& config, WeightSource& weights);
+  const WanDitConfig& config() const { return config_; }
+  // Returns the predicted flow [B, out_channels, F, H, W]; fills `trace` when given.
+  Tensor forward(const DitInputs& in, Trace* trace = nullptr);
+  size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  struct Scratch;
+  void bind(WeightSource& src);
+  void block_forward(const BlockW& w, Tensor& x, const Tensor& context, const Tensor* image, const Modulation& mod,
+                     const Tensor& rope_cos, const Tensor& rope_sin, int64_t batch, Scratch& s);
+
+  Backend& backend_;
+  WanDitConfig config_;
+  WanDitWeights w_;
+  size_t weight_bytes_ = 0;
+};
+
+}  // namespace wan::dit

@@ -1,0 +1,18 @@
+#pragma once
+// Per-addon-instance state: the backend every model of this process runs on.
+#include <napi.h>
+
+#include <memory>
+
+#include "ops/backend.h"
+
+namespace wan::napi {
+
+struct Runtime {
+  std::unique_ptr<Backend> backend;
+  Napi::FunctionReference transformer_ctor;
+};
+
+Runtime& runtime(Napi::Env env);
+
+}  // namespace wan::napi

@@ -1,0 +1,101 @@
+#include "napi/transformer_wrap.h"
+
+#include "core/error.h"
+#include "napi/convert.h"
+#include "napi/promise_worker.h"
+#include "napi/runtime.h"
+
+namespace wan::napi {
+
+dit::WanDitConfig parse_transformer_config(const Napi::Object& o) {
+  dit::WanDitConfig c;
+  Shape patch = get_shape(o, "patchSize");
+  if (patch.size() != 3) fail("E_INVALID_ARGUMENT", "config.patchSize must have 3 entries");
+  c.patch_t = static_cast<int>(patch[0]);
+  c.patch_h = static_cast<int>(patch[1]);
+  c.patch_w = static_cast<int>(patch[2]);
+  c.num_heads = static_cast<int>(get_number(o, "numHeads"));
+  c.head_dim = static_cast<int>(get_number(o, "headDim"));
+  c.in_channels = static_cast<int>(get_number(o, "inChannels"));
+  c.out_channels = static_cast<int>(get_number(o, "outChannels"));
+  c.text_dim = static_cast<int>(get_number(o, "textDim"));
+  c.freq_dim = static_cast<int>(get_number(o, "freqDim"));
+  c.ffn_dim = static_cast<int>(get_number(o, "ffnDim"));
+  c.num_layers = static_cast<int>(get_number(o, "numLayers"));
+  c.cross_attn_norm = get_bool_or(o, "crossAttnNorm", true);
+  c.eps = static_cast<float>(get_number(o, "eps"));
+  c.image_dim = static_cast<int>(get_number_or(o, "imageDim", 0));
+  c.added_kv_proj_dim = static_cast<int>(get_number_or(o, "addedKvProjDim", 0));
+  c.rope_max_seq_len = static_cast<int>(get_number_or(o, "ropeMaxSeqLen", 1024));
+  c.pos_embed_seq_len = static_cast<int>(get_number_or(o, "posEmbedSeqLen", 0));
+  return c;
+}
+
+Napi::Function TransformerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTransformer",
+                     {InstanceMethod<&TransformerWrap::Forward>("forward"),
+                      InstanceMethod<&TransformerWrap::Dispose>("dispose"),
+                      InstanceAccessor<&TransformerWrap::WeightBytes>("weightBytes")});
+}
+
+Napi::Object TransformerWrap::Wrap(Napi::Env env, std::shared_ptr<dit::WanDit> model) {
+  Napi::Object obj = runtime(env).transformer_ctor.New({});
+  Unwrap(obj)->model_ = std::move(model);
+  return obj;
+}
+
+TransformerWrap::TransformerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TransformerWrap>(info) {}
+
+Napi::Value TransformerWrap::WeightBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), model_ ? static_cast<double>(model_->weight_bytes()) : 0.0);
+}
+
+Napi::Value TransformerWrap::Dispose(const Napi::CallbackInfo& info) {
+  model_.reset();  // a forward in flight holds its own reference and frees on completion
+  return info.Env().Undefined();
+}
+
+Napi::Value TransformerWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!model_) fail("E_INVALID_ARGUMENT", "the transformer was disposed");
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "forward(inputs) needs an object");
+    Napi::Object in = info[0].As<Napi::Object>();
+    const bool trace = info.Length() > 1 && info[1].IsObject() &&
+                       get_bool_or(info[1].As<Napi::Object>(), "trace", false);
+    auto hidden = std::make_shared<HostTensor>(get_host_tensor(in, "hiddenStates"));
+    auto timestep = std::make_shared<HostTensor>(get_host_tensor(in, "timestep"));
+    auto context = std::make_shared<HostTensor>(get_host_tensor(in, "encoderHiddenStates"));
+    std::shared_ptr<HostTensor> image;
+    if (in.Has("encoderHiddenStatesImage") && in.Get("encoderHiddenStatesImage").IsObject())
+      image = std::make_shared<HostTensor>(get_host_tensor(in, "encoderHiddenStatesImage"));
+
+    auto model = model_;
+    Backend* backend = runtime(env).backend.get();
+    auto sample = std::make_shared<Tensor>();
+    auto tr = std::make_shared<dit::Trace>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          dit::DitInputs di;
+          di.hidden_states = backend->upload(hidden->data.data(), hidden->shape);
+          di.timestep = timestep->data;
+          di.per_token_timestep = timestep->shape.size() == 2;
+          di.context = backend->upload(context->data.data(), context->shape);
+          if (image) di.context_image = backend->upload(image->data.data(), image->shape);
+          *sample = model->forward(di, trace ? tr.get() : nullptr);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("sample", tensor_to_js(e, *backend, *sample));
+          if (trace) {
+            Napi::Object t = Napi::Object::New(e);
+            for (auto& [name, tensor] : tr->tensors) t.Set(name, tensor_to_js(e, *backend, tensor));
+            out.Set("trace", t);
+          }
+          return out;
+        });
+  });
+}
+
+}  // namespace wan::napi

@@ -1,0 +1,29 @@
+#pragma once
+// The JS handle of a loaded transformer: forward() is asynchronous, dispose() frees the weights
+// once no forward still uses them.
+#include <napi.h>
+
+#include <memory>
+
+#include "models/dit/wan_dit.h"
+
+namespace wan::napi {
+
+struct Runtime;
+
+class TransformerWrap : public Napi::ObjectWrap<TransformerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<dit::WanDit> model);
+  explicit TransformerWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value WeightBytes(const Napi::CallbackInfo& info);
+  std::shared_ptr<dit::WanDit> model_;
+};
+
+dit::WanDitConfig parse_transformer_config(const Napi::Object& cfg);
+
+}  // namespace wan::napi

@@ -1,0 +1,94 @@
+#pragma once
+// The op interface every model is written against. The CPU backend implements it in float32 and
+// is the reference; the CUDA backend implements the same calls and is tested against it op by op.
+// Ops take plain parameter structs and never allocate their outputs: the model owns buffers.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace wan {
+
+enum class Activation : uint8_t { None, GeluTanh, GeluErf, Silu };
+
+// adaLN modulation rows: `rows` is [R, chunks, dim]; token t of the flattened [B*S] sequence uses
+// row `row_of_token[t]`. One row per sample for an ordinary timestep, one per distinct timestep
+// for Wan2.2 TI2V's per-token timesteps. Shift/scale/gate are chunks of that row.
+struct Modulation {
+  const Tensor* rows = nullptr;
+  const Tensor* row_of_token = nullptr;  // I32 [B*S]
+};
+
+struct AttentionParams {
+  int heads = 1;
+  float scale = 1.0f;       // usually 1/sqrt(head_dim)
+  bool accumulate = false;  // out += attention (Wan2.1 I2V adds the image branch)
+};
+
+struct PatchParams {
+  int pt = 1, ph = 2, pw = 2;
+};
+
+struct BackendInfo {
+  std::string name;    // "cpu" or "cuda"
+  std::string gemm;    // which matrix-product implementation serves linear()
+  std::string device;  // CPU model or GPU name
+  int threads = 1;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendInfo info() const = 0;
+
+  // ---- memory
+  virtual Tensor empty(const Shape& shape, DType dtype = DType::F32) = 0;
+  // Copies host float32 / int32 data into a new backend tensor.
+  virtual Tensor upload(const float* host, const Shape& shape) = 0;
+  virtual Tensor upload_i32(const int32_t* host, const Shape& shape) = 0;
+  // Copies a float32 backend tensor to host memory (numel floats).
+  virtual void download(const Tensor& t, float* host) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+
+  // ---- dense
+  // y[M,N] = act(x[M,K] * w[N,K]^T + bias[N]); x and y may be views of larger buffers.
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) = 0;
+
+  // ---- normalisation (over the last dimension)
+  // y = (x - mean) / sqrt(var + eps) [* gamma + beta when given]; y may alias x.
+  virtual void layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, Tensor& y) = 0;
+  // y = layer_norm(x) * (1 + scale) + shift, shift/scale = chunks of the token's modulation row.
+  virtual void layer_norm_modulated(const Tensor& x, const Modulation& mod, int shift_chunk, int scale_chunk,
+                                    float eps, Tensor& y) = 0;
+  // y = x / sqrt(mean(x^2) + eps) * weight; y may alias x.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) = 0;
+
+  // ---- elementwise
+  // x += y * gate (gate = a chunk of the token's modulation row), or x += y when mod is null.
+  virtual void add_gated(Tensor& x, const Tensor& y, const Modulation* mod, int gate_chunk) = 0;
+  virtual void activation(const Tensor& x, Activation act, Tensor& y) = 0;
+  // out[r, c, :] = table[c, :] + rows[r, c, :] (rows [R, C*dim]) or + rows[r, :] (rows [R, dim]).
+  virtual void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) = 0;
+  // x[b, s, :] += pos[s, :] for x [B, S, E], pos [S, E].
+  virtual void add_positional(Tensor& x, const Tensor& pos) = 0;
+
+  // ---- embeddings
+  // Sinusoidal timestep embedding [R, dim] with cos first (diffusers flip_sin_to_cos=True, shift 0).
+  virtual void timestep_embedding(const Tensor& t, Tensor& y) = 0;
+  // Rotates adjacent pairs of each head of x [B, S, H*D] in place by angles cos/sin [S, D/2].
+  virtual void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) = 0;
+  // x [B, C, F, H, W] -> y [B, F/pt * H/ph * W/pw, C*pt*ph*pw] (the conv3d patch, (c, kt, kh, kw) order).
+  virtual void patchify(const Tensor& x, const PatchParams& p, Tensor& y) = 0;
+  // y [B, S, pt*ph*pw*C] ((kt, kh, kw, c) order) -> out [B, C, F, H, W].
+  virtual void unpatchify(const Tensor& y, const PatchParams& p, Tensor& out) = 0;
+
+  // ---- attention
+  // out[B, Sq, H*D] = softmax(q k^T * scale) v per head; q [B, Sq, H*D], k and v [B, Sk, H*D].
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
+                         Tensor& out) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+
+}  // namespace wan

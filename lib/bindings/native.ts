@@ -1,0 +1,79 @@
+// The typed contract of what the native addon exports. Nothing else in lib/ touches the addon
+// untyped.
+
+export interface NativeTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface NativeInfo {
+  /** Backend the addon's models run on. */
+  backend: 'cpu' | 'cuda';
+  /** Matrix-product implementation behind linear layers, e.g. "openblas" or "portable (avx2+fma)". */
+  gemm: string;
+  device: string;
+  threads: number;
+  /** BLAS library the addon was linked against, null when it uses the portable kernel only. */
+  blas: string | null;
+  /** Whether this addon was built with the CUDA sources (cmake-js build). */
+  cudaBuild: boolean;
+  cudaDevices?: Array<{ name: string; computeCapability: string; memoryBytes: number }>;
+  cudaError?: string | null;
+}
+
+/** Transformer hyper-parameters as the native side reads them (TransformerConfig in lib/model). */
+export interface NativeTransformerConfig {
+  patchSize: [number, number, number];
+  numHeads: number;
+  headDim: number;
+  inChannels: number;
+  outChannels: number;
+  textDim: number;
+  freqDim: number;
+  ffnDim: number;
+  numLayers: number;
+  crossAttnNorm: boolean;
+  eps: number;
+  imageDim: number | null;
+  addedKvProjDim: number | null;
+  ropeMaxSeqLen: number;
+  posEmbedSeqLen: number | null;
+}
+
+export interface NativeTensorSpec {
+  name: string;
+  file: string;
+  offset: number;
+  length: number;
+  dtype: 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
+  shape: number[];
+  scale?: number;
+}
+
+export interface NativeTransformerInputs {
+  /** Latents [B, C, F, H, W]. */
+  hiddenStates: NativeTensor;
+  /** [B], or [B, tokens] for per-token timesteps (Wan2.2 TI2V). */
+  timestep: NativeTensor;
+  /** Text embeddings [B, L, text_dim]. */
+  encoderHiddenStates: NativeTensor;
+  /** CLIP image features [B, Li, image_dim] (Wan2.1 I2V only). */
+  encoderHiddenStatesImage?: NativeTensor;
+}
+
+export interface NativeTransformer {
+  forward(
+    inputs: NativeTransformerInputs,
+    options?: { trace?: boolean },
+  ): Promise<{ sample: NativeTensor; trace?: Record<string, NativeTensor> }>;
+  /** Frees the weights (a forward in flight keeps them until it ends). */
+  dispose(): void;
+  readonly weightBytes: number;
+}
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
+  /** Random weights for benchmarks (no checkpoint). */
+  randomTransformer(config: NativeTransformerConfig, seed?: number): Promise<NativeTransformer>;
+}

@@ -1,0 +1,80 @@
+// The typed plan that crosses the N-API boundary: the native side reads exactly these byte ranges
+// and never parses JSON. Everything here is produced (and validated) by lib/model/.
+
+/** Stored dtypes the runtime reads. Anything else in a checkpoint is an E_MODEL_FORMAT error. */
+export type StoredDType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
+
+export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2, F8_E4M3: 1 };
+
+/** One tensor to read: canonical (diffusers) name, where its bytes are, how to decode them. */
+export interface TensorRef {
+  /** Canonical diffusers name, e.g. `blocks.0.attn1.to_q.weight`. */
+  name: string;
+  /** Name as stored in the file (differs from `name` for original-layout files). */
+  storedName: string;
+  /** Absolute path of the .safetensors file. */
+  file: string;
+  /** Absolute byte offset of the first byte in the file. */
+  offset: number;
+  /** Byte length (numel x dtype size). */
+  length: number;
+  dtype: StoredDType;
+  shape: number[];
+  /** Per-tensor dequantisation scale (ComfyUI fp8 "scaled" files: `<name>.scale_weight`). */
+  scale?: number;
+}
+
+/** WanTransformer3DModel hyper-parameters, normalised from either config style or from weights. */
+export interface TransformerConfig {
+  patchSize: [number, number, number];
+  numHeads: number;
+  headDim: number;
+  inChannels: number;
+  outChannels: number;
+  textDim: number;
+  freqDim: number;
+  ffnDim: number;
+  numLayers: number;
+  crossAttnNorm: boolean;
+  eps: number;
+  /** CLIP image feature width (Wan2.1 I2V), null when the model has no image embedder. */
+  imageDim: number | null;
+  /** Added K/V projection width for image tokens (Wan2.1 I2V), null otherwise. */
+  addedKvProjDim: number | null;
+  ropeMaxSeqLen: number;
+  /** Learned position embedding of the image tokens (Wan2.1 FLF2V), null otherwise. */
+  posEmbedSeqLen: number | null;
+}
+
+export type KeyLayout = 'diffusers' | 'original';
+
+export type ModelVariant =
+  | 'wan2.1-t2v-1.3b'
+  | 'wan2.1-t2v-14b'
+  | 'wan2.1-i2v-14b'
+  | 'wan2.1-flf2v-14b'
+  | 'wan2.2-t2v-a14b'
+  | 'wan2.2-i2v-a14b'
+  | 'wan2.2-ti2v-5b'
+  | 'custom';
+
+export interface VariantInfo {
+  variant: ModelVariant;
+  /** Which expert of a Wan2.2 A14B pair this transformer is, when it can be told. */
+  expert?: 'high-noise' | 'low-noise' | 'unknown';
+  /** One line for people: what was detected and from what. */
+  description: string;
+}
+
+/** A transformer ready to hand to the native loader. */
+export interface TransformerPlan {
+  kind: 'transformer';
+  /** Folder or file it came from, for messages. */
+  source: string;
+  layout: KeyLayout;
+  config: TransformerConfig;
+  variant: VariantInfo;
+  tensors: TensorRef[];
+  /** Distinct stored dtypes, for `info`. */
+  dtypes: StoredDType[];
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Build facts for binding.gyp (which cannot run logic itself): `sources` prints the source list,
+// `blas` prints which BLAS to link (openblas | accelerate | none).
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function sourceList() {
+  return readFileSync(join(root, 'cpp/sources.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+}
+
+export function detectBlas() {
+  if (process.env.WAN_VIDEO_BLAS === 'none') return 'none';
+  if (process.platform === 'darwin') return 'accelerate';
+  if (process.platform !== 'linux') return 'none';
+  const includeDirs = ['/usr/include', '/usr/include/openblas', `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`];
+  const libDirs = ['/usr/lib', '/usr/lib64', `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`];
+  const header = includeDirs.some((d) => existsSync(join(d, 'cblas.h')));
+  const lib = libDirs.some((d) => existsSync(join(d, 'libopenblas.so')));
+  return header && lib ? 'openblas' : 'none';
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const what = process.argv[2];
+  if (what === 'sources') console.log(sourceList().join(' '));
+  else if (what === 'blas') console.log(detectBlas());
+  else {
+    console.error('usage: native-config.mjs sources|blas');
+    process.exit(2);
+  }
+}
