@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// wan-video: the command line. Subcommands live in their own files; this only dispatches.
+import { runBuild } from './build.js';
+import { runConformanceCommand } from './conformance.js';
+import { runInfo } from './info.js';
+
+const USAGE = `usage: wan-video <command> [options]
+
+commands:
+  conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
+      run the reference cases under <root>/cases (e.g. ../shared/fixtures)
+  info [DIR] [--json] [--device auto|cpu|cuda]
+      which addon loaded and why, and what a model folder or file holds
+  build [--cuda]
+      compile the native addon from source (CPU with node-gyp; CUDA with cmake-js)
+`;
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  conformance: runConformanceCommand,
+  info: runInfo,
+  build: runBuild,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    process.stderr.write(`wan-video: unknown command "${cmd}"\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = (err as { code?: string }).code;
+    process.stderr.write(`wan-video: ${code ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,168 @@
+// Runs every case under <root>/cases against the runtime: kinds with a runner are compared tensor by
+// tensor at the manifest's tolerance; kinds not implemented yet are SKIP with the reason, never PASS.
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import type { NativeAddon } from '../bindings/native.js';
+import { readSafetensorsF32 } from '../model/safetensors.js';
+import { relL2 } from './compare.js';
+import { runDitForward } from './kinds/dit-forward.js';
+import { readManifest, type CaseManifest } from './manifest.js';
+import type { CaseResult, ConformanceReport, KindRunner, ModelCache } from './types.js';
+
+interface KindSupport {
+  run: KindRunner;
+  /** Why this runtime cannot run a case of this kind yet (a param it does not implement), or null. */
+  unsupported(manifest: CaseManifest): string | null;
+}
+
+const RUNNERS: Record<string, KindSupport> = {
+  dit_forward: {
+    run: runDitForward,
+    unsupported: (m) =>
+      m.params.loras !== undefined
+        ? 'LoRA is not implemented yet (LoRA issue)'
+        : unknownParams(m, ['layout', 'same_as', 'diffusers_model']),
+  },
+};
+
+function unknownParams(m: CaseManifest, known: string[]): string | null {
+  const extra = Object.keys(m.params).filter((k) => !known.includes(k));
+  return extra.length ? `case params not supported yet: ${extra.join(', ')}` : null;
+}
+
+/** Kinds another piece of work implements, and which. */
+const NOT_YET: Record<string, string> = {
+  vae_decode: 'the Wan VAE is not implemented yet (VAE issue)',
+  vae_encode: 'the Wan VAE is not implemented yet (VAE issue)',
+  scheduler: 'schedulers are not implemented yet (generate() issue)',
+  pipeline: 'the denoising loop is not implemented yet (generate() issue)',
+  randn: 'torch-compatible noise is not implemented yet (generate() issue)',
+  umt5_forward: 'the UMT5 text encoder is not implemented yet (text encoder issue)',
+  tokenizer: 'tokenization is not implemented yet (text encoder issue)',
+};
+
+export interface RunOptions {
+  families?: string[];
+  /** Only cases whose "family/case" name matches. */
+  filter?: RegExp;
+  onResult?: (r: CaseResult) => void;
+}
+
+export async function listCases(root: string, families?: string[]): Promise<string[]> {
+  const casesDir = join(root, 'cases');
+  if (!existsSync(casesDir)) throw new Error(`${root}: no cases/ folder (expected the layout of shared/fixtures)`);
+  const out: string[] = [];
+  for (const family of (await readdir(casesDir)).sort()) {
+    if (families?.length && !families.includes(family)) continue;
+    const dir = join(casesDir, family);
+    for (const name of (await readdir(dir)).sort()) {
+      if (existsSync(join(dir, name, 'manifest.json'))) out.push(`${family}/${name}`);
+    }
+  }
+  return out;
+}
+
+function makeCache(): ModelCache & { disposeAll(): void } {
+  const entries = new Map<string, Promise<{ value: unknown; dispose: () => void }>>();
+  return {
+    async get<T>(key: string, load: () => Promise<{ value: T; dispose: () => void }>): Promise<T> {
+      let p = entries.get(key);
+      if (!p) {
+        p = load();
+        entries.set(key, p);
+      }
+      return (await p).value as T;
+    },
+    disposeAll() {
+      for (const p of entries.values()) p.then((e) => e.dispose(), () => undefined);
+      entries.clear();
+    },
+  };
+}
+
+export async function runCase(root: string, name: string, addon: NativeAddon, cache: ModelCache): Promise<CaseResult> {
+  const dir = join(root, 'cases', name);
+  let manifest;
+  try {
+    manifest = await readManifest(join(dir, 'manifest.json'));
+  } catch (err) {
+    return { case: name, status: 'fail', reason: err instanceof Error ? err.message : String(err) };
+  }
+  const support = RUNNERS[manifest.kind];
+  if (!support) {
+    return { case: name, status: 'skip', reason: NOT_YET[manifest.kind] ?? `unknown case kind "${manifest.kind}"` };
+  }
+  const unsupported = support.unsupported(manifest);
+  if (unsupported) return { case: name, status: 'skip', reason: unsupported };
+  try {
+    const tensors = await readSafetensorsF32(join(dir, 'tensors.safetensors'));
+    const inputs = new Map([...tensors].filter(([k]) => manifest.inputs.includes(k)));
+    const outputs = await support.run({ root, manifest, inputs, addon, cache });
+    const errors: Record<string, number> = {};
+    let worst = 0;
+    let worstTensor = '';
+    const problems: string[] = [];
+    for (const out of manifest.outputs) {
+      const expected = tensors.get(out);
+      const ours = outputs.get(out);
+      let e: number;
+      if (!expected) {
+        problems.push(`${out} is not in tensors.safetensors`);
+        e = Infinity;
+      } else if (!ours) {
+        problems.push(`${out} was not produced`);
+        e = Infinity;
+      } else if (ours.shape.join(',') !== expected.shape.join(',')) {
+        problems.push(`${out} has shape [${ours.shape}] but the case expects [${expected.shape}]`);
+        e = Infinity;
+      } else {
+        e = relL2(ours.data, expected.data);
+      }
+      errors[out] = e;
+      if (e > worst || !worstTensor) {
+        worst = e;
+        worstTensor = out;
+      }
+    }
+    const tol = manifest.tolerance.rel_l2;
+    const pass = problems.length === 0 && Object.values(errors).every((e) => e <= tol);
+    const result: CaseResult = { case: name, status: pass ? 'pass' : 'fail', worst, worstTensor, tensors: errors };
+    if (!pass) result.reason = problems.length ? problems.join('; ') : `${worstTensor} rel_l2 ${worst.toExponential(2)} > tolerance ${tol}`;
+    return result;
+  } catch (err) {
+    return { case: name, status: 'fail', reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export async function runConformance(root: string, addon: NativeAddon, opts: RunOptions = {}): Promise<ConformanceReport> {
+  const names = (await listCases(root, opts.families)).filter((n) => !opts.filter || opts.filter.test(n));
+  const cache = makeCache();
+  const report: ConformanceReport = { cases: [], passed: 0, failed: 0, skipped: 0 };
+  try {
+    for (const name of names) {
+      const r = await runCase(root, name, addon, cache);
+      report.cases.push(r);
+      if (r.status === 'pass') report.passed++;
+      else if (r.status === 'fail') report.failed++;
+      else report.skipped++;
+      opts.onResult?.(r);
+    }
+  } finally {
+    cache.disposeAll();
+  }
+  return report;
+}
+
+export function formatResult(r: CaseResult): string {
+  const status = r.status.toUpperCase();
+  if (r.status === 'skip') return `SKIP ${r.case} - - (${r.reason})`;
+  const worst = r.worst === undefined ? '-' : Number.isFinite(r.worst) ? r.worst.toExponential(2) : 'inf';
+  const line = `${status} ${r.case} ${worst} ${r.worstTensor ?? '-'}`;
+  return r.status === 'fail' && r.reason ? `${line} (${r.reason})` : line;
+}
+
+export function formatSummary(r: ConformanceReport): string {
+  return `${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`;
+}

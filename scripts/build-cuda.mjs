@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Builds the CUDA addon into build-cuda/ with cmake-js (N-API headers come from the node-api-headers
+// package, so nothing is downloaded). Extra arguments pass through to cmake-js, e.g.
+// `npm run build:cuda -- --CDCMAKE_CUDA_ARCHITECTURES=90`.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+const args = [cmakeJs, 'rebuild', '--out', 'build-cuda', '--config', 'Release', ...process.argv.slice(2)];
+console.log(`wan-video: ${args.slice(1).join(' ')}`);
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, CUDACXX: process.env.CUDACXX ?? findNvcc() } });
+process.exit(r.status ?? 1);
+
+function findNvcc() {
+  for (const p of ['/usr/local/cuda/bin/nvcc']) {
+    try {
+      if (spawnSync(p, ['--version']).status === 0) return p;
+    } catch {
+      // try the next
+    }
+  }
+  return undefined;
+}
