@@ -56,7 +56,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 Napi::Value LoadTransformer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "loadTransformer(plan) needs a plan");
     Napi::Object plan = info[0].As<Napi::Object>();
     if (!plan.Get("config").IsObject() || !plan.Get("tensors").IsArray())
@@ -77,7 +77,7 @@ Napi::Value LoadTransformer(const Napi::CallbackInfo& info) {
 
 Napi::Value RandomTransformer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "randomTransformer(config, seed)");
     auto config = parse_transformer_config(info[0].As<Napi::Object>());
     const uint64_t seed = info.Length() > 1 && info[1].IsNumber()

@@ -80,4 +80,26 @@ Napi::Value guarded(Napi::Env env, Fn&& fn) {
   }
 }
 
+// Like guarded(), for calls that return a promise: a synchronous failure (bad arguments) becomes a
+// rejected promise, so callers see one failure path.
+template <typename Fn>
+Napi::Value guarded_promise(Napi::Env env, Fn&& fn) {
+  auto reject = [&](const std::string& code, const std::string& message) -> Napi::Value {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(to_js_error(env, code, message).Value());
+    return d.Promise();
+  };
+  try {
+    return fn();
+  } catch (const Error& e) {
+    return reject(e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    return reject("E_OOM", "out of memory");
+  } catch (const Napi::Error& e) {
+    return reject("E_INVALID_ARGUMENT", e.Message());
+  } catch (const std::exception& e) {
+    return reject("E_NATIVE", e.what());
+  }
+}
+
 }  // namespace wan::napi

@@ -57,7 +57,7 @@ Napi::Value TransformerWrap::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value TransformerWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
     if (!model_) fail("E_INVALID_ARGUMENT", "the transformer was disposed");
     if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "forward(inputs) needs an object");
     Napi::Object in = info[0].As<Napi::Object>();

@@ -1,0 +1,22 @@
+// Checkpoint loading: safetensors headers, configs, key layouts, and the plan the native loader reads.
+
+export * from './types.js';
+export {
+  readSafetensorsHeader, readSafetensorsF32, decodeToF32, SAFETENSORS_DTYPE_BYTES,
+  type SafetensorsHeader, type SafetensorsEntry, type ReadHeaderOptions,
+} from './safetensors.js';
+export { writeSafetensors, encodeSafetensors, encodeFromF32, type TensorToWrite } from './safetensors-writer.js';
+export {
+  parseTransformerConfig, loadTransformerConfig, inferTransformerConfig, WAN_HEAD_DIM,
+  type LoadedTransformerConfig, type ConfigStyle,
+} from './config.js';
+export {
+  compileKeyTable, mapKeys, detectKeyLayout, stripPrefix, WAN_TRANSFORMER_KEYS, WAN_TRANSFORMER_KEYMAP,
+  type KeyTable, type CompiledKeyTable, type KeyMapping,
+} from './keymap.js';
+export { expectedTransformerTensors, expectedTransformerTensorSpecs, type TensorSpec, type ConfigField } from './transformer-tensors.js';
+export {
+  detectVariant, expertFromName, transformerLayoutKind, type Expert, type VariantHints, type TransformerLayoutKind,
+} from './variant.js';
+export { planTransformer, type PlanOptions } from './transformer-plan.js';
+export { inspectModelFolder, type ModelFolderInfo, type ComponentInfo } from './folder.js';

@@ -1,0 +1,165 @@
+// Key layouts: the one place where checkpoint key names (original Wan, ComfyUI single files) are
+// mapped to the canonical diffusers names. A model declares a KeyTable; mapKeys applies any table,
+// so the VAE and UMT5 get their own tables without new code.
+
+import type { KeyLayout } from './types.js';
+
+export interface KeyTable {
+  name: string;
+  /** Prefixes that wrappers add (ComfyUI: `model.diffusion_model.`); the first that matches is stripped. */
+  prefixes: readonly string[];
+  /** Module renames, original -> canonical. `{n}` stands for a block index. The module's
+   * `.weight`/`.bias` (and ComfyUI's `.scale_weight`/`.scale_input`) follow the module. */
+  modules: ReadonlyArray<readonly [string, string]>;
+  /** Renames of whole parameter names that are not a module's weight or bias. */
+  params: ReadonlyArray<readonly [string, string]>;
+  /** Keys that carry no weight (format markers such as ComfyUI's `scaled_fp8`): consumed silently. */
+  markers: readonly string[];
+}
+
+const PARAM_SUFFIXES = ['weight', 'bias'] as const;
+/** ComfyUI fp8 "scaled" files: `<module>.scale_weight` dequantises `<module>.weight`;
+ * `scale_input` is for fp8 activations, which this runtime does not use. */
+const SCALE_WEIGHT = 'scale_weight';
+const SCALE_INPUT = 'scale_input';
+
+interface CompiledRule {
+  from: RegExp;
+  to: string;
+  /** Canonical-side pattern, to recognise keys already in the canonical layout. */
+  canonical: RegExp;
+  renames: boolean;
+}
+
+export interface CompiledKeyTable {
+  table: KeyTable;
+  rules: CompiledRule[];
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const templateRegex = (t: string, tail: string) =>
+  new RegExp(`^${t.split('{n}').map(escape).join('(\\d+)')}${tail}$`);
+
+export function compileKeyTable(table: KeyTable): CompiledKeyTable {
+  const suffix = `\\.(${[...PARAM_SUFFIXES, SCALE_WEIGHT, SCALE_INPUT].join('|')})`;
+  const rules: CompiledRule[] = [];
+  for (const [from, to] of table.modules) {
+    rules.push({ from: templateRegex(from, suffix), to: `${to}.$SUFFIX`, canonical: templateRegex(to, suffix), renames: from !== to });
+  }
+  for (const [from, to] of table.params) {
+    rules.push({ from: templateRegex(from, ''), to, canonical: templateRegex(to, ''), renames: from !== to });
+  }
+  return { table, rules };
+}
+
+export function stripPrefix(key: string, table: KeyTable): string {
+  for (const p of table.prefixes) if (key.startsWith(p)) return key.slice(p.length);
+  return key;
+}
+
+function renameOne(key: string, rules: CompiledRule[]): string | null {
+  for (const r of rules) {
+    const m = r.from.exec(key);
+    if (!m) continue;
+    let out = r.to;
+    if (out.includes('{n}')) out = out.replace('{n}', m[1]);
+    if (out.endsWith('.$SUFFIX')) out = out.slice(0, -'$SUFFIX'.length) + m[m.length - 1];
+    return out;
+  }
+  return null;
+}
+
+/** Which layout a key set follows: whichever of the two the majority of recognised keys matches. */
+export function detectKeyLayout(keys: Iterable<string>, compiled: CompiledKeyTable): KeyLayout {
+  let original = 0;
+  let diffusers = 0;
+  for (const raw of keys) {
+    const key = stripPrefix(raw, compiled.table);
+    if (compiled.rules.some((r) => r.renames && r.from.test(key))) original++;
+    else if (compiled.rules.some((r) => r.renames && r.canonical.test(key))) diffusers++;
+  }
+  return original > diffusers ? 'original' : 'diffusers';
+}
+
+export interface KeyMapping {
+  layout: KeyLayout;
+  /** Stored key -> canonical name, for every key that names a tensor to load. */
+  tensors: Map<string, string>;
+  /** Canonical weight name -> stored key of its fp8 dequantisation scale. */
+  scales: Map<string, string>;
+  /** Keys consumed without becoming tensors (markers, scale_input). */
+  consumed: string[];
+  /** Keys no rule maps (original layout only: canonical names pass through unchanged). */
+  unmapped: string[];
+}
+
+/** Map stored keys to canonical names. With `layout` unset the layout is detected. */
+export function mapKeys(keys: Iterable<string>, compiled: CompiledKeyTable, layout?: KeyLayout): KeyMapping {
+  const all = [...keys];
+  const lay = layout ?? detectKeyLayout(all, compiled);
+  const out: KeyMapping = { layout: lay, tensors: new Map(), scales: new Map(), consumed: [], unmapped: [] };
+  for (const stored of all) {
+    const key = stripPrefix(stored, compiled.table);
+    if (compiled.table.markers.includes(key)) {
+      out.consumed.push(stored);
+      continue;
+    }
+    const canonical = lay === 'diffusers' ? key : renameOne(key, compiled.rules);
+    if (canonical === null) {
+      out.unmapped.push(stored);
+    } else if (canonical.endsWith(`.${SCALE_INPUT}`)) {
+      out.consumed.push(stored);
+    } else if (canonical.endsWith(`.${SCALE_WEIGHT}`)) {
+      out.scales.set(canonical.slice(0, -SCALE_WEIGHT.length) + 'weight', stored);
+    } else {
+      out.tensors.set(stored, canonical);
+    }
+  }
+  return out;
+}
+
+/** WanTransformer3DModel: original Wan repository / ComfyUI names -> diffusers names. */
+export const WAN_TRANSFORMER_KEYS: KeyTable = {
+  name: 'wan-transformer',
+  prefixes: ['model.diffusion_model.', 'diffusion_model.', 'model.'],
+  modules: [
+    ['patch_embedding', 'patch_embedding'],
+    ['text_embedding.0', 'condition_embedder.text_embedder.linear_1'],
+    ['text_embedding.2', 'condition_embedder.text_embedder.linear_2'],
+    ['time_embedding.0', 'condition_embedder.time_embedder.linear_1'],
+    ['time_embedding.2', 'condition_embedder.time_embedder.linear_2'],
+    ['time_projection.1', 'condition_embedder.time_proj'],
+    ['head.head', 'proj_out'],
+    ['img_emb.proj.0', 'condition_embedder.image_embedder.norm1'],
+    ['img_emb.proj.1', 'condition_embedder.image_embedder.ff.net.0.proj'],
+    ['img_emb.proj.3', 'condition_embedder.image_embedder.ff.net.2'],
+    ['img_emb.proj.4', 'condition_embedder.image_embedder.norm2'],
+    ['blocks.{n}.self_attn.q', 'blocks.{n}.attn1.to_q'],
+    ['blocks.{n}.self_attn.k', 'blocks.{n}.attn1.to_k'],
+    ['blocks.{n}.self_attn.v', 'blocks.{n}.attn1.to_v'],
+    ['blocks.{n}.self_attn.o', 'blocks.{n}.attn1.to_out.0'],
+    ['blocks.{n}.self_attn.norm_q', 'blocks.{n}.attn1.norm_q'],
+    ['blocks.{n}.self_attn.norm_k', 'blocks.{n}.attn1.norm_k'],
+    ['blocks.{n}.cross_attn.q', 'blocks.{n}.attn2.to_q'],
+    ['blocks.{n}.cross_attn.k', 'blocks.{n}.attn2.to_k'],
+    ['blocks.{n}.cross_attn.v', 'blocks.{n}.attn2.to_v'],
+    ['blocks.{n}.cross_attn.o', 'blocks.{n}.attn2.to_out.0'],
+    ['blocks.{n}.cross_attn.norm_q', 'blocks.{n}.attn2.norm_q'],
+    ['blocks.{n}.cross_attn.norm_k', 'blocks.{n}.attn2.norm_k'],
+    ['blocks.{n}.cross_attn.k_img', 'blocks.{n}.attn2.add_k_proj'],
+    ['blocks.{n}.cross_attn.v_img', 'blocks.{n}.attn2.add_v_proj'],
+    ['blocks.{n}.cross_attn.norm_k_img', 'blocks.{n}.attn2.norm_added_k'],
+    // The original's norm3 is the affine norm before cross-attention; diffusers calls it norm2.
+    ['blocks.{n}.norm3', 'blocks.{n}.norm2'],
+    ['blocks.{n}.ffn.0', 'blocks.{n}.ffn.net.0.proj'],
+    ['blocks.{n}.ffn.2', 'blocks.{n}.ffn.net.2'],
+  ],
+  params: [
+    ['head.modulation', 'scale_shift_table'],
+    ['img_emb.emb_pos', 'condition_embedder.image_embedder.pos_embed'],
+    ['blocks.{n}.modulation', 'blocks.{n}.scale_shift_table'],
+  ],
+  markers: ['scaled_fp8'],
+};
+
+export const WAN_TRANSFORMER_KEYMAP: CompiledKeyTable = compileKeyTable(WAN_TRANSFORMER_KEYS);

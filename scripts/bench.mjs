@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// npm run bench -- <name> [--save] [--iters N]
+//   dit: the transformer forward at the real Wan2.1-1.3B configuration with random weights, one
+//        latent frame of 30x52 (390 tokens) and 512 text tokens; seconds per forward, GFLOP/s, and
+//        numpy's matmul on the same matrix shapes in the same run, with the tuned BLAS and with
+//        the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const name = args.find((a) => !a.startsWith('--'));
+const save = args.includes('--save');
+const iters = Number(args[args.indexOf('--iters') + 1]) || 3;
+
+const WAN21_1_3B = {
+  patchSize: [1, 2, 2], numHeads: 12, headDim: 128, inChannels: 16, outChannels: 16, textDim: 4096,
+  freqDim: 256, ffnDim: 8960, numLayers: 30, crossAttnNorm: true, eps: 1e-6, imageDim: null,
+  addedKvProjDim: null, ropeMaxSeqLen: 1024, posEmbedSeqLen: null,
+};
+
+/** The matrix products of one forward: [m, n, k, batch, count]. */
+function ditMatmuls(c, tokens, textLen) {
+  const dim = c.numHeads * c.headDim;
+  const P = c.patchSize[0] * c.patchSize[1] * c.patchSize[2];
+  const L = c.numLayers;
+  return [
+    { what: 'patch_embedding', m: tokens, n: dim, k: c.inChannels * P, batch: 1, count: 1 },
+    { what: 'text_embedding.1', m: textLen, n: dim, k: c.textDim, batch: 1, count: 1 },
+    { what: 'text_embedding.2', m: textLen, n: dim, k: dim, batch: 1, count: 1 },
+    { what: 'attn q/k/v/o, cross q/o', m: tokens, n: dim, k: dim, batch: 1, count: 6 * L },
+    { what: 'cross k/v', m: textLen, n: dim, k: dim, batch: 1, count: 2 * L },
+    { what: 'ffn in', m: tokens, n: c.ffnDim, k: dim, batch: 1, count: L },
+    { what: 'ffn out', m: tokens, n: dim, k: c.ffnDim, batch: 1, count: L },
+    { what: 'self-attention qk^T', m: tokens, n: tokens, k: c.headDim, batch: c.numHeads, count: L },
+    { what: 'self-attention pv', m: tokens, n: c.headDim, k: tokens, batch: c.numHeads, count: L },
+    { what: 'cross-attention qk^T', m: tokens, n: textLen, k: c.headDim, batch: c.numHeads, count: L },
+    { what: 'cross-attention pv', m: tokens, n: c.headDim, k: textLen, batch: c.numHeads, count: L },
+    { what: 'proj_out', m: tokens, n: c.outChannels * P, k: dim, batch: 1, count: 1 },
+  ];
+}
+
+const flopsOf = (mm) => mm.reduce((s, x) => s + 2 * x.m * x.n * x.k * x.batch * x.count, 0);
+
+function numpyYardstick(matmuls) {
+  const r = spawnSync('python3', [join(root, 'bench', 'numpy_gemm.py')], { input: JSON.stringify(matmuls), encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { error: (r.stderr || 'python3/numpy unavailable').trim().split('\n').at(-1) };
+  return JSON.parse(r.stdout);
+}
+
+/** Child mode: time the forward in this process (the GEMM choice is fixed at addon load). */
+async function timeDitForward() {
+  const { loadAddon } = await import(join(root, 'dist', 'bindings', 'loader.js'));
+  const { addon } = loadAddon('cpu');
+  const info = addon.info();
+  const c = WAN21_1_3B;
+  const t0 = performance.now();
+  const model = await addon.randomTransformer(c, 1);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const [F, H, W] = [1, 30, 52];
+  const textLen = 512;
+  const rand = (n) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+  const inputs = {
+    hiddenStates: { data: rand(c.inChannels * F * H * W), shape: [1, c.inChannels, F, H, W] },
+    timestep: { data: new Float32Array([999]), shape: [1] },
+    encoderHiddenStates: { data: rand(textLen * c.textDim), shape: [1, textLen, c.textDim] },
+  };
+  await model.forward(inputs); // warm-up
+  const times = [];
+  for (let i = 0; i < iters; i++) {
+    const s = performance.now();
+    await model.forward(inputs);
+    times.push((performance.now() - s) / 1000);
+  }
+  model.dispose();
+  times.sort((a, b) => a - b);
+  const rss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ gemm: info.gemm, device: info.device, threads: info.threads, loadSeconds, seconds: times, median: times[Math.floor(times.length / 2)], peakRssBytes: rss }));
+}
+
+async function benchDit() {
+  const c = WAN21_1_3B;
+  const tokens = 1 * 15 * 26;
+  const matmuls = ditMatmuls(c, tokens, 512);
+  const flops = flopsOf(matmuls);
+  const runs = {};
+  for (const mode of ['blas', 'portable']) {
+    const env = { ...process.env, WAN_VIDEO_DEVICE: 'cpu', ...(mode === 'portable' ? { WAN_VIDEO_GEMM: 'portable' } : {}) };
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-dit', '--iters', String(iters)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`dit benchmark (${mode}) failed:\n${r.stderr}`);
+    runs[mode] = JSON.parse(r.stdout);
+  }
+  const numpy = numpyYardstick(matmuls);
+  const result = {
+    benchmark: 'dit',
+    date: new Date().toISOString(),
+    host: hostname(),
+    commit: spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
+    config: 'Wan2.1-T2V-1.3B (dim 1536, 12 heads x 128, 30 layers, ffn 8960, text_dim 4096), random weights',
+    input: { latent: [1, 16, 1, 30, 52], tokens, textTokens: 512 },
+    forwardGflop: flops / 1e9,
+    runs: {},
+    numpy,
+  };
+  for (const [mode, r] of Object.entries(runs)) {
+    const same = mode === 'blas' && r.gemm === 'portable' ? ' (no BLAS in this build: same as portable)' : '';
+    result.runs[mode] = {
+      ...r,
+      gflops: flops / r.median / 1e9,
+      ratioToNumpy: numpy.total_seconds ? r.median / numpy.total_seconds : null,
+      note: same || undefined,
+    };
+  }
+  console.log(`dit forward, ${result.config}`);
+  console.log(`  ${tokens} video tokens + 512 text tokens, ${(flops / 1e9).toFixed(1)} GFLOP per forward`);
+  if (numpy.total_seconds) console.log(`  numpy ${numpy.numpy} matmul on the same shapes: ${numpy.total_seconds.toFixed(3)} s (${(flops / numpy.total_seconds / 1e9).toFixed(1)} GFLOP/s)`);
+  else console.log(`  numpy yardstick unavailable: ${numpy.error}`);
+  for (const [mode, r] of Object.entries(result.runs)) {
+    console.log(`  ${mode.padEnd(8)} gemm=${r.gemm}: ${r.median.toFixed(3)} s/forward, ${r.gflops.toFixed(1)} GFLOP/s, ${r.ratioToNumpy ? r.ratioToNumpy.toFixed(2) + 'x numpy time' : ''}, peak RSS ${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB${r.note ?? ''}`);
+  }
+  if (save) {
+    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+    const file = join(root, 'bench', 'results', `${result.date.slice(0, 10)}-cpu-dit.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`  saved ${file}`);
+  }
+}
+
+const benches = { dit: benchDit };
+
+if (args.includes('--child-dit')) {
+  await timeDitForward();
+} else if (!name || !benches[name]) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--save] [--iters N]`);
+  process.exit(2);
+} else {
+  await benches[name]();
+}

@@ -1,0 +1,44 @@
+// The conformance run over ../shared/fixtures on the CPU backend: any FAIL fails the suite, and the
+// transformer cases must actually run (PASS), not be skipped.
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { loadAddon } from '../../lib/bindings/loader.js';
+import { listCases, runConformance } from '../../lib/conformance/runner.js';
+import type { ConformanceReport } from '../../lib/conformance/types.js';
+import { fixturesRoot, haveFixtures } from '../helpers/paths.js';
+
+describe.runIf(haveFixtures)('conformance on the CPU backend', () => {
+  let report: ConformanceReport;
+
+  beforeAll(async () => {
+    report = await runConformance(fixturesRoot, loadAddon('cpu').addon);
+  });
+
+  it('has no failing case', () => {
+    const failed = report.cases.filter((c) => c.status === 'fail').map((c) => `${c.case}: ${c.reason}`);
+    expect(failed).toEqual([]);
+  });
+
+  it('runs every case, and skips only with a reason', async () => {
+    expect(report.cases.map((c) => c.case)).toEqual(await listCases(fixturesRoot));
+    for (const c of report.cases.filter((r) => r.status === 'skip')) expect(c.reason, c.case).toMatch(/\S/);
+  });
+
+  it('passes every dit case and the transformer case of the layout family', () => {
+    const transformerCases = report.cases.filter((c) => c.case.startsWith('dit/') || c.case === 'layout/dit-original-keys');
+    expect(transformerCases.length).toBeGreaterThanOrEqual(8);
+    for (const c of transformerCases) {
+      expect(c.status, `${c.case}: ${c.reason ?? ''}`).toBe('pass');
+      expect(c.worst).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  it('compares the intermediates a case holds, not only the sample', () => {
+    const square = report.cases.find((c) => c.case === 'dit/t2v-tiny-square');
+    expect(Object.keys(square?.tensors ?? {}).sort()).toEqual(
+      ['out.block0', 'out.patch_embedding', 'out.sample', 'out.temb', 'out.text_embedding', 'out.timestep_proj'].sort(),
+    );
+    const i2v = report.cases.find((c) => c.case === 'dit/i2v21-tiny');
+    expect(i2v?.tensors?.['out.image_embedding']).toBeLessThan(1e-4);
+  });
+});
