@@ -1,5 +1,6 @@
 // The typed contract of what the native addon exports. Nothing else in lib/ touches the addon
 // untyped.
+import type { TensorRef, TransformerConfig } from '../model/types.js';
 
 export interface NativeTensor {
   data: Float32Array;
@@ -21,34 +22,9 @@ export interface NativeInfo {
   cudaError?: string | null;
 }
 
-/** Transformer hyper-parameters as the native side reads them (TransformerConfig in lib/model). */
-export interface NativeTransformerConfig {
-  patchSize: [number, number, number];
-  numHeads: number;
-  headDim: number;
-  inChannels: number;
-  outChannels: number;
-  textDim: number;
-  freqDim: number;
-  ffnDim: number;
-  numLayers: number;
-  crossAttnNorm: boolean;
-  eps: number;
-  imageDim: number | null;
-  addedKvProjDim: number | null;
-  ropeMaxSeqLen: number;
-  posEmbedSeqLen: number | null;
-}
-
-export interface NativeTensorSpec {
-  name: string;
-  file: string;
-  offset: number;
-  length: number;
-  dtype: 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
-  shape: number[];
-  scale?: number;
-}
+/** The native side reads the transformer config and tensor refs exactly as lib/model plans them. */
+export type NativeTransformerConfig = TransformerConfig;
+export type NativeTensorSpec = Pick<TensorRef, 'name' | 'file' | 'offset' | 'length' | 'dtype' | 'shape' | 'scale'>;
 
 export interface NativeTransformerInputs {
   /** Latents [B, C, F, H, W]. */
