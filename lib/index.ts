@@ -6,3 +6,5 @@ export { planTransformer, inspectModelFolder, readSafetensorsHeader, readSafeten
 export type { TransformerPlan, TransformerConfig, ModelVariant, VariantInfo, TensorRef } from './model/types.js';
 export { runConformance, formatResult, formatSummary } from './conformance/runner.js';
 export type { ConformanceReport, CaseResult } from './conformance/types.js';
+export { cleanPrompt } from './text/clean.js';
+export { UmT5Tokenizer, tokenizePrompt } from './text/tokenizer.js';

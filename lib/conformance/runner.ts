@@ -8,6 +8,7 @@ import type { NativeAddon } from '../bindings/native.js';
 import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
+import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { readManifest, type CaseManifest } from './manifest.js';
 import type { CaseResult, ConformanceReport, KindRunner, ModelCache } from './types.js';
 
@@ -25,6 +26,7 @@ const RUNNERS: Record<string, KindSupport> = {
         ? 'LoRA is not implemented yet (LoRA issue)'
         : unknownParams(m, ['layout', 'same_as', 'diffusers_model']),
   },
+  tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
 };
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
@@ -40,7 +42,6 @@ const NOT_YET: Record<string, string> = {
   pipeline: 'the denoising loop is not implemented yet (generate() issue)',
   randn: 'torch-compatible noise is not implemented yet (generate() issue)',
   umt5_forward: 'the UMT5 text encoder is not implemented yet (text encoder issue)',
-  tokenizer: 'tokenization is not implemented yet (text encoder issue)',
 };
 
 export interface RunOptions {
