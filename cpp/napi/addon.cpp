@@ -10,6 +10,7 @@
 #include "napi/convert.h"
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
+#include "napi/text_encoder_wrap.h"
 #include "napi/transformer_wrap.h"
 
 #ifdef WAN_WITH_CUDA
@@ -95,6 +96,47 @@ Napi::Value RandomTransformer(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value LoadTextEncoder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "loadTextEncoder(plan) needs a plan");
+    Napi::Object plan = info[0].As<Napi::Object>();
+    if (!plan.Get("config").IsObject() || !plan.Get("tensors").IsArray())
+      fail("E_INVALID_ARGUMENT", "plan needs config and tensors");
+    auto config = parse_text_encoder_config(plan.Get("config").As<Napi::Object>());
+    auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(plan.Get("tensors").As<Napi::Array>()));
+    Backend* backend = runtime(env).backend.get();
+    auto model = std::make_shared<std::shared_ptr<umt5::Umt5Encoder>>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          PlanWeightSource src(*backend, std::move(*specs));
+          *model = std::make_shared<umt5::Umt5Encoder>(*backend, config, src);
+        },
+        [=](Napi::Env e) -> Napi::Value { return TextEncoderWrap::Wrap(e, *model); });
+  });
+}
+
+Napi::Value RandomTextEncoder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "randomTextEncoder(config, seed)");
+    auto config = parse_text_encoder_config(info[0].As<Napi::Object>());
+    const uint64_t seed = info.Length() > 1 && info[1].IsNumber()
+                              ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value())
+                              : 0;
+    Backend* backend = runtime(env).backend.get();
+    auto model = std::make_shared<std::shared_ptr<umt5::Umt5Encoder>>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          RandomWeightSource src(*backend, seed, 0.02f);
+          *model = std::make_shared<umt5::Umt5Encoder>(*backend, config, src);
+        },
+        [=](Napi::Env e) -> Napi::Value { return TextEncoderWrap::Wrap(e, *model); });
+  });
+}
+
 int thread_count_from_env() {
   const char* v = std::getenv("WAN_VIDEO_THREADS");
   return v ? std::atoi(v) : 0;
@@ -104,10 +146,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* rt = new Runtime();
   rt->backend = make_cpu_backend(thread_count_from_env());
   rt->transformer_ctor = Napi::Persistent(TransformerWrap::Define(env));
+  rt->text_encoder_ctor = Napi::Persistent(TextEncoderWrap::Define(env));
   env.SetInstanceData<Runtime>(rt);
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("loadTransformer", Napi::Function::New(env, LoadTransformer));
   exports.Set("randomTransformer", Napi::Function::New(env, RandomTransformer));
+  exports.Set("loadTextEncoder", Napi::Function::New(env, LoadTextEncoder));
+  exports.Set("randomTextEncoder", Napi::Function::New(env, RandomTextEncoder));
   return exports;
 }
 

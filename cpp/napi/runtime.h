@@ -11,6 +11,7 @@ namespace wan::napi {
 struct Runtime {
   std::unique_ptr<Backend> backend;
   Napi::FunctionReference transformer_ctor;
+  Napi::FunctionReference text_encoder_ctor;
 };
 
 Runtime& runtime(Napi::Env env);

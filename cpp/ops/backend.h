@@ -20,10 +20,18 @@ struct Modulation {
   const Tensor* row_of_token = nullptr;  // I32 [B*S]
 };
 
+// T5-style learned relative position bias: score[h, i, j] += table[bucket[i, j], h].
+struct RelativeBias {
+  const Tensor* table = nullptr;   // F32 [num_buckets, heads]
+  const Tensor* buckets = nullptr; // I32 [Sq, Sk]
+};
+
 struct AttentionParams {
   int heads = 1;
-  float scale = 1.0f;       // usually 1/sqrt(head_dim)
+  float scale = 1.0f;       // usually 1/sqrt(head_dim); T5 uses 1
   bool accumulate = false;  // out += attention (Wan2.1 I2V adds the image branch)
+  RelativeBias bias;        // UMT5 encoder only
+  const Tensor* key_mask = nullptr;  // I32 [B, Sk]: keys with 0 are not attended (padding)
 };
 
 struct PatchParams {
@@ -73,7 +81,12 @@ class Backend {
   // x[b, s, :] += pos[s, :] for x [B, S, E], pos [S, E].
   virtual void add_positional(Tensor& x, const Tensor& pos) = 0;
 
+  // x *= y elementwise (gated feed-forwards).
+  virtual void multiply(Tensor& x, const Tensor& y) = 0;
+
   // ---- embeddings
+  // out[n, :] = table[ids[n], :]; ids are I32 and must lie in [0, rows of table).
+  virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
   // Sinusoidal timestep embedding [R, dim] with cos first (diffusers flip_sin_to_cos=True, shift 0).
   virtual void timestep_embedding(const Tensor& t, Tensor& y) = 0;
   // Rotates adjacent pairs of each head of x [B, S, H*D] in place by angles cos/sin [S, D/2].

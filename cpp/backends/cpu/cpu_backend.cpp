@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <new>
 #include <vector>
 
@@ -137,6 +138,12 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
                 v.dim(2) == HD && v.dim(1) == Sk && out.shape() == q.shape() && HD % p.heads == 0,
             "attention shapes q " + shape_str(q.shape()) + " k " + shape_str(k.shape()) + " v " + shape_str(v.shape()));
   const int64_t D = HD / p.heads;
+  const float* bias_table = p.bias.table ? p.bias.table->f32() : nullptr;
+  const int32_t* bias_bucket = p.bias.buckets ? p.bias.buckets->i32() : nullptr;
+  WAN_CHECK(!bias_table || (bias_bucket && p.bias.buckets->numel() == Sq * Sk && p.bias.table->dim(1) == p.heads),
+            "attention: relative bias shapes");
+  const int32_t* mask = p.key_mask ? p.key_mask->i32() : nullptr;
+  WAN_CHECK(!mask || p.key_mask->numel() == B * Sk, "attention: key mask shape");
   if (Sk == 0) {
     if (!p.accumulate) std::memset(out.raw(), 0, out.bytes());
     return;
@@ -159,7 +166,20 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
         gemm_(true, rows, Sk, D, p.scale, qh, HD, kh, HD, 0.0f, scores.data(), Sk);
         float* s = scores.data();
         pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) softmax_row(s + r * Sk, Sk);
+          for (int64_t r = r0; r < r1; ++r) {
+            float* row = s + r * Sk;
+            if (bias_table) {
+              const int32_t* bucket = bias_bucket + (q0 + r) * Sk;
+              for (int64_t j = 0; j < Sk; ++j) row[j] += bias_table[bucket[j] * p.heads + h];
+            }
+            if (mask) {
+              // The reference adds float32's lowest value to masked scores: they vanish in the softmax.
+              const int32_t* m = mask + b * Sk;
+              for (int64_t j = 0; j < Sk; ++j)
+                if (!m[j]) row[j] = std::numeric_limits<float>::lowest();
+            }
+            softmax_row(row, Sk);
+          }
         }, std::max<int64_t>(1, 8192 / Sk));
         gemm_(false, rows, D, Sk, 1.0f, s, Sk, vh, HD, p.accumulate ? 1.0f : 0.0f, oh, HD);
       }

@@ -28,6 +28,8 @@ class CpuBackend final : public Backend {
   void activation(const Tensor& x, Activation act, Tensor& y) override;
   void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) override;
   void add_positional(Tensor& x, const Tensor& pos) override;
+  void multiply(Tensor& x, const Tensor& y) override;
+  void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void timestep_embedding(const Tensor& t, Tensor& y) override;
   void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) override;
   void patchify(const Tensor& x, const PatchParams& p, Tensor& y) override;

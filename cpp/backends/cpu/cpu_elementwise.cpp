@@ -64,6 +64,32 @@ void CpuBackend::add_positional(Tensor& x, const Tensor& pos) {
   for (int64_t b = 0; b < B; ++b) add_row(xd + b * S * E, pos.f32(), S * E);
 }
 
+namespace {
+WAN_SIMD_CLONES void mul_row(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= y[i];
+}
+}  // namespace
+
+void CpuBackend::multiply(Tensor& x, const Tensor& y) {
+  WAN_CHECK(x.numel() == y.numel(), "multiply shapes " + shape_str(x.shape()) + " " + shape_str(y.shape()));
+  float* xd = x.f32();
+  const float* yd = y.f32();
+  pool_.parallel_for(x.numel(), [&](int64_t b, int64_t e) { mul_row(xd + b, yd + b, e - b); }, 16384);
+}
+
+void CpuBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
+  const int64_t rows = table.dim(0), dim = table.dim(-1), n = ids.numel();
+  WAN_CHECK(out.numel() == n * dim, "embedding output " + shape_str(out.shape()));
+  const int32_t* id = ids.i32();
+  for (int64_t i = 0; i < n; ++i)
+    if (id[i] < 0 || id[i] >= rows)
+      fail("E_INVALID_ARGUMENT", "token id " + std::to_string(id[i]) + " is outside the vocabulary of " +
+                                     std::to_string(rows));
+  const float* t = table.f32();
+  float* o = out.f32();
+  for (int64_t i = 0; i < n; ++i) std::memcpy(o + i * dim, t + id[i] * dim, dim * sizeof(float));
+}
+
 void CpuBackend::timestep_embedding(const Tensor& t, Tensor& y) {
   const int64_t R = t.numel(), dim = y.dim(-1), half = dim / 2;
   WAN_CHECK(y.numel() == R * dim && dim % 2 == 0, "timestep_embedding shapes");
