@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // npm run bench -- <name> [--save] [--iters N]
-//   dit: the transformer forward at the real Wan2.1-1.3B configuration with random weights, one
-//        latent frame of 30x52 (390 tokens) and 512 text tokens; seconds per forward, GFLOP/s, and
-//        numpy's matmul on the same matrix shapes in the same run, with the tuned BLAS and with
-//        the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
+//   dit:  the transformer forward at the real Wan2.1-1.3B configuration with random weights, one
+//         latent frame of 30x52 (390 tokens) and 512 text tokens.
+//   umt5: the UMT5-XXL encoder (d_model 4096, 24 layers, 64 heads of 64, d_ff 10240) with random
+//         weights on one 512-token prompt (layers share one layer's random tensors: the float32
+//         model would not fit in memory; FLOPs and per-layer weight traffic are the same).
+// Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
+// the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -40,6 +43,20 @@ function ditMatmuls(c, tokens, textLen) {
     { what: 'cross-attention qk^T', m: tokens, n: textLen, k: c.headDim, batch: c.numHeads, count: L },
     { what: 'cross-attention pv', m: tokens, n: c.headDim, k: textLen, batch: c.numHeads, count: L },
     { what: 'proj_out', m: tokens, n: c.outChannels * P, k: dim, batch: 1, count: 1 },
+  ];
+}
+
+const UMT5_XXL = { vocabSize: 256384, dModel: 4096, dKv: 64, numHeads: 64, dFf: 10240, numLayers: 24, numBuckets: 32, maxDistance: 128, eps: 1e-6, gatedGelu: true };
+
+function umt5Matmuls(c, L) {
+  const inner = c.numHeads * c.dKv;
+  return [
+    { what: 'q/k/v', m: L, n: inner, k: c.dModel, batch: 1, count: 3 * c.numLayers },
+    { what: 'o', m: L, n: c.dModel, k: inner, batch: 1, count: c.numLayers },
+    { what: 'attention qk^T', m: L, n: L, k: c.dKv, batch: c.numHeads, count: c.numLayers },
+    { what: 'attention pv', m: L, n: c.dKv, k: L, batch: c.numHeads, count: c.numLayers },
+    { what: 'wi_0/wi_1', m: L, n: c.dFf, k: c.dModel, batch: 1, count: 2 * c.numLayers },
+    { what: 'wo', m: L, n: c.dModel, k: c.dFf, batch: 1, count: c.numLayers },
   ];
 }
 
@@ -81,27 +98,69 @@ async function timeDitForward() {
   process.stdout.write(JSON.stringify({ gemm: info.gemm, device: info.device, threads: info.threads, loadSeconds, seconds: times, median: times[Math.floor(times.length / 2)], peakRssBytes: rss }));
 }
 
-async function benchDit() {
-  const c = WAN21_1_3B;
+async function timeUmt5Forward() {
+  const { loadAddon } = await import(join(root, 'dist', 'bindings', 'loader.js'));
+  const { addon } = loadAddon('cpu');
+  const info = addon.info();
+  const c = UMT5_XXL;
+  const t0 = performance.now();
+  const enc = await addon.randomTextEncoder(c, 1, { shareLayers: true });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const L = 512;
+  const ids = Int32Array.from({ length: L }, (_, i) => (i * 7919) % c.vocabSize);
+  const mask = new Int32Array(L).fill(1);
+  await enc.encode({ ids, mask, shape: [1, L] });
+  const times = [];
+  for (let i = 0; i < iters; i++) {
+    const s = performance.now();
+    await enc.encode({ ids, mask, shape: [1, L] });
+    times.push((performance.now() - s) / 1000);
+  }
+  enc.dispose();
+  times.sort((a, b) => a - b);
+  const rss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ gemm: info.gemm, device: info.device, threads: info.threads, loadSeconds, seconds: times, median: times[Math.floor(times.length / 2)], peakRssBytes: rss }));
+}
+
+function benchDit() {
   const tokens = 1 * 15 * 26;
-  const matmuls = ditMatmuls(c, tokens, 512);
+  return runBench({
+    name: 'dit',
+    matmuls: ditMatmuls(WAN21_1_3B, tokens, 512),
+    config: 'Wan2.1-T2V-1.3B (dim 1536, 12 heads x 128, 30 layers, ffn 8960, text_dim 4096), random weights',
+    input: { latent: [1, 16, 1, 30, 52], tokens, textTokens: 512 },
+    unit: 'forward',
+  });
+}
+
+function benchUmt5() {
+  return runBench({
+    name: 'umt5',
+    matmuls: umt5Matmuls(UMT5_XXL, 512),
+    config: 'UMT5-XXL encoder (d_model 4096, 24 layers, 64 heads x 64, d_ff 10240), random weights shared across layers',
+    input: { tokens: 512 },
+    unit: 'encode',
+  });
+}
+
+async function runBench({ name, matmuls, config, input, unit }) {
   const flops = flopsOf(matmuls);
   const runs = {};
   for (const mode of ['blas', 'portable']) {
     const env = { ...process.env, WAN_VIDEO_DEVICE: 'cpu', ...(mode === 'portable' ? { WAN_VIDEO_GEMM: 'portable' } : {}) };
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-dit', '--iters', String(iters)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`dit benchmark (${mode}) failed:\n${r.stderr}`);
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--child-${name}`, '--iters', String(iters)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`${name} benchmark (${mode}) failed:\n${r.stderr}`);
     runs[mode] = JSON.parse(r.stdout);
   }
   const numpy = numpyYardstick(matmuls);
   const result = {
-    benchmark: 'dit',
+    benchmark: name,
     date: new Date().toISOString(),
     host: hostname(),
     commit: spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
-    config: 'Wan2.1-T2V-1.3B (dim 1536, 12 heads x 128, 30 layers, ffn 8960, text_dim 4096), random weights',
-    input: { latent: [1, 16, 1, 30, 52], tokens, textTokens: 512 },
-    forwardGflop: flops / 1e9,
+    config,
+    input,
+    gflopPer: { [unit]: flops / 1e9 },
     runs: {},
     numpy,
   };
@@ -114,25 +173,27 @@ async function benchDit() {
       note: same || undefined,
     };
   }
-  console.log(`dit forward, ${result.config}`);
-  console.log(`  ${tokens} video tokens + 512 text tokens, ${(flops / 1e9).toFixed(1)} GFLOP per forward`);
+  console.log(`${name}: ${config}`);
+  console.log(`  input ${JSON.stringify(input)}, ${(flops / 1e9).toFixed(1)} GFLOP per ${unit}`);
   if (numpy.total_seconds) console.log(`  numpy ${numpy.numpy} matmul on the same shapes: ${numpy.total_seconds.toFixed(3)} s (${(flops / numpy.total_seconds / 1e9).toFixed(1)} GFLOP/s)`);
   else console.log(`  numpy yardstick unavailable: ${numpy.error}`);
   for (const [mode, r] of Object.entries(result.runs)) {
-    console.log(`  ${mode.padEnd(8)} gemm=${r.gemm}: ${r.median.toFixed(3)} s/forward, ${r.gflops.toFixed(1)} GFLOP/s, ${r.ratioToNumpy ? r.ratioToNumpy.toFixed(2) + 'x numpy time' : ''}, peak RSS ${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB${r.note ?? ''}`);
+    console.log(`  ${mode.padEnd(8)} gemm=${r.gemm}: ${r.median.toFixed(3)} s/${unit}, ${r.gflops.toFixed(1)} GFLOP/s, ${r.ratioToNumpy ? r.ratioToNumpy.toFixed(2) + 'x numpy time' : ''}, peak RSS ${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB${r.note ?? ''}`);
   }
   if (save) {
     mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-    const file = join(root, 'bench', 'results', `${result.date.slice(0, 10)}-cpu-dit.json`);
+    const file = join(root, 'bench', 'results', `${result.date.slice(0, 10)}-cpu-${name}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`  saved ${file}`);
   }
 }
 
-const benches = { dit: benchDit };
+const benches = { dit: benchDit, umt5: benchUmt5 };
 
 if (args.includes('--child-dit')) {
   await timeDitForward();
+} else if (args.includes('--child-umt5')) {
+  await timeUmt5Forward();
 } else if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--save] [--iters N]`);
   process.exit(2);

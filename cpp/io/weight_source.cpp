@@ -1,5 +1,6 @@
 #include "io/weight_source.h"
 
+#include <cctype>
 #include <cmath>
 #include <vector>
 
@@ -56,7 +57,35 @@ void PlanWeightSource::finish() {
   files_.clear();  // drop the maps: the weights are converted
 }
 
-Tensor RandomWeightSource::take(const std::string& name, const Shape& shape) {
+namespace {
+// "encoder.block.7.layer.0..." -> "encoder.block.#.layer.0...": the first number between dots.
+std::string layer_agnostic(const std::string& name) {
+  std::string out;
+  size_t i = 0;
+  bool replaced = false;
+  while (i < name.size()) {
+    if (!replaced && std::isdigit(static_cast<unsigned char>(name[i])) && i > 0 && name[i - 1] == '.') {
+      size_t j = i;
+      while (j < name.size() && std::isdigit(static_cast<unsigned char>(name[j]))) ++j;
+      if (j == name.size() || name[j] == '.') {
+        out += '#';
+        i = j;
+        replaced = true;
+        continue;
+      }
+    }
+    out += name[i++];
+  }
+  return out;
+}
+}  // namespace
+
+Tensor RandomWeightSource::take(const std::string& requested, const Shape& shape) {
+  const std::string name = share_layers_ ? layer_agnostic(requested) : requested;
+  if (share_layers_) {
+    auto it = shared_.find(name);
+    if (it != shared_.end()) return it->second;
+  }
   // A splitmix64 stream per tensor, keyed by the name, so the values do not depend on binding order.
   uint64_t h = seed_ ^ 0x9e3779b97f4a7c15ull;
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
@@ -73,6 +102,7 @@ Tensor RandomWeightSource::take(const std::string& name, const Shape& shape) {
     out[i] = amp * (static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f);
   }
   if (t.device() != Device::CPU) t = backend_.upload(host.data(), shape);
+  if (share_layers_) shared_[name] = t;
   return t;
 }
 

@@ -51,16 +51,22 @@ class PlanWeightSource final : public WeightSource {
   std::map<std::string, std::unique_ptr<MappedFile>> files_;
 };
 
-// Deterministic pseudo-random weights (uniform, given standard deviation) for benchmarks.
+// Deterministic pseudo-random weights (uniform, given standard deviation) for benchmarks. With
+// share_layers, every numbered layer gets layer 0's tensors: the same FLOPs and the same weight
+// traffic per layer, in the memory of one layer (UMT5-XXL is 23 GB in float32, more than the
+// benchmark machine holds).
 class RandomWeightSource final : public WeightSource {
  public:
-  RandomWeightSource(Backend& backend, uint64_t seed, float stddev) : backend_(backend), seed_(seed), stddev_(stddev) {}
+  RandomWeightSource(Backend& backend, uint64_t seed, float stddev, bool share_layers = false)
+      : backend_(backend), seed_(seed), stddev_(stddev), share_layers_(share_layers) {}
   Tensor take(const std::string& name, const Shape& shape) override;
 
  private:
   Backend& backend_;
   uint64_t seed_;
   float stddev_;
+  bool share_layers_;
+  std::map<std::string, Tensor> shared_;
 };
 
 }  // namespace wan

@@ -126,11 +126,13 @@ Napi::Value RandomTextEncoder(const Napi::CallbackInfo& info) {
                               ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value())
                               : 0;
     Backend* backend = runtime(env).backend.get();
+    const bool share_layers = info.Length() > 2 && info[2].IsObject() &&
+                              get_bool_or(info[2].As<Napi::Object>(), "shareLayers", false);
     auto model = std::make_shared<std::shared_ptr<umt5::Umt5Encoder>>();
     return PromiseWorker::Start(
         env,
         [=]() {
-          RandomWeightSource src(*backend, seed, 0.02f);
+          RandomWeightSource src(*backend, seed, 0.02f, share_layers);
           *model = std::make_shared<umt5::Umt5Encoder>(*backend, config, src);
         },
         [=](Napi::Env e) -> Napi::Value { return TextEncoderWrap::Wrap(e, *model); });

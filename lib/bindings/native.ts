@@ -1,6 +1,6 @@
 // The typed contract of what the native addon exports. Nothing else in lib/ touches the addon
 // untyped.
-import type { TensorRef, TransformerConfig } from '../model/types.js';
+import type { TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
 
 export interface NativeTensor {
   data: Float32Array;
@@ -47,9 +47,22 @@ export interface NativeTransformer {
   readonly weightBytes: number;
 }
 
+export interface NativeTextEncoder {
+  /** ids and mask [B, L] (mask 1 for real tokens) -> last_hidden_state [B, L, d_model]. */
+  encode(inputs: { ids: Int32Array; mask: Int32Array; shape: [number, number] }): Promise<NativeTensor>;
+  /** Frees the weights (an encode in flight keeps them until it ends). */
+  dispose(): void;
+  readonly weightBytes: number;
+}
+
+export type NativeTextEncoderConfig = TextEncoderConfig;
+
 export interface NativeAddon {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint). */
   randomTransformer(config: NativeTransformerConfig, seed?: number): Promise<NativeTransformer>;
+  loadTextEncoder(plan: { config: NativeTextEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeTextEncoder>;
+  /** Random weights for benchmarks; shareLayers gives every layer layer 0's tensors (same FLOPs, one layer's memory). */
+  randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeTextEncoder>;
 }

@@ -77,7 +77,8 @@ const CLIP_IMAGE_DIM = 1280;
 /** FLF2V: 257 CLIP tokens for each of the first and last frame. */
 const FLF2V_IMAGE_TOKENS = 257 * 2;
 
-function zodFailure(file: string, shown: string, json: unknown, error: z.ZodError): ModelFormatError {
+/** A config.json validation failure naming the first bad field and what it held. */
+export function zodFailure(file: string, shown: string, json: unknown, error: z.ZodError): ModelFormatError {
   const issue = error.issues[0];
   const path = issue.path.map(String).join('.');
   let got: unknown = json;
@@ -157,8 +158,8 @@ function fromOriginal(c: z.infer<typeof OriginalConfigSchema>): LoadedTransforme
   return { config, style: 'original', assumed };
 }
 
-/** Read and normalise a config.json; `shown` names it in messages. */
-export async function loadTransformerConfig(file: string, shown = file): Promise<LoadedTransformerConfig> {
+/** Read and parse a JSON config file; `shown` names it in messages. */
+export async function readConfigJson(file: string, shown = file): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -171,7 +172,12 @@ export async function loadTransformerConfig(file: string, shown = file): Promise
   } catch (e) {
     throw new ModelFormatError(`${shown}: not valid JSON (${(e as Error).message})`, { file });
   }
-  return parseTransformerConfig(json, file, shown);
+  return json;
+}
+
+/** Read and normalise a config.json; `shown` names it in messages. */
+export async function loadTransformerConfig(file: string, shown = file): Promise<LoadedTransformerConfig> {
+  return parseTransformerConfig(await readConfigJson(file, shown), file, shown);
 }
 
 /** Config field names as each style spells them, for messages that point at the field to check. */

@@ -12,6 +12,7 @@ export {
 } from './config.js';
 export {
   compileKeyTable, mapKeys, detectKeyLayout, stripPrefix, WAN_TRANSFORMER_KEYS, WAN_TRANSFORMER_KEYMAP,
+  WAN_UMT5_KEYS, WAN_UMT5_KEYMAP,
   type KeyTable, type CompiledKeyTable, type KeyMapping,
 } from './keymap.js';
 export { expectedTransformerTensors, expectedTransformerTensorSpecs, type TensorSpec, type ConfigField } from './transformer-tensors.js';
@@ -19,4 +20,15 @@ export {
   detectVariant, expertFromName, transformerLayoutKind, type Expert, type VariantHints, type TransformerLayoutKind,
 } from './variant.js';
 export { planTransformer, type PlanOptions } from './transformer-plan.js';
+export {
+  parseTextEncoderConfig, loadTextEncoderConfig, inferTextEncoderConfig, describeTextEncoderField, UMT5_DEFAULTS, T5_ENCODER_CLASS,
+  type LoadedTextEncoderConfig, type TextEncoderConfigField,
+} from './text-encoder-config.js';
+export { expectedTextEncoderTensors, expectedTextEncoderTensorSpecs, type TextEncoderTensorSpec } from './text-encoder-tensors.js';
+export { planTextEncoder, type TextEncoderPlanOptions } from './text-encoder-plan.js';
+export {
+  planComponent, resolveComponentSource, readComponentWeights, mapComponentKeys, checkComponentTensors,
+  type ComponentKind, type ComponentSource, type ResolveComponentOptions, type PlannedComponent,
+  type ResolvedComponentConfig, type ComponentTensorSpec, type FoundTensor,
+} from './component-plan.js';
 export { inspectModelFolder, type ModelFolderInfo, type ComponentInfo } from './folder.js';

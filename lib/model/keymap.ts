@@ -163,3 +163,29 @@ export const WAN_TRANSFORMER_KEYS: KeyTable = {
 };
 
 export const WAN_TRANSFORMER_KEYMAP: CompiledKeyTable = compileKeyTable(WAN_TRANSFORMER_KEYS);
+
+/** UMT5 text encoder: official Wan `T5Encoder` names (wan/modules/t5.py) -> Hugging Face
+ * UMT5EncoderModel names. Full ComfyUI checkpoints carry the encoder under
+ * `text_encoders.umt5xxl.transformer.` (ComfyUI's WAN21 clip_target reads it there). */
+export const WAN_UMT5_KEYS: KeyTable = {
+  name: 'wan-umt5',
+  prefixes: ['text_encoders.umt5xxl.transformer.', 'umt5xxl.transformer.'],
+  modules: [
+    ['token_embedding', 'encoder.embed_tokens'],
+    ['blocks.{n}.norm1', 'encoder.block.{n}.layer.0.layer_norm'],
+    ['blocks.{n}.attn.q', 'encoder.block.{n}.layer.0.SelfAttention.q'],
+    ['blocks.{n}.attn.k', 'encoder.block.{n}.layer.0.SelfAttention.k'],
+    ['blocks.{n}.attn.v', 'encoder.block.{n}.layer.0.SelfAttention.v'],
+    ['blocks.{n}.attn.o', 'encoder.block.{n}.layer.0.SelfAttention.o'],
+    ['blocks.{n}.pos_embedding.embedding', 'encoder.block.{n}.layer.0.SelfAttention.relative_attention_bias'],
+    ['blocks.{n}.norm2', 'encoder.block.{n}.layer.1.layer_norm'],
+    ['blocks.{n}.ffn.gate.0', 'encoder.block.{n}.layer.1.DenseReluDense.wi_0'],
+    ['blocks.{n}.ffn.fc1', 'encoder.block.{n}.layer.1.DenseReluDense.wi_1'],
+    ['blocks.{n}.ffn.fc2', 'encoder.block.{n}.layer.1.DenseReluDense.wo'],
+    ['norm', 'encoder.final_layer_norm'],
+  ],
+  params: [],
+  markers: ['scaled_fp8'],
+};
+
+export const WAN_UMT5_KEYMAP: CompiledKeyTable = compileKeyTable(WAN_UMT5_KEYS);

@@ -78,3 +78,36 @@ export interface TransformerPlan {
   /** Distinct stored dtypes, for `info`. */
   dtypes: StoredDType[];
 }
+
+/** UMT5EncoderModel hyper-parameters (the Wan text encoder), normalised from the HF config, the
+ * official T5Encoder config, or the weights. */
+export interface TextEncoderConfig {
+  vocabSize: number;
+  dModel: number;
+  /** Width of one attention head; q/k/v project dModel -> numHeads * dKv. */
+  dKv: number;
+  numHeads: number;
+  dFf: number;
+  numLayers: number;
+  /** Relative position buckets (rows of each layer's relative_attention_bias). */
+  numBuckets: number;
+  /** Relative distance past which buckets are all the same. */
+  maxDistance: number;
+  /** RMS norm epsilon. */
+  eps: number;
+  /** The feed-forward is gated GELU (tanh approximation): wo(gelu_new(wi_0 x) * wi_1 x). Always true for UMT5. */
+  gatedGelu: true;
+}
+
+/** A UMT5 text encoder ready to hand to the native loader. Tensor names are UMT5EncoderModel's. */
+export interface TextEncoderPlan {
+  kind: 'text_encoder';
+  /** Folder or file it came from, for messages. */
+  source: string;
+  /** 'diffusers': stored under the Hugging Face UMT5EncoderModel names; 'original': the official Wan T5Encoder names. */
+  layout: KeyLayout;
+  config: TextEncoderConfig;
+  tensors: TensorRef[];
+  /** Distinct stored dtypes, for `info`. */
+  dtypes: StoredDType[];
+}
