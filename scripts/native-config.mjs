@@ -1,17 +1,24 @@
 #!/usr/bin/env node
 // Build facts for binding.gyp (which cannot run logic itself): `sources` prints the source list,
 // `blas` prints which BLAS to link (openblas | accelerate | none).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The lines of cpp/sources.txt; `dir/*.cpp` stands for the .cpp files of that folder, sorted. */
 export function sourceList() {
   return readFileSync(join(root, 'cpp/sources.txt'), 'utf8')
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
+    .filter((l) => l && !l.startsWith('#'))
+    .flatMap((l) => {
+      if (!l.endsWith('/*.cpp')) return [l];
+      const dir = l.slice(0, -'/*.cpp'.length);
+      if (!existsSync(join(root, dir))) return [];
+      return readdirSync(join(root, dir)).filter((f) => f.endsWith('.cpp')).sort().map((f) => `${dir}/${f}`);
+    });
 }
 
 export function detectBlas() {

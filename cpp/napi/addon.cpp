@@ -10,8 +10,10 @@
 #include "napi/convert.h"
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
+#include "napi/pipeline_binding.h"
 #include "napi/text_encoder_wrap.h"
 #include "napi/transformer_wrap.h"
+#include "napi/vae_binding.h"
 
 #ifdef WAN_WITH_CUDA
 #include "cuda/device_query.h"
@@ -155,6 +157,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("randomTransformer", Napi::Function::New(env, RandomTransformer));
   exports.Set("loadTextEncoder", Napi::Function::New(env, LoadTextEncoder));
   exports.Set("randomTextEncoder", Napi::Function::New(env, RandomTextEncoder));
+  register_vae(env, exports);
+  register_pipeline(env, exports);
   return exports;
 }
 

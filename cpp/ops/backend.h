@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -81,6 +83,8 @@ class Backend {
   // x[b, s, :] += pos[s, :] for x [B, S, E], pos [S, E].
   virtual void add_positional(Tensor& x, const Tensor& pos) = 0;
 
+  // out = sum_i coeffs[i] * terms[i] (scheduler updates, guidance); out may alias a term.
+  virtual void linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) = 0;
   // x *= y elementwise (gated feed-forwards).
   virtual void multiply(Tensor& x, const Tensor& y) = 0;
 

@@ -1,6 +1,8 @@
 // The typed contract of what the native addon exports. Nothing else in lib/ touches the addon
 // untyped.
 import type { TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
+import type { NativePipelineApi } from './native-pipeline.js';
+import type { NativeVaeApi } from './native-vae.js';
 
 export interface NativeTensor {
   data: Float32Array;
@@ -57,7 +59,7 @@ export interface NativeTextEncoder {
 
 export type NativeTextEncoderConfig = TextEncoderConfig;
 
-export interface NativeAddon {
+export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint). */

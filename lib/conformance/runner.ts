@@ -9,7 +9,10 @@ import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
+import { randnUnsupported, runRandn } from './kinds/randn.js';
+import { runScheduler, schedulerUnsupported } from './kinds/scheduler.js';
 import { runUmt5Forward, umt5Unsupported } from './kinds/umt5-forward.js';
+import { runVaeDecode, runVaeEncode, vaeUnsupported } from './kinds/vae.js';
 import { readManifest, type CaseManifest } from './manifest.js';
 import type { CaseResult, ConformanceReport, KindRunner, ModelCache } from './types.js';
 
@@ -29,6 +32,10 @@ const RUNNERS: Record<string, KindSupport> = {
   },
   tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
   umt5_forward: { run: runUmt5Forward, unsupported: umt5Unsupported },
+  vae_decode: { run: runVaeDecode, unsupported: vaeUnsupported },
+  vae_encode: { run: runVaeEncode, unsupported: vaeUnsupported },
+  scheduler: { run: runScheduler, unsupported: schedulerUnsupported },
+  randn: { run: runRandn, unsupported: randnUnsupported },
 };
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
@@ -38,11 +45,7 @@ function unknownParams(m: CaseManifest, known: string[]): string | null {
 
 /** Kinds another piece of work implements, and which. */
 const NOT_YET: Record<string, string> = {
-  vae_decode: 'the Wan VAE is not implemented yet (VAE issue)',
-  vae_encode: 'the Wan VAE is not implemented yet (VAE issue)',
-  scheduler: 'schedulers are not implemented yet (generate() issue)',
   pipeline: 'the denoising loop is not implemented yet (generate() issue)',
-  randn: 'torch-compatible noise is not implemented yet (generate() issue)',
 };
 
 export interface RunOptions {

@@ -29,6 +29,7 @@ class CpuBackend final : public Backend {
   void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) override;
   void add_positional(Tensor& x, const Tensor& pos) override;
   void multiply(Tensor& x, const Tensor& y) override;
+  void linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) override;
   void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void timestep_embedding(const Tensor& t, Tensor& y) override;
   void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) override;

@@ -77,6 +77,20 @@ void CpuBackend::multiply(Tensor& x, const Tensor& y) {
   pool_.parallel_for(x.numel(), [&](int64_t b, int64_t e) { mul_row(xd + b, yd + b, e - b); }, 16384);
 }
 
+void CpuBackend::linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) {
+  const int64_t n = out.numel();
+  for (const auto& [c, t] : terms) WAN_CHECK(t->numel() == n, "linear_combination: term " + shape_str(t->shape()));
+  float* o = out.f32();
+  pool_.parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      // Accumulate in double: schedulers combine terms of very different sizes.
+      double acc = 0.0;
+      for (const auto& [c, t] : terms) acc += static_cast<double>(c) * t->f32()[i];
+      o[i] = static_cast<float>(acc);
+    }
+  }, 16384);
+}
+
 void CpuBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
   const int64_t rows = table.dim(0), dim = table.dim(-1), n = ids.numel();
   WAN_CHECK(out.numel() == n * dim, "embedding output " + shape_str(out.shape()));
