@@ -1,7 +1,229 @@
+// The pipeline functions of the addon:
+//   runScheduler(options) -> Promise<{timesteps, sigmas, samples}>: drives a scheduler over given
+//     model outputs on the runtime's backend (conformance and tests; the denoising loop itself runs
+//     the same Scheduler natively);
+//   randn(seed, shape) -> Float32Array: torch.randn with a CPU generator.
 #include "napi/pipeline_binding.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "napi/convert.h"
+#include "napi/promise_worker.h"
+#include "napi/runtime.h"
+#include "pipeline/scheduler.h"
+#include "pipeline/torch_randn.h"
 
 namespace wan::napi {
 
-void register_pipeline(Napi::Env, Napi::Object) {}
+namespace {
+
+using pipeline::SchedulerConfig;
+using pipeline::SchedulerKind;
+
+int get_int_or(const Napi::Object& o, const char* key, int fallback) {
+  const double v = get_number_or(o, key, static_cast<double>(fallback));
+  if (std::floor(v) != v || std::fabs(v) > 1e9)
+    fail("E_INVALID_ARGUMENT", std::string("field \"") + key + "\" must be an integer");
+  return static_cast<int>(v);
+}
+
+std::string get_string_or(const Napi::Object& o, const char* key, const std::string& fallback) {
+  if (!o.Has(key)) return fallback;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) fail("E_INVALID_ARGUMENT", std::string("field \"") + key + "\" must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::vector<double> get_numbers(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  std::vector<double> out;
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() == napi_float64_array) {
+      Napi::Float64Array a = v.As<Napi::Float64Array>();
+      out.assign(a.Data(), a.Data() + a.ElementLength());
+      return out;
+    }
+    if (ta.TypedArrayType() == napi_float32_array) {
+      Napi::Float32Array a = v.As<Napi::Float32Array>();
+      out.assign(a.Data(), a.Data() + a.ElementLength());
+      return out;
+    }
+  }
+  if (!v.IsArray()) fail("E_INVALID_ARGUMENT", std::string("field \"") + key + "\" must be an array of numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) fail("E_INVALID_ARGUMENT", std::string("field \"") + key + "\" must hold numbers only");
+    out.push_back(e.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+SchedulerConfig parse_scheduler_config(const Napi::Object& o) {
+  SchedulerConfig c;
+  const std::string kind = get_string(o, "kind");
+  const int n_train = get_int_or(o, "numTrainTimesteps", 1000);
+  const std::string grid = get_string_or(o, "sigmaGrid", "diffusers");
+  if (grid != "diffusers" && grid != "wan")
+    fail("E_INVALID_ARGUMENT", "sigmaGrid must be \"diffusers\" or \"wan\", got \"" + grid + "\"");
+  if (kind == "unipc") {
+    c.kind = SchedulerKind::UniPC;
+    c.unipc.num_train_timesteps = n_train;
+    c.unipc.solver_order = get_int_or(o, "solverOrder", 2);
+    c.unipc.lower_order_final = get_bool_or(o, "lowerOrderFinal", true);
+    const std::string solver = get_string_or(o, "solverType", "bh2");
+    if (solver != "bh2")
+      fail("E_INVALID_ARGUMENT", "solverType \"" + solver + "\" is not implemented for unipc (only bh2)");
+    if (o.Has("disableCorrector") && !o.Get("disableCorrector").IsUndefined() && !o.Get("disableCorrector").IsNull()) {
+      for (double v : get_numbers(o, "disableCorrector")) {
+        if (std::floor(v) != v || std::fabs(v) > 1e9)
+          fail("E_INVALID_ARGUMENT", "disableCorrector must hold step indices (integers)");
+        c.unipc.disable_corrector.push_back(static_cast<int>(v));
+      }
+    }
+    c.unipc.sigma_grid = grid == "wan" ? pipeline::SigmaGrid::Wan : pipeline::SigmaGrid::Diffusers;
+  } else if (kind == "dpmsolver") {
+    c.kind = SchedulerKind::DPMSolver;
+    c.dpm.num_train_timesteps = n_train;
+    c.dpm.solver_order = get_int_or(o, "solverOrder", 2);
+    c.dpm.lower_order_final = get_bool_or(o, "lowerOrderFinal", true);
+    c.dpm.euler_at_final = get_bool_or(o, "eulerAtFinal", false);
+    const std::string solver = get_string_or(o, "solverType", "midpoint");
+    if (solver == "midpoint")
+      c.dpm.solver_type = pipeline::DPMSolverType::Midpoint;
+    else if (solver == "heun")
+      c.dpm.solver_type = pipeline::DPMSolverType::Heun;
+    else
+      fail("E_INVALID_ARGUMENT", "solverType \"" + solver + "\" is not implemented for dpmsolver (midpoint, heun)");
+  } else if (kind == "euler") {
+    c.kind = SchedulerKind::FlowMatchEuler;
+    c.euler.num_train_timesteps = n_train;
+  } else {
+    fail("E_INVALID_ARGUMENT", "kind must be \"unipc\", \"dpmsolver\" or \"euler\", got \"" + kind + "\"");
+  }
+  if (grid == "wan" && c.kind != SchedulerKind::UniPC)
+    fail("E_INVALID_ARGUMENT", "sigmaGrid \"wan\" is the official Wan UniPC grid: it needs kind \"unipc\"");
+  pipeline::validate_scheduler_config(c);
+  return c;
+}
+
+Napi::Float32Array to_f32_array(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
+Napi::Value RunScheduler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "runScheduler(options) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Backend* backend = runtime(env).backend.get();
+    std::shared_ptr<pipeline::Scheduler> scheduler = pipeline::make_scheduler(*backend, parse_scheduler_config(o));
+
+    // The schedule: explicit sigmas, or steps and shift.
+    if (o.Has("sigmas") && !o.Get("sigmas").IsUndefined() && !o.Get("sigmas").IsNull()) {
+      scheduler->set_sigmas(get_numbers(o, "sigmas"));
+    } else {
+      const double steps = get_number(o, "steps");
+      if (std::floor(steps) != steps || !(std::fabs(steps) < 1e9))
+        fail("E_INVALID_ARGUMENT", "steps must be an integer from 1 to " +
+                                       std::to_string(pipeline::kMaxSchedulerSteps) + ", got " + std::to_string(steps));
+      scheduler->set_timesteps(static_cast<int>(steps), get_number(o, "shift"));
+    }
+
+    auto sample = std::make_shared<HostTensor>(get_host_tensor(o, "sample"));
+    auto outputs = std::make_shared<HostTensor>(get_host_tensor(o, "modelOutputs"));
+    const Shape& ms = outputs->shape;
+    if (ms.size() != sample->shape.size() + 1 || !std::equal(sample->shape.begin(), sample->shape.end(), ms.begin() + 1))
+      fail("E_INVALID_ARGUMENT", "modelOutputs must have shape [n, ...sample.shape] = [n, " +
+                                     shape_str(sample->shape).substr(1) + ", got " + shape_str(ms));
+    const int64_t count = ms[0];
+    if (count > scheduler->num_steps())
+      fail("E_INVALID_ARGUMENT", "modelOutputs holds " + std::to_string(count) + " steps but the schedule has " +
+                                     std::to_string(scheduler->num_steps()));
+
+    auto samples = std::make_shared<std::vector<float>>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          const int64_t n = shape_numel(sample->shape);
+          samples->resize(static_cast<size_t>(count * n));
+          Tensor x = backend->upload(sample->data.data(), sample->shape);
+          for (int64_t i = 0; i < count; ++i) {
+            Tensor v = backend->upload(outputs->data.data() + i * n, sample->shape);
+            scheduler->step(v, x);
+            backend->download(x, samples->data() + i * n);
+          }
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(e);
+          r.Set("timesteps", to_f32_array(e, scheduler->timesteps()));
+          r.Set("sigmas", to_f32_array(e, scheduler->sigmas()));
+          Napi::Object t = Napi::Object::New(e);
+          t.Set("data", to_f32_array(e, *samples));
+          Napi::Array shape = Napi::Array::New(e, ms.size());
+          for (size_t i = 0; i < ms.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(e, static_cast<double>(ms[i])));
+          t.Set("shape", shape);
+          r.Set("samples", t);
+          return r;
+        });
+  });
+}
+
+// A seed as torch.Generator.manual_seed takes it: an integer in [0, 2^64 - 1], from a BigInt (any
+// such value) or a Number (a safe integer).
+uint64_t get_seed(const Napi::Value& v) {
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    const uint64_t s = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) fail("E_INVALID_ARGUMENT", "seed must be an integer from 0 to 2^64 - 1");
+    return s;
+  }
+  if (v.IsNumber()) {
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || std::floor(d) != d || d > 9007199254740991.0)
+      fail("E_INVALID_ARGUMENT", "seed must be a non-negative safe integer (use a BigInt above 2^53 - 1)");
+    return static_cast<uint64_t>(d);
+  }
+  fail("E_INVALID_ARGUMENT", "seed must be a number or a bigint");
+}
+
+Napi::Value Randn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 2 || !info[1].IsArray()) fail("E_INVALID_ARGUMENT", "randn(seed, shape) needs a seed and a shape");
+    const uint64_t seed = get_seed(info[0]);
+    Napi::Array dims = info[1].As<Napi::Array>();
+    int64_t numel = 1;
+    for (uint32_t i = 0; i < dims.Length(); ++i) {
+      Napi::Value d = dims.Get(i);
+      const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 0) || std::floor(x) != x || x > 2147483647.0)
+        fail("E_INVALID_ARGUMENT", "shape[" + std::to_string(i) + "] must be a non-negative integer");
+      numel *= static_cast<int64_t>(x);
+      if (numel > (int64_t{1} << 31)) fail("E_INVALID_ARGUMENT", "randn: shape has more than 2^31 elements");
+    }
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(numel));
+    pipeline::torch_randn_cpu(seed, out.Data(), numel);
+    return out;
+  });
+}
+
+}  // namespace
+
+void register_pipeline(Napi::Env env, Napi::Object exports) {
+  exports.Set("runScheduler", Napi::Function::New(env, RunScheduler));
+  exports.Set("randn", Napi::Function::New(env, Randn));
+}
 
 }  // namespace wan::napi
