@@ -5,6 +5,11 @@
 //   umt5: the UMT5-XXL encoder (d_model 4096, 24 layers, 64 heads of 64, d_ff 10240) with random
 //         weights on one 512-token prompt (layers share one layer's random tensors: the float32
 //         model would not fit in memory; FLOPs and per-layer weight traffic are the same).
+//   vae:  the Wan2.1 VAE decoder (base_dim 96, dim_mult 1,2,4,4, 2 res blocks) with random weights,
+//         streaming 5 and then 9 latent frames of 30x52 (17 and 33 frames of 240x416), each in its own
+//         process: seconds per output frame and peak RSS, whose growth between the two shows what
+//         memory costs per frame. BLAS only unless --portable; --numpy times numpy's matmul on the
+//         GEMMs of one 4-frame chunk.
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -188,12 +193,144 @@ async function runBench({ name, matmuls, config, input, unit }) {
   }
 }
 
-const benches = { dit: benchDit, umt5: benchUmt5 };
+const WAN21_VAE = {
+  baseDim: 96, decoderBaseDim: 96, zDim: 16, dimMult: [1, 2, 4, 4], numResBlocks: 2, temperalDownsample: [false, true, true],
+  isResidual: false, inChannels: 3, outChannels: 3, patchSize: 1, scaleFactorSpatial: 8, scaleFactorTemporal: 4,
+  latentsMean: null, latentsStd: null,
+};
+const VAE_LATENT = { h: 30, w: 52 };
+
+/** The convolutions of one decoder chunk as GEMMs (m = output pixels of a frame, count = frames).
+ * The first chunk's causal convs see only zero frames before it, whose taps are skipped. */
+function vaeDecodeMatmuls(c, h, w, first) {
+  const L = c.dimMult.length;
+  const dims = [c.dimMult[L - 1], ...[...c.dimMult].reverse()].map((m) => c.decoderBaseDim * m);
+  const up = [...c.temperalDownsample].reverse();
+  const out = [];
+  let frames = 1;
+  let px = h * w;
+  const conv = (what, cin, cout, taps) => out.push({ what, m: px, n: cout, k: taps * cin, batch: 1, count: frames });
+  const causal = first ? 9 : 27;
+  const resnet = (what, cin, cout) => {
+    conv(`${what} conv1`, cin, cout, causal);
+    conv(`${what} conv2`, cout, cout, causal);
+    if (cin !== cout) conv(`${what} shortcut`, cin, cout, 1);
+  };
+  conv('conv_in', c.zDim, dims[0], causal);
+  resnet('mid', dims[0], dims[0]);
+  resnet('mid', dims[0], dims[0]);
+  for (let i = 0; i < L; i++) {
+    let cin = i > 0 ? dims[i] / 2 : dims[i];
+    for (let j = 0; j <= c.numResBlocks; j++) {
+      resnet(`level ${i}`, cin, dims[i + 1]);
+      cin = dims[i + 1];
+    }
+    if (i === L - 1) break;
+    if (up[i] && !first) {
+      conv(`level ${i} time_conv`, cin, 2 * cin, 3);
+      frames *= 2;
+    }
+    px *= 4;
+    conv(`level ${i} upsample conv`, cin, cin / 2, 9);
+  }
+  conv('conv_out', dims[L], c.outChannels, causal);
+  return out;
+}
+
+/** Child mode: stream one decode in this process, consuming (not keeping) the frames. */
+async function timeVaeDecode() {
+  const { loadAddon } = await import(join(root, 'dist', 'bindings', 'loader.js'));
+  const { decodeFrames } = await import(join(root, 'dist', 'video', 'vae-decode.js'));
+  const { addon } = loadAddon('cpu');
+  const info = addon.info();
+  const T = Number(args[args.indexOf('--latent-frames') + 1]);
+  const t0 = performance.now();
+  const vae = await addon.randomVae({ ...WAN21_VAE, withEncoder: false }, 1);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const { h, w } = VAE_LATENT;
+  const latents = { data: Float32Array.from({ length: 16 * T * h * w }, (_, i) => Math.sin(i * 12.9898) * 0.5), shape: [1, 16, T, h, w] };
+  const rssAfterLoad = process.memoryUsage().rss;
+  const chunkSeconds = [];
+  let frames = 0;
+  let outputBytes = 0;
+  let checksum = 0;
+  const s = performance.now();
+  let last = s;
+  for await (const chunk of decodeFrames(vae, latents, { latents: 'raw' })) {
+    const now = performance.now();
+    chunkSeconds.push((now - last) / 1000);
+    last = now;
+    frames += chunk.frames;
+    outputBytes += chunk.rgb.length;
+    checksum = (checksum + chunk.rgb[chunk.rgb.length >> 1]) % 65536;
+  }
+  const seconds = (performance.now() - s) / 1000;
+  vae.dispose();
+  const steady = chunkSeconds.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, frames - 1);
+  process.stdout.write(JSON.stringify({
+    gemm: info.gemm, device: info.device, threads: info.threads, loadSeconds, latentFrames: T, frames, seconds,
+    secondsPerFrame: seconds / frames, steadySecondsPerFrame: steady, chunkSeconds, outputBytes, checksum,
+    rssAfterLoadBytes: rssAfterLoad, peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  }));
+}
+
+async function benchVae() {
+  const { h, w } = VAE_LATENT;
+  const c = WAN21_VAE;
+  const modes = args.includes('--portable') ? ['blas', 'portable'] : ['blas'];
+  const gflop = (mm) => flopsOf(mm) / 1e9;
+  const firstChunk = vaeDecodeMatmuls(c, h, w, true);
+  const laterChunk = vaeDecodeMatmuls(c, h, w, false);
+  const result = {
+    benchmark: 'vae',
+    date: new Date().toISOString(),
+    host: hostname(),
+    commit: spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
+    config: 'Wan2.1 VAE decoder (base_dim 96, dim_mult 1,2,4,4, 2 res blocks, z_dim 16), random weights',
+    input: { latent: [1, 16, 'T', h, w], output: [h * 8, w * 8] },
+    gflopPer: { firstChunk: gflop(firstChunk), laterChunk: gflop(laterChunk) },
+    runs: {},
+  };
+  console.log(`vae: ${result.config}`);
+  console.log(`  ${result.gflopPer.firstChunk.toFixed(0)} GFLOP for the first chunk (1 frame), ${result.gflopPer.laterChunk.toFixed(0)} for each further one (4 frames)`);
+  if (args.includes('--numpy')) {
+    result.numpy = numpyYardstick(laterChunk);
+    if (result.numpy.total_seconds) console.log(`  numpy ${result.numpy.numpy} matmul on the GEMMs of one 4-frame chunk: ${result.numpy.total_seconds.toFixed(2)} s`);
+    else console.log(`  numpy yardstick unavailable: ${result.numpy.error}`);
+  }
+  for (const mode of modes) {
+    const env = { ...process.env, WAN_VIDEO_DEVICE: 'cpu', ...(mode === 'portable' ? { WAN_VIDEO_GEMM: 'portable' } : {}) };
+    const runs = [];
+    for (const T of [5, 9]) {
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-vae', '--latent-frames', String(T)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`vae benchmark (${mode}, ${T} latent frames) failed:\n${r.stderr}`);
+      const run = JSON.parse(r.stdout);
+      run.gflops = (result.gflopPer.firstChunk + (T - 1) * result.gflopPer.laterChunk) / run.seconds;
+      runs.push(run);
+      console.log(`  ${mode.padEnd(8)} gemm=${run.gemm} threads=${run.threads}: ${T} latent frames -> ${run.frames} frames in ${run.seconds.toFixed(1)} s, ${run.secondsPerFrame.toFixed(2)} s/frame (${run.steadySecondsPerFrame.toFixed(2)} after the first), ${run.gflops.toFixed(1)} GFLOP/s, peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+    }
+    const [a, b] = runs;
+    const growth = b.peakRssBytes - a.peakRssBytes;
+    const extraOutput = b.outputBytes - a.outputBytes;
+    result.runs[mode] = { decodes: runs, peakRssGrowthBytes: growth, extraOutputBytes: extraOutput };
+    console.log(`  ${mode.padEnd(8)} peak RSS ${a.latentFrames} -> ${b.latentFrames} latent frames: ${growth >= 0 ? '+' : ''}${(growth / 2 ** 20).toFixed(1)} MiB for ${b.frames - a.frames} more frames (${(extraOutput / 2 ** 20).toFixed(1)} MiB of RGB output, not kept)`);
+  }
+  if (save) {
+    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+    const file = join(root, 'bench', 'results', `${result.date.slice(0, 10)}-cpu-vae.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`  saved ${file}`);
+  }
+}
+
+const benches = { dit: benchDit, umt5: benchUmt5, vae: benchVae };
 
 if (args.includes('--child-dit')) {
   await timeDitForward();
 } else if (args.includes('--child-umt5')) {
   await timeUmt5Forward();
+} else if (args.includes('--child-vae')) {
+  await timeVaeDecode();
 } else if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--save] [--iters N]`);
   process.exit(2);

@@ -66,4 +66,9 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
   return Tensor(storage_, dtype_, std::move(s), offset_ + begin * row_bytes);
 }
 
+Tensor Tensor::narrow_flat(int64_t begin, int64_t count) const {
+  WAN_CHECK(begin >= 0 && count >= 0 && begin + count <= numel(), "narrow_flat out of range");
+  return Tensor(storage_, dtype_, {count}, offset_ + begin * dtype_size(dtype_));
+}
+
 }  // namespace wan

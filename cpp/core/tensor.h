@@ -59,6 +59,8 @@ class Tensor {
   Tensor view(Shape shape) const;
   // Rows [begin, end) of the leading dimension.
   Tensor slice0(int64_t begin, int64_t end) const;
+  // Elements [begin, begin + count) of the flattened tensor, as a 1-D view.
+  Tensor narrow_flat(int64_t begin, int64_t count) const;
 
  private:
   std::shared_ptr<Storage> storage_;

@@ -17,6 +17,8 @@
 #include "napi/convert.h"
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
+#include "napi/transformer_wrap.h"
+#include "pipeline/denoise.h"
 #include "pipeline/scheduler.h"
 #include "pipeline/torch_randn.h"
 
@@ -221,7 +223,95 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// runDenoise(options) -> Promise<{latents, timesteps, experts, forwards, stepMs, latentsPerStep?}>
+Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "runDenoise(options) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto high = TransformerWrap::model_of(env, o.Get("transformer"), "transformer");
+    std::shared_ptr<dit::WanDit> low;
+    if (o.Has("transformer2") && !o.Get("transformer2").IsUndefined() && !o.Get("transformer2").IsNull())
+      low = TransformerWrap::model_of(env, o.Get("transformer2"), "transformer2");
+    pipeline::DenoiseConfig cfg;
+    if (!o.Get("scheduler").IsObject()) fail("E_INVALID_ARGUMENT", "field \"scheduler\" must be an object");
+    cfg.scheduler = parse_scheduler_config(o.Get("scheduler").As<Napi::Object>());
+    cfg.steps = get_int_or(o, "steps", 50);
+    cfg.shift = get_number(o, "shift");
+    cfg.guidance_scale = static_cast<float>(get_number(o, "guidanceScale"));
+    cfg.guidance_scale_2 = static_cast<float>(get_number_or(o, "guidanceScale2", cfg.guidance_scale));
+    cfg.boundary_timestep = get_number_or(o, "boundaryTimestep", -1);
+    const bool per_token = get_bool_or(o, "perTokenTimesteps", false);
+    const bool record = get_bool_or(o, "recordSteps", false);
+    auto optional = [&](const char* key) -> std::shared_ptr<HostTensor> {
+      if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return nullptr;
+      return std::make_shared<HostTensor>(get_host_tensor(o, key));
+    };
+    auto latents = std::make_shared<HostTensor>(get_host_tensor(o, "latents"));
+    auto prompt = std::make_shared<HostTensor>(get_host_tensor(o, "promptEmbeds"));
+    auto negative = optional("negativeEmbeds");
+    auto image = optional("contextImage");
+    auto channel = optional("channelCondition");
+    auto first = optional("firstFrameCondition");
+    Backend* backend = runtime(env).backend.get();
+
+    struct Result {
+      Tensor latents;
+      std::vector<float> timesteps, step_ms;
+      std::vector<int> experts, forwards;
+      std::vector<float> per_step;  // host copies of the latents after each step
+    };
+    auto result = std::make_shared<Result>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          pipeline::DenoiseInputs in;
+          in.latents = backend->upload(latents->data.data(), latents->shape);
+          in.prompt_embeds = backend->upload(prompt->data.data(), prompt->shape);
+          if (negative) in.negative_embeds = backend->upload(negative->data.data(), negative->shape);
+          if (image) in.context_image = backend->upload(image->data.data(), image->shape);
+          if (channel) in.channel_condition = backend->upload(channel->data.data(), channel->shape);
+          if (first) in.first_frame_condition = backend->upload(first->data.data(), first->shape);
+          in.per_token_timesteps = per_token;
+          const size_t n = latents->data.size();
+          result->latents = pipeline::denoise(
+              *backend, *high, low.get(), cfg, std::move(in),
+              [&](const pipeline::StepEvent& ev, const Tensor& lat) {
+                result->timesteps.push_back(ev.timestep);
+                result->experts.push_back(ev.expert);
+                result->forwards.push_back(ev.forwards);
+                result->step_ms.push_back(static_cast<float>(ev.ms));
+                if (record) {
+                  result->per_step.resize(result->per_step.size() + n);
+                  backend->download(lat, result->per_step.data() + result->per_step.size() - n);
+                }
+              },
+              nullptr);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("latents", tensor_to_js(e, *backend, result->latents));
+          auto numbers = [&](const auto& v) {
+            Napi::Array a = Napi::Array::New(e, v.size());
+            for (size_t i = 0; i < v.size(); ++i) a.Set(i, Napi::Number::New(e, static_cast<double>(v[i])));
+            return a;
+          };
+          out.Set("timesteps", numbers(result->timesteps));
+          out.Set("experts", numbers(result->experts));
+          out.Set("forwards", numbers(result->forwards));
+          out.Set("stepMs", numbers(result->step_ms));
+          if (record) {
+            Napi::Float32Array data = Napi::Float32Array::New(e, result->per_step.size());
+            std::copy(result->per_step.begin(), result->per_step.end(), data.Data());
+            out.Set("latentsPerStep", data);
+          }
+          return out;
+        });
+  });
+}
+
 void register_pipeline(Napi::Env env, Napi::Object exports) {
+  exports.Set("runDenoise", Napi::Function::New(env, RunDenoise));
   exports.Set("runScheduler", Napi::Function::New(env, RunScheduler));
   exports.Set("randn", Napi::Function::New(env, Randn));
 }

@@ -12,6 +12,7 @@ struct Runtime {
   std::unique_ptr<Backend> backend;
   Napi::FunctionReference transformer_ctor;
   Napi::FunctionReference text_encoder_ctor;
+  Napi::FunctionReference vae_ctor;
 };
 
 Runtime& runtime(Napi::Env env);

@@ -46,6 +46,14 @@ Napi::Object TransformerWrap::Wrap(Napi::Env env, std::shared_ptr<dit::WanDit> m
 
 TransformerWrap::TransformerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TransformerWrap>(info) {}
 
+std::shared_ptr<dit::WanDit> TransformerWrap::model_of(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(runtime(env).transformer_ctor.Value()))
+    fail("E_INVALID_ARGUMENT", std::string("field \"") + what + "\" must be a loaded transformer");
+  auto model = Unwrap(value.As<Napi::Object>())->model_;
+  if (!model) fail("E_INVALID_ARGUMENT", std::string("field \"") + what + "\" is a disposed transformer");
+  return model;
+}
+
 Napi::Value TransformerWrap::WeightBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), model_ ? static_cast<double>(model_->weight_bytes()) : 0.0);
 }

@@ -16,6 +16,9 @@ class TransformerWrap : public Napi::ObjectWrap<TransformerWrap> {
   static Napi::Function Define(Napi::Env env);
   static Napi::Object Wrap(Napi::Env env, std::shared_ptr<dit::WanDit> model);
   explicit TransformerWrap(const Napi::CallbackInfo& info);
+  // The model behind a JS NativeTransformer; E_INVALID_ARGUMENT naming `what` if it is not one or
+  // was disposed.
+  static std::shared_ptr<dit::WanDit> model_of(Napi::Env env, Napi::Value value, const char* what);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);

@@ -40,6 +40,29 @@ struct PatchParams {
   int pt = 1, ph = 2, pw = 2;
 };
 
+// The causal video VAE keeps activations channels-last, [T, H, W, C] per video: a pixel's channels
+// are one contiguous row, so its norms are row ops and its decoded frames are already RGB-interleaved.
+struct Conv3dParams {
+  int kt = 1, kh = 1, kw = 1;  // kernel; the weight is packed [Cout, kt*kh*kw*Cin] (taps major)
+  int stride_t = 1, stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zeros around every frame
+  int pad_front = 0;           // zero frames before `past` (causal padding): their taps are skipped
+  bool accumulate = false;     // y += conv (a residual sum) instead of y = conv
+};
+
+// Wan2.2's parameter-free shortcuts: space/time folded into channels and averaged (down), or
+// channels repeated and unfolded into space/time (up).
+struct SpaceTimeParams {
+  int factor_t = 1, factor_s = 1;
+  int drop_frames = 0;      // dup_up_3d: leading output frames not produced (the first chunk)
+  bool accumulate = false;  // y += result
+};
+
+struct PermuteParams {
+  int rank = 0;
+  int perm[8] = {};  // output dim i is input dim perm[i]
+};
+
 struct BackendInfo {
   std::string name;    // "cpu" or "cuda"
   std::string gemm;    // which matrix-product implementation serves linear()
@@ -99,6 +122,26 @@ class Backend {
   virtual void patchify(const Tensor& x, const PatchParams& p, Tensor& y) = 0;
   // y [B, S, pt*ph*pw*C] ((kt, kh, kw, c) order) -> out [B, C, F, H, W].
   virtual void unpatchify(const Tensor& y, const PatchParams& p, Tensor& out) = 0;
+
+  // ---- video (channels-last frames, see Conv3dParams)
+  // y = x.permute(p.perm) made contiguous; x is viewed with p.rank dims.
+  virtual void permute(const Tensor& x, const PermuteParams& p, Tensor& y) = 0;
+  // y [To, Ho, Wo, Cout] = conv over p.pad_front zero frames, then the frames of `past` [P, H, W, Cin]
+  // (may be null), then those of x [T, H, W, Cin], + bias [Cout]; To = (pad_front + P + T - kt) /
+  // stride_t + 1. A causal conv passes the frames cached before the chunk as `past`.
+  virtual void conv3d(const Tensor& x, const Tensor* past, const Tensor& w, const Tensor* bias, const Conv3dParams& p,
+                      Tensor& y) = 0;
+  // y = act(x / max(|x|_2, 1e-12) * sqrt(C) * gamma) over the last dim C (the Wan VAE's RMS norm).
+  virtual void channel_rms_norm(const Tensor& x, const Tensor& gamma, Activation act, Tensor& y) = 0;
+  // [T, H, W, C] -> [T, 2H, 2W, C], each pixel repeated 2x2.
+  virtual void upsample_nearest_2x(const Tensor& x, Tensor& y) = 0;
+  // [T, H, W, Cin] -> [ceil(T/ft), H/fs, W/fs, Cout]: time padded with leading zero frames to a
+  // multiple of ft, each ft*fs*fs block folded into channels (c, t, h, w order) and averaged in
+  // groups of Cin*ft*fs*fs/Cout.
+  virtual void avg_down_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) = 0;
+  // [T, H, W, Cin] -> [T*ft - drop, H*fs, W*fs, Cout]: each channel repeated Cout*ft*fs*fs/Cin
+  // times, then unfolded into time and space (the inverse arrangement of avg_down_3d).
+  virtual void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) = 0;
 
   // ---- attention
   // out[B, Sq, H*D] = softmax(q k^T * scale) v per head; q [B, Sq, H*D], k and v [B, Sk, H*D].

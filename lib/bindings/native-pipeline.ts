@@ -1,6 +1,6 @@
 // The addon's pipeline functions: schedulers and torch-compatible noise (the denoising loop joins
 // them here when it lands).
-import type { NativeTensor } from './native.js';
+import type { NativeTensor, NativeTransformer } from './native.js';
 
 /** Which flow-matching scheduler: diffusers' UniPCMultistepScheduler, DPMSolverMultistepScheduler (DPM-Solver++), FlowMatchEulerDiscreteScheduler. */
 export type NativeSchedulerKind = 'unipc' | 'dpmsolver' | 'euler';
@@ -50,7 +50,51 @@ export interface NativeSchedulerRun {
   samples: NativeTensor;
 }
 
+export interface NativeDenoiseOptions {
+  /** The (high-noise) transformer, and the low-noise expert of a Wan2.2 A14B pair. */
+  transformer: NativeTransformer;
+  transformer2?: NativeTransformer | null;
+  scheduler: NativeSchedulerConfig;
+  steps: number;
+  shift: number;
+  /** Classifier-free guidance of the (high-noise) transformer; <= 1 runs one pass per step. */
+  guidanceScale: number;
+  /** Guidance of the low-noise expert (default guidanceScale). */
+  guidanceScale2?: number;
+  /** boundary_ratio x num_train_timesteps: the high-noise expert runs while t >= this. */
+  boundaryTimestep?: number;
+  /** The initial noise [B, C, F, H, W]. */
+  latents: NativeTensor;
+  promptEmbeds: NativeTensor;
+  /** Absent: no guidance. */
+  negativeEmbeds?: NativeTensor | null;
+  /** CLIP image features (Wan2.1 I2V). */
+  contextImage?: NativeTensor | null;
+  /** Wan2.2 I2V/FLF2V: [B, 4 + C, F, H, W] mask and condition latents, concatenated after the latents. */
+  channelCondition?: NativeTensor | null;
+  /** TI2V image-to-video: the normalised latent of the first frame [B, C, 1, H, W], kept clean. */
+  firstFrameCondition?: NativeTensor | null;
+  /** TI2V (expand_timesteps): one timestep per token. */
+  perTokenTimesteps?: boolean;
+  /** Return the latents after every step (conformance, debugging). */
+  recordSteps?: boolean;
+}
+
+export interface NativeDenoiseResult {
+  latents: NativeTensor;
+  timesteps: number[];
+  /** 0: transformer (high-noise), 1: transformer_2 (low-noise), per step. */
+  experts: number[];
+  /** Transformer passes per step (2 with guidance). */
+  forwards: number[];
+  stepMs: number[];
+  /** [steps x latents.numel] when recordSteps. */
+  latentsPerStep?: Float32Array;
+}
+
 export interface NativePipelineApi {
+  /** The denoising loop, natively. */
+  runDenoise(options: NativeDenoiseOptions): Promise<NativeDenoiseResult>;
   /** Drives a scheduler step by step over given model outputs on the addon's backend. Rejects with E_INVALID_ARGUMENT naming the bad field. */
   runScheduler(options: NativeSchedulerRunOptions): Promise<NativeSchedulerRun>;
   /**

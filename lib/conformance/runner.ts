@@ -9,6 +9,7 @@ import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
+import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
 import { randnUnsupported, runRandn } from './kinds/randn.js';
 import { runScheduler, schedulerUnsupported } from './kinds/scheduler.js';
 import { runUmt5Forward, umt5Unsupported } from './kinds/umt5-forward.js';
@@ -36,17 +37,13 @@ const RUNNERS: Record<string, KindSupport> = {
   vae_encode: { run: runVaeEncode, unsupported: vaeUnsupported },
   scheduler: { run: runScheduler, unsupported: schedulerUnsupported },
   randn: { run: runRandn, unsupported: randnUnsupported },
+  pipeline: { run: runPipeline, unsupported: pipelineUnsupported },
 };
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
   const extra = Object.keys(m.params).filter((k) => !known.includes(k));
   return extra.length ? `case params not supported yet: ${extra.join(', ')}` : null;
 }
-
-/** Kinds another piece of work implements, and which. */
-const NOT_YET: Record<string, string> = {
-  pipeline: 'the denoising loop is not implemented yet (generate() issue)',
-};
 
 export interface RunOptions {
   families?: string[];
@@ -97,7 +94,7 @@ export async function runCase(root: string, name: string, addon: NativeAddon, ca
   }
   const support = RUNNERS[manifest.kind];
   if (!support) {
-    return { case: name, status: 'skip', reason: NOT_YET[manifest.kind] ?? `unknown case kind "${manifest.kind}"` };
+    return { case: name, status: 'skip', reason: `unknown case kind "${manifest.kind}"` };
   }
   const unsupported = support.unsupported(manifest);
   if (unsupported) return { case: name, status: 'skip', reason: unsupported };

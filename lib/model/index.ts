@@ -12,8 +12,8 @@ export {
 } from './config.js';
 export {
   compileKeyTable, mapKeys, detectKeyLayout, stripPrefix, WAN_TRANSFORMER_KEYS, WAN_TRANSFORMER_KEYMAP,
-  WAN_UMT5_KEYS, WAN_UMT5_KEYMAP,
-  type KeyTable, type CompiledKeyTable, type KeyMapping,
+  WAN_UMT5_KEYS, WAN_UMT5_KEYMAP, WAN_VAE_DEFAULT_STRUCTURE, wanVaeKeys, detectWanVaeKeyStructure,
+  type KeyTable, type CompiledKeyTable, type KeyMapping, type WanVaeKeyStructure,
 } from './keymap.js';
 export { expectedTransformerTensors, expectedTransformerTensorSpecs, type TensorSpec, type ConfigField } from './transformer-tensors.js';
 export {
@@ -26,6 +26,12 @@ export {
 } from './text-encoder-config.js';
 export { expectedTextEncoderTensors, expectedTextEncoderTensorSpecs, type TextEncoderTensorSpec } from './text-encoder-tensors.js';
 export { planTextEncoder, type TextEncoderPlanOptions } from './text-encoder-plan.js';
+export {
+  parseVaeConfig, loadVaeConfig, inferVaeConfig, describeVaeField, vaeVersion, vaeScaleFactors, VAE_CLASS,
+  WAN21_LATENTS_MEAN, WAN21_LATENTS_STD, WAN22_LATENTS_MEAN, WAN22_LATENTS_STD, type VaeConfigField,
+} from './vae-config.js';
+export { expectedVaeTensors, expectedVaeTensorSpecs, type VaeTensorSpec } from './vae-tensors.js';
+export { planVae, type VaePlanOptions } from './vae-plan.js';
 export {
   planComponent, resolveComponentSource, readComponentWeights, mapComponentKeys, checkComponentTensors,
   type ComponentKind, type ComponentSource, type ResolveComponentOptions, type PlannedComponent,

@@ -189,3 +189,82 @@ export const WAN_UMT5_KEYS: KeyTable = {
 };
 
 export const WAN_UMT5_KEYMAP: CompiledKeyTable = compileKeyTable(WAN_UMT5_KEYS);
+
+/** What the original AutoencoderKLWan names need to be numbered like diffusers': Wan2.1 numbers its
+ * decoder's resnets and upsamplers in one flat list, Wan2.2 nests both halves per level. */
+export interface WanVaeKeyStructure {
+  residual: boolean;
+  levels: number;
+  numResBlocks: number;
+}
+
+/** The Wan2.1/Wan2.2 VAEs' shape when nothing else says: four levels of two residual blocks. */
+export const WAN_VAE_DEFAULT_STRUCTURE: WanVaeKeyStructure = { residual: false, levels: 4, numResBlocks: 2 };
+
+type Renames = Array<readonly [string, string]>;
+
+/** AutoencoderKLWan: official Wan names (Wan2.1_VAE.pth, Wan2.2_VAE.pth and ComfyUI's single files
+ * of them) -> diffusers names, for a VAE of the given structure. */
+export function wanVaeKeys(s: WanVaeKeyStructure): KeyTable {
+  const modules: Renames = [
+    ['conv1', 'quant_conv'],
+    ['conv2', 'post_quant_conv'],
+    ['encoder.conv1', 'encoder.conv_in'],
+    ['decoder.conv1', 'decoder.conv_in'],
+  ];
+  const params: Renames = [];
+  // The official ResidualBlock is a Sequential: 0 norm, 1 SiLU, 2 conv, 3 norm, 4 SiLU, 5 dropout, 6 conv.
+  const resnet = (from: string, to: string) => {
+    modules.push([`${from}.residual.2`, `${to}.conv1`], [`${from}.residual.6`, `${to}.conv2`], [`${from}.shortcut`, `${to}.conv_shortcut`]);
+    params.push([`${from}.residual.0.gamma`, `${to}.norm1.gamma`], [`${from}.residual.3.gamma`, `${to}.norm2.gamma`]);
+  };
+  const resample = (from: string, to: string) => {
+    modules.push([`${from}.resample.1`, `${to}.resample.1`], [`${from}.time_conv`, `${to}.time_conv`]);
+  };
+  for (const side of ['encoder', 'decoder']) {
+    resnet(`${side}.middle.0`, `${side}.mid_block.resnets.0`);
+    modules.push([`${side}.middle.1.to_qkv`, `${side}.mid_block.attentions.0.to_qkv`], [`${side}.middle.1.proj`, `${side}.mid_block.attentions.0.proj`]);
+    params.push([`${side}.middle.1.norm.gamma`, `${side}.mid_block.attentions.0.norm.gamma`]);
+    resnet(`${side}.middle.2`, `${side}.mid_block.resnets.1`);
+    params.push([`${side}.head.0.gamma`, `${side}.norm_out.gamma`]);
+    modules.push([`${side}.head.2`, `${side}.conv_out`]);
+  }
+  const { levels, numResBlocks: nrb } = s;
+  if (s.residual) {
+    for (let i = 0; i < levels; i++) {
+      for (let j = 0; j < nrb; j++) resnet(`encoder.downsamples.${i}.downsamples.${j}`, `encoder.down_blocks.${i}.resnets.${j}`);
+      resample(`encoder.downsamples.${i}.downsamples.${nrb}`, `encoder.down_blocks.${i}.downsampler`);
+      for (let j = 0; j <= nrb; j++) resnet(`decoder.upsamples.${i}.upsamples.${j}`, `decoder.up_blocks.${i}.resnets.${j}`);
+      resample(`decoder.upsamples.${i}.upsamples.${nrb + 1}`, `decoder.up_blocks.${i}.upsampler`);
+    }
+  } else {
+    // The encoder's flat list is numbered the same way in both layouts.
+    resnet('encoder.downsamples.{n}', 'encoder.down_blocks.{n}');
+    resample('encoder.downsamples.{n}', 'encoder.down_blocks.{n}');
+    const perLevel = nrb + 2;
+    for (let k = 0; k < levels * perLevel - 1; k++) {
+      const i = Math.floor(k / perLevel);
+      const j = k % perLevel;
+      if (j <= nrb) resnet(`decoder.upsamples.${k}`, `decoder.up_blocks.${i}.resnets.${j}`);
+      else resample(`decoder.upsamples.${k}`, `decoder.up_blocks.${i}.upsamplers.0`);
+    }
+  }
+  return { name: 'wan-vae', prefixes: ['first_stage_model.', 'vae.'], modules, params, markers: [] };
+}
+
+/** The structure the stored keys of a VAE in the original layout imply; null when the keys are not
+ * in that layout (diffusers names need no numbering). */
+export function detectWanVaeKeyStructure(keys: Iterable<string>, table: KeyTable = wanVaeKeys(WAN_VAE_DEFAULT_STRUCTURE)): WanVaeKeyStructure | null {
+  const stripped = [...keys].map((k) => stripPrefix(k, table));
+  const indices = (re: RegExp) => [...new Set(stripped.map((k) => re.exec(k)).filter((m) => m !== null).map((m) => Number(m![1])))].sort((a, b) => a - b);
+  const nested = indices(/^encoder\.downsamples\.(\d+)\.downsamples\./);
+  if (nested.length > 0) {
+    const resnets = indices(/^encoder\.downsamples\.0\.downsamples\.(\d+)\.residual\./);
+    return { residual: true, levels: nested[nested.length - 1] + 1, numResBlocks: resnets.length };
+  }
+  const encResamples = indices(/^encoder\.downsamples\.(\d+)\.resample\./);
+  if (encResamples.length > 0) return { residual: false, levels: encResamples.length + 1, numResBlocks: encResamples[0] };
+  const decResamples = indices(/^decoder\.upsamples\.(\d+)\.resample\./);
+  if (decResamples.length > 0) return { residual: false, levels: decResamples.length + 1, numResBlocks: decResamples[0] - 1 };
+  return null;
+}

@@ -111,3 +111,51 @@ export interface TextEncoderPlan {
   /** Distinct stored dtypes, for `info`. */
   dtypes: StoredDType[];
 }
+
+/** AutoencoderKLWan hyper-parameters (both Wan VAEs), normalised from the diffusers config.json or
+ * inferred from the weights. */
+export interface VaeConfig {
+  /** Encoder width of the first level. */
+  baseDim: number;
+  /** Decoder width of its last level (Wan2.2 decodes wider than it encodes); baseDim when the config says null. */
+  decoderBaseDim: number;
+  /** Latent channels. */
+  zDim: number;
+  dimMult: number[];
+  numResBlocks: number;
+  /** Per encoder level but the last: whether it halves the frame count (the reference's spelling). */
+  temperalDownsample: boolean[];
+  /** Wan2.2: residual down/up levels with parameter-free shortcuts. */
+  isResidual: boolean;
+  /** Channels into the encoder's first conv and out of the decoder's last (12 for Wan2.2: 2x2 RGB patches). */
+  inChannels: number;
+  outChannels: number;
+  /** Pixels per side of a patch folded into channels; 1 when none. */
+  patchSize: number;
+  /** Pixels per latent pixel, frames per latent frame (after the first). */
+  scaleFactorSpatial: number;
+  scaleFactorTemporal: number;
+  /** Per-channel statistics the pipelines normalise latents with; null when unknown. */
+  latentsMean: number[] | null;
+  latentsStd: number[] | null;
+}
+
+/** Which Wan VAE a config describes. */
+export type VaeVersion = 'wan2.1' | 'wan2.2' | 'custom';
+
+/** Which halves of the VAE to load: a text-to-video pipeline only decodes. */
+export type VaeParts = 'both' | 'encoder' | 'decoder';
+
+/** A Wan VAE ready to hand to the native loader. Tensor names are diffusers' AutoencoderKLWan names. */
+export interface VaePlan {
+  kind: 'vae';
+  /** Folder or file it came from, for messages. */
+  source: string;
+  layout: KeyLayout;
+  config: VaeConfig;
+  version: VaeVersion;
+  parts: VaeParts;
+  tensors: TensorRef[];
+  /** Distinct stored dtypes, for `info`. */
+  dtypes: StoredDType[];
+}

@@ -36,6 +36,13 @@ class CpuBackend final : public Backend {
   void patchify(const Tensor& x, const PatchParams& p, Tensor& y) override;
   void unpatchify(const Tensor& y, const PatchParams& p, Tensor& out) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out) override;
+  void permute(const Tensor& x, const PermuteParams& p, Tensor& y) override;
+  void conv3d(const Tensor& x, const Tensor* past, const Tensor& w, const Tensor* bias, const Conv3dParams& p,
+              Tensor& y) override;
+  void channel_rms_norm(const Tensor& x, const Tensor& gamma, Activation act, Tensor& y) override;
+  void upsample_nearest_2x(const Tensor& x, Tensor& y) override;
+  void avg_down_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
+  void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
 
   ThreadPool& pool() { return pool_; }
 
