@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/weight_source.h"
 #include "napi/convert.h"
+#include "napi/model_loader.h"
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
 #include "napi/pipeline_binding.h"
@@ -58,87 +59,19 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LoadTransformer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "loadTransformer(plan) needs a plan");
-    Napi::Object plan = info[0].As<Napi::Object>();
-    if (!plan.Get("config").IsObject() || !plan.Get("tensors").IsArray())
-      fail("E_INVALID_ARGUMENT", "plan needs config and tensors");
-    auto config = parse_transformer_config(plan.Get("config").As<Napi::Object>());
-    auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(plan.Get("tensors").As<Napi::Array>()));
-    Backend* backend = runtime(env).backend.get();
-    auto model = std::make_shared<std::shared_ptr<dit::WanDit>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          PlanWeightSource src(*backend, std::move(*specs));
-          *model = std::make_shared<dit::WanDit>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return TransformerWrap::Wrap(e, *model); });
-  });
+  return load_from_plan<dit::WanDit>(info, "loadTransformer", parse_transformer_config, TransformerWrap::Wrap);
 }
 
 Napi::Value RandomTransformer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "randomTransformer(config, seed)");
-    auto config = parse_transformer_config(info[0].As<Napi::Object>());
-    const uint64_t seed = info.Length() > 1 && info[1].IsNumber()
-                              ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value())
-                              : 0;
-    Backend* backend = runtime(env).backend.get();
-    auto model = std::make_shared<std::shared_ptr<dit::WanDit>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          RandomWeightSource src(*backend, seed, 0.02f);
-          *model = std::make_shared<dit::WanDit>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return TransformerWrap::Wrap(e, *model); });
-  });
+  return load_random<dit::WanDit>(info, "randomTransformer", parse_transformer_config, TransformerWrap::Wrap);
 }
 
 Napi::Value LoadTextEncoder(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "loadTextEncoder(plan) needs a plan");
-    Napi::Object plan = info[0].As<Napi::Object>();
-    if (!plan.Get("config").IsObject() || !plan.Get("tensors").IsArray())
-      fail("E_INVALID_ARGUMENT", "plan needs config and tensors");
-    auto config = parse_text_encoder_config(plan.Get("config").As<Napi::Object>());
-    auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(plan.Get("tensors").As<Napi::Array>()));
-    Backend* backend = runtime(env).backend.get();
-    auto model = std::make_shared<std::shared_ptr<umt5::Umt5Encoder>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          PlanWeightSource src(*backend, std::move(*specs));
-          *model = std::make_shared<umt5::Umt5Encoder>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return TextEncoderWrap::Wrap(e, *model); });
-  });
+  return load_from_plan<umt5::Umt5Encoder>(info, "loadTextEncoder", parse_text_encoder_config, TextEncoderWrap::Wrap);
 }
 
 Napi::Value RandomTextEncoder(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "randomTextEncoder(config, seed)");
-    auto config = parse_text_encoder_config(info[0].As<Napi::Object>());
-    const uint64_t seed = info.Length() > 1 && info[1].IsNumber()
-                              ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value())
-                              : 0;
-    Backend* backend = runtime(env).backend.get();
-    const bool share_layers = info.Length() > 2 && info[2].IsObject() &&
-                              get_bool_or(info[2].As<Napi::Object>(), "shareLayers", false);
-    auto model = std::make_shared<std::shared_ptr<umt5::Umt5Encoder>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          RandomWeightSource src(*backend, seed, 0.02f, share_layers);
-          *model = std::make_shared<umt5::Umt5Encoder>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return TextEncoderWrap::Wrap(e, *model); });
-  });
+  return load_random<umt5::Umt5Encoder>(info, "randomTextEncoder", parse_text_encoder_config, TextEncoderWrap::Wrap);
 }
 
 int thread_count_from_env() {

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "models/vae/wan_vae.h"
 #include "napi/convert.h"
+#include "napi/model_loader.h"
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
 #include "napi/vae_decode_job.h"
@@ -137,43 +138,11 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
 };
 
 Napi::Value LoadVae(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "loadVae(plan) needs a plan");
-    Napi::Object plan = info[0].As<Napi::Object>();
-    if (!plan.Get("config").IsObject() || !plan.Get("tensors").IsArray())
-      fail("E_INVALID_ARGUMENT", "plan needs config and tensors");
-    auto config = parse_vae_config(plan.Get("config").As<Napi::Object>());
-    auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(plan.Get("tensors").As<Napi::Array>()));
-    Backend* backend = runtime(env).backend.get();
-    auto model = std::make_shared<std::shared_ptr<vae::WanVae>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          PlanWeightSource src(*backend, std::move(*specs));
-          *model = std::make_shared<vae::WanVae>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return VaeWrap::Wrap(e, *model); });
-  });
+  return load_from_plan<vae::WanVae>(info, "loadVae", parse_vae_config, VaeWrap::Wrap);
 }
 
 Napi::Value RandomVae(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded_promise(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "randomVae(config, seed)");
-    auto config = parse_vae_config(info[0].As<Napi::Object>());
-    const uint64_t seed =
-        info.Length() > 1 && info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
-    Backend* backend = runtime(env).backend.get();
-    auto model = std::make_shared<std::shared_ptr<vae::WanVae>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
-          RandomWeightSource src(*backend, seed, 0.02f);
-          *model = std::make_shared<vae::WanVae>(*backend, config, src);
-        },
-        [=](Napi::Env e) -> Napi::Value { return VaeWrap::Wrap(e, *model); });
-  });
+  return load_random<vae::WanVae>(info, "randomVae", parse_vae_config, VaeWrap::Wrap);
 }
 
 }  // namespace
