@@ -17,3 +17,5 @@ export type { NativeDenoiseOptions, NativeDenoiseResult } from './bindings/nativ
 export { decodeFrames, decodeVideo, type DecodeFramesOptions } from './video/vae-decode.js';
 export { frameViews, toRgb8 } from './video/frames.js';
 export { normalizeRequest, GenerateRequestSchema, defaultsFor, type GenerateRequest } from './schemas/index.js';
+export { WanPipeline, type LoadOptions } from './pipeline/wan-pipeline.js';
+export { Job, type JobEvent, type GenerateResult } from './pipeline/job.js';

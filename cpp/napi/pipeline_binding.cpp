@@ -255,6 +255,23 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     auto first = optional("firstFrameCondition");
     Backend* backend = runtime(env).backend.get();
 
+    // Step events cross back through a thread-safe function; a throwing listener cannot stop the loop.
+    std::shared_ptr<Napi::ThreadSafeFunction> on_step;
+    if (o.Has("onStep") && o.Get("onStep").IsFunction())
+      on_step = std::make_shared<Napi::ThreadSafeFunction>(
+          Napi::ThreadSafeFunction::New(env, o.Get("onStep").As<Napi::Function>(), "wan-video step", 0, 1));
+    // Cancellation: JS sets element 0 of an Int32Array (Atomics.store) that the loop polls between steps.
+    std::shared_ptr<Napi::Reference<Napi::Int32Array>> cancel_ref;
+    int32_t* cancel_flag = nullptr;
+    if (o.Has("cancelFlag") && !o.Get("cancelFlag").IsUndefined() && !o.Get("cancelFlag").IsNull()) {
+      Napi::Value v = o.Get("cancelFlag");
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+          v.As<Napi::Int32Array>().ElementLength() < 1)
+        fail("E_INVALID_ARGUMENT", "field \"cancelFlag\" must be an Int32Array of at least one element");
+      cancel_flag = v.As<Napi::Int32Array>().Data();
+      cancel_ref = std::make_shared<Napi::Reference<Napi::Int32Array>>(Napi::Persistent(v.As<Napi::Int32Array>()));
+    }
+
     struct Result {
       Tensor latents;
       std::vector<float> timesteps, step_ms;
@@ -274,9 +291,35 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
           if (first) in.first_frame_condition = backend->upload(first->data.data(), first->shape);
           in.per_token_timesteps = per_token;
           const size_t n = latents->data.size();
+          struct ReleaseOnExit {
+            std::shared_ptr<Napi::ThreadSafeFunction> tsfn;
+            ~ReleaseOnExit() {
+              if (tsfn) tsfn->Release();
+            }
+          } release{on_step};
+          auto cancelled = [cancel_flag]() {
+            return cancel_flag && *static_cast<volatile int32_t*>(cancel_flag) != 0;
+          };
           result->latents = pipeline::denoise(
               *backend, *high, low.get(), cfg, std::move(in),
               [&](const pipeline::StepEvent& ev, const Tensor& lat) {
+                if (on_step) {
+                  on_step->BlockingCall(new pipeline::StepEvent(ev), [](Napi::Env e, Napi::Function fn, pipeline::StepEvent* s) {
+                    std::unique_ptr<pipeline::StepEvent> owned(s);
+                    Napi::Object o = Napi::Object::New(e);
+                    o.Set("index", owned->index);
+                    o.Set("total", owned->total);
+                    o.Set("timestep", owned->timestep);
+                    o.Set("expert", owned->expert);
+                    o.Set("forwards", owned->forwards);
+                    o.Set("ms", owned->ms);
+                    try {
+                      fn.Call({o});
+                    } catch (const Napi::Error&) {
+                      // the listener's problem, not the loop's
+                    }
+                  });
+                }
                 result->timesteps.push_back(ev.timestep);
                 result->experts.push_back(ev.expert);
                 result->forwards.push_back(ev.forwards);
@@ -286,7 +329,8 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
                   backend->download(lat, result->per_step.data() + result->per_step.size() - n);
                 }
               },
-              nullptr);
+              cancelled);
+          (void)cancel_ref;  // keeps the flag's buffer alive until the loop ends
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);

@@ -3,7 +3,6 @@
 // transformer passes per step (classifier-free guidance), the Wan2.2 expert switch at the boundary
 // timestep, image conditioning (Wan2.2 I2V channel concat; TI2V's clean first latent frame with
 // per-token timesteps). JS sees step events, not tensors.
-#include <atomic>
 #include <functional>
 
 #include "models/dit/wan_dit.h"
@@ -47,9 +46,12 @@ struct StepEvent {
 // Called after every step with the latents it produced (a backend tensor, valid during the call).
 using StepCallback = std::function<void(const StepEvent&, const Tensor& latents)>;
 
-// Runs the loop; `low_noise` may be null (one expert). Stops with E_CANCELLED between steps once
-// `cancel` is set. Returns the final latents (the first-frame blend applied for TI2V).
+// Polled between steps; true stops the loop with E_CANCELLED.
+using CancelCheck = std::function<bool()>;
+
+// Runs the loop; `low_noise` may be null (one expert). Returns the final latents (the first-frame
+// blend applied for TI2V).
 Tensor denoise(Backend& backend, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
-               DenoiseInputs inputs, const StepCallback& on_step, const std::atomic<bool>* cancel);
+               DenoiseInputs inputs, const StepCallback& on_step, const CancelCheck& cancelled);
 
 }  // namespace wan::pipeline

@@ -78,6 +78,21 @@ export interface NativeDenoiseOptions {
   perTokenTimesteps?: boolean;
   /** Return the latents after every step (conformance, debugging). */
   recordSteps?: boolean;
+  /** Called on the JS thread after every step (a throwing listener does not stop the loop). */
+  onStep?: (event: NativeStepEvent) => void;
+  /** Set element 0 (Atomics.store) to stop the loop before its next step: runDenoise rejects with E_CANCELLED. */
+  cancelFlag?: Int32Array;
+}
+
+export interface NativeStepEvent {
+  index: number;
+  total: number;
+  timestep: number;
+  /** 0: transformer (high-noise), 1: transformer_2 (low-noise). */
+  expert: number;
+  /** Transformer passes this step took. */
+  forwards: number;
+  ms: number;
 }
 
 export interface NativeDenoiseResult {

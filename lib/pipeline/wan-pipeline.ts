@@ -1,0 +1,216 @@
+// WanPipeline: a model folder loaded once, requests turned into videos one at a time.
+//   const pipe = await WanPipeline.load(dir, { device });
+//   const job = pipe.generate(request, { signal });
+//   for await (const ev of job) { ... }       // encode, step, frames, warning, done
+//   const { frames, width, height, fps, seed, timings } = await job.result;
+//   await pipe.dispose();
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { type DevicePreference, loadAddon } from '../bindings/loader.js';
+import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
+import type { NativeVae } from '../bindings/native-vae.js';
+import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
+import { schedulerFromDiffusersConfig } from '../conformance/kinds/scheduler.js';
+import { WanError, fromNativeError } from '../errors.js';
+import { inspectModelFolder } from '../model/folder.js';
+import { planTextEncoder } from '../model/text-encoder-plan.js';
+import { planTransformer } from '../model/transformer-plan.js';
+import type { TransformerPlan, VaeConfig } from '../model/types.js';
+import { planVae } from '../model/vae-plan.js';
+import { defaultsFor } from '../schemas/request.js';
+import { normalizeRequest } from '../schemas/normalize.js';
+import { PromptEncoder } from '../text/prompt-encoder.js';
+import { UmT5Tokenizer } from '../text/tokenizer.js';
+import { frameViews } from '../video/frames.js';
+import { decodeFrames } from '../video/vae-decode.js';
+import { type GenerateResult, Job, type JobEvent } from './job.js';
+
+export interface LoadOptions {
+  device?: DevicePreference;
+  /** Free the text encoder after each prompt encoding (reloaded on a cache miss). */
+  releaseTextEncoder?: boolean;
+  /** Bound of the prompt embedding cache in bytes. */
+  embeddingCacheBytes?: number;
+}
+
+const SCHEDULER_KINDS: Record<string, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
+
+export class WanPipeline {
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    private readonly addon: NativeAddon,
+    readonly plan: TransformerPlan,
+    private readonly transformer: NativeTransformer,
+    private readonly transformer2: NativeTransformer | null,
+    private readonly vae: NativeVae,
+    private readonly vaeConfig: VaeConfig,
+    private readonly prompts: PromptEncoder,
+    private readonly scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null,
+    private readonly boundaryRatio: number | null,
+  ) {}
+
+  static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
+    const folder = await inspectModelFolder(dir);
+    if (folder.missing.length) {
+      throw new WanError('E_MODEL_FORMAT', `${join(dir, 'model_index.json')}: components ${folder.missing.join(', ')} are declared but their folders are missing`);
+    }
+    const { addon } = loadAddon(opts.device);
+    const paired = folder.present.includes('transformer_2');
+    const plan = await planTransformer(join(dir, 'transformer'), paired ? { expert: 'high-noise', pairedWith: true } : {});
+    const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
+    const vaePlan = await planVae(join(dir, 'vae'));
+    const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
+    let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
+    try {
+      const json = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
+      const mapped = schedulerFromDiffusersConfig(String(json._class_name), json);
+      if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'scheduler', 'scheduler_config.json')}: ${mapped.reason}`);
+      const name = Object.entries(SCHEDULER_KINDS).find(([, k]) => k === mapped.config.kind)![0];
+      scheduler = { ...mapped, name };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    try {
+      const transformer = await addon.loadTransformer(plan);
+      const transformer2 = plan2 ? await addon.loadTransformer(plan2) : null;
+      const vae = await addon.loadVae(vaePlan);
+      const prompts = new PromptEncoder({
+        load: () => addon.loadTextEncoder(textPlan),
+        tokenizer,
+        encoderKey: textPlan.source,
+        releaseAfterEncode: opts.releaseTextEncoder,
+        cacheBytes: opts.embeddingCacheBytes,
+      });
+      return new WanPipeline(addon, plan, transformer, transformer2, vae, vaePlan.config, prompts, scheduler, folder.boundaryRatio);
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
+  /** Queues a request (any accepted API shape); one job runs at a time. */
+  generate(request: unknown, opts: { signal?: AbortSignal } = {}): Job {
+    if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
+    const previous = this.queue;
+    const job = new Job(async (ctx) => {
+      await previous.catch(() => undefined);
+      return this.run(request, ctx);
+    }, opts.signal);
+    this.queue = job.result.catch(() => undefined);
+    return job;
+  }
+
+  private async run(input: unknown, { emit, signal }: { emit: (e: JobEvent) => void; signal: AbortSignal }): Promise<GenerateResult> {
+    const t0 = performance.now();
+    const cancelled = () => new WanError('E_CANCELLED', 'the job was cancelled');
+    if (signal.aborted) throw cancelled();
+    const c = this.plan.config;
+    const spatial = this.vaeConfig.scaleFactorSpatial as 8 | 16;
+    const { request, warnings } = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
+    for (const message of warnings) emit({ type: 'warning', message });
+    if (request.image || request.lastImage) throw new WanError('E_UNSUPPORTED', 'image and lastImage are not wired into generate() yet (the native loop supports them)');
+    if (request.loras?.length) throw new WanError('E_UNSUPPORTED', 'loras are not supported yet');
+    if (request.cache) throw new WanError('E_UNSUPPORTED', 'cache (TeaCache / First Block Cache) is not supported yet');
+    if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
+    const d = defaultsFor(this.plan.variant.variant);
+    const width = request.width ?? d.width;
+    const height = request.height ?? d.height;
+    const numFrames = request.numFrames ?? d.numFrames;
+    const steps = request.steps ?? d.steps;
+    const guidanceScale = request.guidanceScale ?? d.guidanceScale;
+    const guidanceScale2 = request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
+    const schedulerName = request.scheduler;
+    const fromFolder = this.scheduler && this.scheduler.name === schedulerName ? this.scheduler : null;
+    const shift = request.shift ?? fromFolder?.shift ?? d.shift;
+    const schedulerConfig: NativeSchedulerConfig = fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] };
+    const boundaryRatio = request.boundaryRatio ?? this.boundaryRatio ?? d.boundaryRatio;
+
+    // Text.
+    const useCfg = guidanceScale > 1;
+    const encoded = await this.prompts.encode(useCfg ? [request.prompt, request.negativePrompt] : [request.prompt]);
+    for (const message of encoded.warnings) emit({ type: 'warning', message });
+    emit({ type: 'encode', ms: encoded.timings.encodeMs, cacheHits: encoded.timings.cacheHits, cacheMisses: encoded.timings.cacheMisses, encoderLoads: encoded.timings.encoderLoads });
+    const [, L, D] = encoded.embeds.shape;
+    if (D !== c.textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${c.textDim}`);
+    const promptEmbeds = { data: encoded.embeds.data.slice(0, L * D), shape: [1, L, D] };
+    const negativeEmbeds = useCfg ? { data: encoded.embeds.data.slice(L * D), shape: [1, L, D] } : null;
+    if (signal.aborted) throw cancelled();
+
+    // Noise for the seed, as torch.randn with a CPU generator gives it.
+    const shape = [1, this.vaeConfig.zDim, Math.floor((numFrames - 1) / 4) + 1, height / spatial, width / spatial];
+    const latents = { data: this.addon.randn(request.seed, shape), shape };
+
+    // The loop.
+    const tDenoise = performance.now();
+    const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+    const onAbort = () => Atomics.store(cancelFlag, 0, 1);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let denoised;
+    try {
+      denoised = await this.addon.runDenoise({
+        transformer: this.transformer,
+        transformer2: this.transformer2,
+        scheduler: schedulerConfig,
+        steps,
+        shift,
+        guidanceScale,
+        guidanceScale2,
+        boundaryTimestep: this.transformer2 && boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined,
+        latents,
+        promptEmbeds,
+        negativeEmbeds,
+        perTokenTimesteps: this.plan.variant.variant === 'wan2.2-ti2v-5b' || c.inChannels === 48,
+        onStep: (e) => emit({ type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise', forwards: e.forwards, ms: e.ms }),
+        cancelFlag,
+      });
+    } catch (err) {
+      throw fromNativeError(err);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    const denoiseMs = performance.now() - tDenoise;
+
+    // Frames, as each latent chunk is decoded.
+    const tDecode = performance.now();
+    const frames: Buffer[] = [];
+    for await (const chunk of decodeFrames(this.vae, denoised.latents, { signal })) {
+      const views = frameViews(chunk);
+      emit({ type: 'frames', index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height });
+      frames.push(...views);
+    }
+    return {
+      frames,
+      width,
+      height,
+      fps: request.fps,
+      seed: request.seed,
+      warnings: [...warnings, ...encoded.warnings],
+      timings: {
+        encodeMs: encoded.timings.encodeMs,
+        denoiseMs,
+        decodeMs: performance.now() - tDecode,
+        totalMs: performance.now() - t0,
+        stepMs: denoised.stepMs,
+        cacheHits: encoded.timings.cacheHits,
+        cacheMisses: encoded.timings.cacheMisses,
+      },
+    };
+  }
+
+  /** Frees every model once the queued jobs have ended. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.queue;
+    this.transformer.dispose();
+    this.transformer2?.dispose();
+    this.vae.dispose();
+    this.prompts.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}

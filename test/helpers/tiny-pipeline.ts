@@ -1,0 +1,55 @@
+// A tiny diffusers-layout Wan pipeline folder with the real file layout: random transformer weights
+// made here, the fixtures' tiny VAE, UMT5 encoder and tokenizer, and a UniPC scheduler config.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { writeSafetensors } from '../../lib/model/safetensors-writer.js';
+import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.js';
+import type { TransformerConfig } from '../../lib/model/types.js';
+import { fixturesRoot } from './paths.js';
+
+export async function makeTinyPipeline(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'wan-tiny-pipeline-'));
+  const models = join(fixturesRoot, 'models');
+  const config: TransformerConfig = {
+    patchSize: [1, 2, 2], numHeads: 2, headDim: 24, inChannels: 16, outChannels: 16, textDim: 64, freqDim: 256,
+    ffnDim: 64, numLayers: 2, crossAttnNorm: true, eps: 1e-6, imageDim: null, addedKvProjDim: null, ropeMaxSeqLen: 1024, posEmbedSeqLen: null,
+  };
+  mkdirSync(join(dir, 'transformer'));
+  writeFileSync(
+    join(dir, 'transformer', 'config.json'),
+    JSON.stringify({
+      _class_name: 'WanTransformer3DModel', patch_size: config.patchSize, num_attention_heads: config.numHeads,
+      attention_head_dim: config.headDim, in_channels: 16, out_channels: 16, text_dim: 64, freq_dim: 256, ffn_dim: 64,
+      num_layers: 2, cross_attn_norm: true, qk_norm: 'rms_norm_across_heads', eps: 1e-6, image_dim: null,
+      added_kv_proj_dim: null, rope_max_seq_len: 1024, pos_embed_seq_len: null,
+    }),
+  );
+  let state = 12345;
+  const rand = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31 - 0.5;
+  };
+  const tensors: Record<string, { dtype: string; shape: number[]; data: Float32Array }> = {};
+  for (const [name, shape] of expectedTransformerTensors(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    tensors[name] = { dtype: 'F32', shape, data: Float32Array.from({ length: n }, () => rand() * 0.2) };
+  }
+  await writeSafetensors(join(dir, 'transformer', 'diffusion_pytorch_model.safetensors'), tensors);
+  cpSync(join(models, 'vae21-tiny'), join(dir, 'vae'), { recursive: true });
+  cpSync(join(models, 'tiny-umt5', 'text_encoder'), join(dir, 'text_encoder'), { recursive: true });
+  cpSync(join(models, 'tiny-umt5', 'tokenizer'), join(dir, 'tokenizer'), { recursive: true });
+  const unipc = JSON.parse(readFileSync(join(fixturesRoot, 'cases', 'scheduler', 'unipc-10steps-shift3', 'manifest.json'), 'utf8').replace(/-Infinity/g, 'null'));
+  mkdirSync(join(dir, 'scheduler'));
+  writeFileSync(join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ _class_name: 'UniPCMultistepScheduler', ...unipc.params.config }));
+  writeFileSync(
+    join(dir, 'model_index.json'),
+    JSON.stringify({
+      _class_name: 'WanPipeline', _diffusers_version: '0.35.0', scheduler: ['diffusers', 'UniPCMultistepScheduler'],
+      text_encoder: ['transformers', 'UMT5EncoderModel'], tokenizer: ['transformers', 'T5TokenizerFast'],
+      transformer: ['diffusers', 'WanTransformer3DModel'], vae: ['diffusers', 'AutoencoderKLWan'],
+    }),
+  );
+  return dir;
+}

@@ -1,0 +1,88 @@
+// generate() end to end on a tiny diffusers-layout folder: text prompt to RGB frames, with the
+// events streamed, cancellation mid-run, and bad requests refused by field.
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import type { JobEvent } from '../../lib/pipeline/job.js';
+import { WanPipeline } from '../../lib/pipeline/wan-pipeline.js';
+import { haveFixtures } from '../helpers/paths.js';
+import { makeTinyPipeline } from '../helpers/tiny-pipeline.js';
+
+describe.runIf(haveFixtures)('WanPipeline.generate', () => {
+  let pipe: WanPipeline;
+  const request = { prompt: 'a red fox in the snow', width: 32, height: 32, numFrames: 5, steps: 3, guidanceScale: 5, seed: 42 };
+
+  beforeAll(async () => {
+    pipe = await WanPipeline.load(await makeTinyPipeline(), { device: 'cpu' });
+  });
+
+  it('turns a prompt into frames, streaming encode, step and frames events', async () => {
+    const job = pipe.generate(request);
+    const events: JobEvent[] = [];
+    for await (const ev of job) events.push(ev);
+    const result = await job.result;
+    expect(result.seed).toBe(42n);
+    expect([result.width, result.height, result.fps]).toEqual([32, 32, 16]);
+    expect(result.frames).toHaveLength(5);
+    for (const f of result.frames) expect(f.length).toBe(32 * 32 * 3);
+    expect(new Set(result.frames[4]).size).toBeGreaterThan(1);
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('encode');
+    expect(types.at(-1)).toBe('done');
+    const steps = events.filter((e) => e.type === 'step');
+    expect(steps.map((s) => (s.type === 'step' ? [s.index, s.total, s.forwards, s.expert] : []))).toEqual([
+      [0, 3, 2, 'high-noise'],
+      [1, 3, 2, 'high-noise'],
+      [2, 3, 2, 'high-noise'],
+    ]);
+    const frames = events.filter((e) => e.type === 'frames');
+    expect(frames.map((e) => (e.type === 'frames' ? [e.index, e.frames.length] : []))).toEqual([
+      [0, 1],
+      [1, 4],
+    ]);
+    // Frames events come before done and after the last step.
+    expect(types.indexOf('frames')).toBeGreaterThan(types.lastIndexOf('step'));
+  });
+
+  it('is reproducible for a seed, and the negative prompt is served from the cache the second time', async () => {
+    const a = pipe.generate(request);
+    const events: JobEvent[] = [];
+    for await (const ev of a) events.push(ev);
+    const encode = events.find((e) => e.type === 'encode');
+    expect(encode).toMatchObject({ cacheHits: 2, cacheMisses: 0 });
+    const b = await pipe.generate(request).result;
+    expect(Buffer.concat(b.frames).equals(Buffer.concat((await a.result).frames))).toBe(true);
+    const c = await pipe.generate({ ...request, seed: 43 }).result;
+    expect(Buffer.concat(c.frames).equals(Buffer.concat(b.frames))).toBe(false);
+  });
+
+  it('cancels within a step and keeps serving afterwards', async () => {
+    const controller = new AbortController();
+    const job = pipe.generate({ ...request, steps: 20 }, { signal: controller.signal });
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const ev of job) {
+          seen.push(ev.type);
+          if (ev.type === 'step' && ev.index === 1) controller.abort();
+        }
+      })(),
+    ).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    expect(seen.filter((t) => t === 'step').length).toBeLessThanOrEqual(3);
+    await expect(job.result).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    const next = await pipe.generate(request).result;
+    expect(next.frames).toHaveLength(5);
+  });
+
+  it('refuses a bad request naming the field, and rounds with a warning', async () => {
+    await expect(pipe.generate({ ...request, steps: 0 }).result).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining('steps'),
+    });
+    await expect(pipe.generate({ positivePrompt: 'x' }).result).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    const job = pipe.generate({ ...request, numFrames: 6 });
+    const warnings: string[] = [];
+    for await (const ev of job) if (ev.type === 'warning') warnings.push(ev.message);
+    expect(warnings.join('\n')).toMatch(/numFrames|frames/);
+    expect((await job.result).frames).toHaveLength(5);
+  });
+});
