@@ -11,7 +11,6 @@ import { type DevicePreference, loadAddon } from '../bindings/loader.js';
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
 import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
-import { schedulerFromDiffusersConfig } from '../conformance/kinds/scheduler.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { inspectModelFolder } from '../model/folder.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
@@ -25,6 +24,7 @@ import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
+import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 
 export interface LoadOptions {
   device?: DevicePreference;
