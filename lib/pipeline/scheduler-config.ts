@@ -116,13 +116,25 @@ export type SchedulerMapping = { config: NativeSchedulerConfig; shift: number } 
  * configuration and the shift its set_timesteps uses. Fields are honoured or refused by name;
  * diffusers' own metadata (`_class_name`, `_use_default_values`, ...) is skipped.
  */
-export function schedulerFromDiffusersConfig(className: string, config: Record<string, unknown>): SchedulerMapping {
+export function schedulerFromDiffusersConfig(
+  className: string,
+  config: Record<string, unknown>,
+  opts: { unknownFields?: 'refuse' | 'ignore'; ignored?: string[] } = {},
+): SchedulerMapping {
   const cls = CLASSES[className];
   if (!cls) return { reason: `scheduler class "${className}" is not implemented (${Object.keys(CLASSES).join(', ')})` };
   for (const [key, value] of Object.entries(config)) {
     if (key.startsWith('_')) continue;
     const check = cls.fields[key];
-    if (!check) return { reason: `${className} config field "${key}" is not known to this runtime` };
+    if (!check) {
+      // A model folder saved by a newer diffusers may carry fields this runtime has not met: the
+      // pipeline loads it and says so; conformance cases refuse them (the numbers could depend on them).
+      if (opts.unknownFields === 'ignore') {
+        opts.ignored?.push(key);
+        continue;
+      }
+      return { reason: `${className} config field "${key}" is not known to this runtime` };
+    }
     const problem = check(value, config);
     if (problem) return { reason: `${className} config.${key}: ${problem}` };
   }

@@ -50,7 +50,12 @@ export class WanPipeline {
     private readonly prompts: PromptEncoder,
     private readonly scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null,
     private readonly boundaryRatio: number | null,
+    /** model_index.json's expand_timesteps (Wan2.2 TI2V): one timestep per token. */
+    private readonly expandTimesteps: boolean,
   ) {}
+
+  /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores). */
+  readonly warnings: string[] = [];
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -65,9 +70,12 @@ export class WanPipeline {
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
     let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
+    const loadWarnings: string[] = [];
     try {
       const json = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
-      const mapped = schedulerFromDiffusersConfig(String(json._class_name), json);
+      const ignored: string[] = [];
+      const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
+      if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
       if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'scheduler', 'scheduler_config.json')}: ${mapped.reason}`);
       const name = Object.entries(SCHEDULER_KINDS).find(([, k]) => k === mapped.config.kind)![0];
       scheduler = { ...mapped, name };
@@ -85,7 +93,9 @@ export class WanPipeline {
         releaseAfterEncode: opts.releaseTextEncoder,
         cacheBytes: opts.embeddingCacheBytes,
       });
-      return new WanPipeline(addon, plan, transformer, transformer2, vae, vaePlan.config, prompts, scheduler, folder.boundaryRatio);
+      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
+      pipe.warnings.push(...loadWarnings);
+      return pipe;
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -109,7 +119,9 @@ export class WanPipeline {
     if (signal.aborted) throw cancelled();
     const c = this.plan.config;
     const spatial = this.vaeConfig.scaleFactorSpatial as 8 | 16;
-    const { request, warnings } = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
+    const normalized = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
+    const { request } = normalized;
+    const warnings = [...this.warnings, ...normalized.warnings];
     for (const message of warnings) emit({ type: 'warning', message });
     if (request.image || request.lastImage) throw new WanError('E_UNSUPPORTED', 'image and lastImage are not wired into generate() yet (the native loop supports them)');
     if (request.loras?.length) throw new WanError('E_UNSUPPORTED', 'loras are not supported yet');
@@ -162,7 +174,7 @@ export class WanPipeline {
         latents,
         promptEmbeds,
         negativeEmbeds,
-        perTokenTimesteps: this.plan.variant.variant === 'wan2.2-ti2v-5b' || c.inChannels === 48,
+        perTokenTimesteps: this.expandTimesteps,
         onStep: (e) => emit({ type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise', forwards: e.forwards, ms: e.ms }),
         cancelFlag,
       });

@@ -9,7 +9,7 @@ import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.
 import type { TransformerConfig } from '../../lib/model/types.js';
 import { fixturesRoot } from './paths.js';
 
-export async function makeTinyPipeline(): Promise<string> {
+export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown> } = {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'wan-tiny-pipeline-'));
   const models = join(fixturesRoot, 'models');
   const config: TransformerConfig = {
@@ -42,7 +42,7 @@ export async function makeTinyPipeline(): Promise<string> {
   cpSync(join(models, 'tiny-umt5', 'tokenizer'), join(dir, 'tokenizer'), { recursive: true });
   const unipc = JSON.parse(readFileSync(join(fixturesRoot, 'cases', 'scheduler', 'unipc-10steps-shift3', 'manifest.json'), 'utf8').replace(/-Infinity/g, 'null'));
   mkdirSync(join(dir, 'scheduler'));
-  writeFileSync(join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ _class_name: 'UniPCMultistepScheduler', ...unipc.params.config }));
+  writeFileSync(join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ _class_name: 'UniPCMultistepScheduler', ...unipc.params.config, ...opts.schedulerExtra }));
   writeFileSync(
     join(dir, 'model_index.json'),
     JSON.stringify({

@@ -85,4 +85,17 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     expect(warnings.join('\n')).toMatch(/numFrames|frames/);
     expect((await job.result).frames).toHaveLength(5);
   });
+
+  it('loads a folder whose scheduler config has a field it does not know, and says so', async () => {
+    const other = await WanPipeline.load(await makeTinyPipeline({ schedulerExtra: { some_future_field: 1 } }), { device: 'cpu' });
+    try {
+      expect(other.warnings).toEqual(['scheduler_config.json fields not known to this runtime were ignored: some_future_field']);
+      const job = other.generate({ ...request, steps: 1 });
+      const warnings: string[] = [];
+      for await (const ev of job) if (ev.type === 'warning') warnings.push(ev.message);
+      expect(warnings).toContain(other.warnings[0]);
+    } finally {
+      await other.dispose();
+    }
+  });
 });
