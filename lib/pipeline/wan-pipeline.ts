@@ -24,6 +24,7 @@ import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
+import { type RgbImage, imageConditioning } from './conditioning.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 
 export interface LoadOptions {
@@ -35,6 +36,17 @@ export interface LoadOptions {
 }
 
 const SCHEDULER_KINDS: Record<string, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
+
+/** A raw RGB image at the output size; files and data URLs need a decoder and a resize not written yet. */
+function rawImage(src: unknown, field: string, width: number, height: number): RgbImage | undefined {
+  if (src === undefined) return undefined;
+  if (typeof src === 'string') throw new WanError('E_UNSUPPORTED', `${field}: image files and data URLs are not decoded yet; pass {data: Uint8Array RGB, width, height}`);
+  const img = src as RgbImage;
+  if (img.width !== width || img.height !== height) {
+    throw new WanError('E_UNSUPPORTED', `${field}: the image is ${img.width}x${img.height} but the video is ${width}x${height}; resizing is not implemented yet`);
+  }
+  return img;
+}
 
 export class WanPipeline {
   private queue: Promise<unknown> = Promise.resolve();
@@ -123,7 +135,6 @@ export class WanPipeline {
     const { request } = normalized;
     const warnings = [...this.warnings, ...normalized.warnings];
     for (const message of warnings) emit({ type: 'warning', message });
-    if (request.image || request.lastImage) throw new WanError('E_UNSUPPORTED', 'image and lastImage are not wired into generate() yet (the native loop supports them)');
     if (request.loras?.length) throw new WanError('E_UNSUPPORTED', 'loras are not supported yet');
     if (request.cache) throw new WanError('E_UNSUPPORTED', 'cache (TeaCache / First Block Cache) is not supported yet');
     if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
@@ -155,6 +166,23 @@ export class WanPipeline {
     const shape = [1, this.vaeConfig.zDim, Math.floor((numFrames - 1) / 4) + 1, height / spatial, width / spatial];
     const latents = { data: this.addon.randn(request.seed, shape), shape };
 
+    // Image conditioning (Wan2.2 I2V / FLF2V channels, TI2V's clean first frame).
+    const image = rawImage(request.image, 'image', width, height);
+    const lastImage = rawImage(request.lastImage, 'lastImage', width, height);
+    let conditioning = {};
+    if (image) {
+      const ti2v = this.expandTimesteps;
+      if (!ti2v && c.inChannels !== this.vaeConfig.zDim * 2 + 4) {
+        throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) takes no image condition`);
+      }
+      if (c.imageDim !== null) throw new WanError('E_UNSUPPORTED', 'image: Wan2.1 I2V needs CLIP image features, which are not implemented yet');
+      if (ti2v && lastImage) throw new WanError('E_INVALID_ARGUMENT', 'lastImage: TI2V conditions on a first frame only');
+      conditioning = await imageConditioning(this.vae, this.vaeConfig, { ti2v, frames: numFrames, height, width, latentShape: shape, image, lastImage });
+    } else if (c.inChannels !== this.vaeConfig.zDim) {
+      throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) needs an image`);
+    }
+    if (signal.aborted) throw cancelled();
+
     // The loop.
     const tDenoise = performance.now();
     const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
@@ -175,6 +203,7 @@ export class WanPipeline {
         promptEmbeds,
         negativeEmbeds,
         perTokenTimesteps: this.expandTimesteps,
+        ...conditioning,
         onStep: (e) => emit({ type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise', forwards: e.forwards, ms: e.ms }),
         cancelFlag,
       });

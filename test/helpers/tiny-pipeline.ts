@@ -9,11 +9,12 @@ import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.
 import type { TransformerConfig } from '../../lib/model/types.js';
 import { fixturesRoot } from './paths.js';
 
-export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown> } = {}): Promise<string> {
+/** inChannels 36 makes a Wan2.2 I2V-layout transformer (latents + 4 mask + 16 condition channels). */
+export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown>; inChannels?: 16 | 36 } = {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'wan-tiny-pipeline-'));
   const models = join(fixturesRoot, 'models');
   const config: TransformerConfig = {
-    patchSize: [1, 2, 2], numHeads: 2, headDim: 24, inChannels: 16, outChannels: 16, textDim: 64, freqDim: 256,
+    patchSize: [1, 2, 2], numHeads: 2, headDim: 24, inChannels: opts.inChannels ?? 16, outChannels: 16, textDim: 64, freqDim: 256,
     ffnDim: 64, numLayers: 2, crossAttnNorm: true, eps: 1e-6, imageDim: null, addedKvProjDim: null, ropeMaxSeqLen: 1024, posEmbedSeqLen: null,
   };
   mkdirSync(join(dir, 'transformer'));
@@ -21,7 +22,7 @@ export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, u
     join(dir, 'transformer', 'config.json'),
     JSON.stringify({
       _class_name: 'WanTransformer3DModel', patch_size: config.patchSize, num_attention_heads: config.numHeads,
-      attention_head_dim: config.headDim, in_channels: 16, out_channels: 16, text_dim: 64, freq_dim: 256, ffn_dim: 64,
+      attention_head_dim: config.headDim, in_channels: config.inChannels, out_channels: 16, text_dim: 64, freq_dim: 256, ffn_dim: 64,
       num_layers: 2, cross_attn_norm: true, qk_norm: 'rms_norm_across_heads', eps: 1e-6, image_dim: null,
       added_kv_proj_dim: null, rope_max_seq_len: 1024, pos_embed_seq_len: null,
     }),

@@ -98,4 +98,29 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
       await other.dispose();
     }
   });
+
+  it('conditions a Wan2.2 I2V-layout transformer on an RGB image, and refuses what it cannot serve by field', async () => {
+    const i2v = await WanPipeline.load(await makeTinyPipeline({ inChannels: 36 }), { device: 'cpu' });
+    try {
+      const image = { data: Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 37) % 256), width: 32, height: 32 };
+      const a = await i2v.generate({ ...request, image }).result;
+      expect(a.frames).toHaveLength(5);
+      const other = { ...image, data: image.data.map((v) => 255 - v) };
+      const b = await i2v.generate({ ...request, image: other }).result;
+      expect(Buffer.concat(a.frames).equals(Buffer.concat(b.frames))).toBe(false);
+      const flf = await i2v.generate({ ...request, image, lastImage: other }).result;
+      expect(flf.frames).toHaveLength(5);
+      await expect(i2v.generate(request).result).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringMatching(/^image: .*needs an image/) });
+      await expect(i2v.generate({ ...request, image: { ...image, width: 16, height: 16, data: image.data.subarray(0, 16 * 16 * 3) } }).result).rejects.toMatchObject({
+        code: 'E_UNSUPPORTED',
+        message: expect.stringContaining('image: the image is 16x16 but the video is 32x32'),
+      });
+    } finally {
+      await i2v.dispose();
+    }
+    await expect(pipe.generate({ ...request, image: { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 } }).result).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringMatching(/^image: .*takes no image condition/),
+    });
+  });
 });

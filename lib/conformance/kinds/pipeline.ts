@@ -9,6 +9,7 @@ import type { NativeTensor, NativeTransformer } from '../../bindings/native.js';
 import { planTransformer } from '../../model/transformer-plan.js';
 import type { VaeConfig } from '../../model/types.js';
 import { planVae } from '../../model/vae-plan.js';
+import { imageConditioning } from '../../pipeline/conditioning.js';
 import { decodeVideo } from '../../video/vae-decode.js';
 import type { CaseManifest } from '../manifest.js';
 import type { CaseContext, KindOutputs } from '../types.js';
@@ -41,51 +42,6 @@ async function vae(ctx: CaseContext, folder: string): Promise<{ vae: NativeVae; 
     const native = await ctx.addon.loadVae({ config: plan.config, tensors: plan.tensors });
     return { value: { vae: native, config: plan.config }, dispose: () => native.dispose() };
   });
-}
-
-/** RGB 0..255 HWC -> [-1, 1] planes [3, H*W], as the pipelines' video processor does. */
-function imageToPlanes(img: NativeTensor): Float32Array {
-  const [H, W] = img.shape;
-  const out = new Float32Array(3 * H * W);
-  for (let i = 0; i < H * W; i++) for (let c = 0; c < 3; c++) out[c * H * W + i] = img.data[i * 3 + c] / 127.5 - 1;
-  return out;
-}
-
-/** The pipelines' latent normalisation: (mean - latents_mean) / latents_std, per channel. */
-function normalizeLatents(t: NativeTensor, cfg: VaeConfig): NativeTensor {
-  if (!cfg.latentsMean || !cfg.latentsStd) throw new Error('the VAE config has no latents_mean/latents_std');
-  const [B, C] = t.shape;
-  const per = t.data.length / (B * C);
-  const data = new Float32Array(t.data.length);
-  for (let b = 0; b < B; b++)
-    for (let c = 0; c < C; c++)
-      for (let i = 0; i < per; i++) {
-        const k = (b * C + c) * per + i;
-        data[k] = (t.data[k] - cfg.latentsMean[c]) * (1 / cfg.latentsStd[c]);
-      }
-  return { data, shape: t.shape };
-}
-
-/** Encodes a condition video [1, 3, frames, H, W] made of the given frames (others zero). */
-async function encodeCondition(v: { vae: NativeVae; config: VaeConfig }, frames: number, H: number, W: number, placed: Array<[number, NativeTensor]>): Promise<NativeTensor> {
-  const video = new Float32Array(3 * frames * H * W);
-  for (const [f, img] of placed) {
-    const planes = imageToPlanes(img);
-    for (let c = 0; c < 3; c++) video.set(planes.subarray(c * H * W, (c + 1) * H * W), (c * frames + f) * H * W);
-  }
-  const { mean } = await v.vae.encode({ data: video, shape: [1, 3, frames, H, W] });
-  return normalizeLatents(mean, v.config);
-}
-
-/** The 4-channel frame mask of Wan2.2 I2V: 1 on conditioned frames, each latent frame holding 4 video frames (the first repeated 4x). */
-function frameMask(frames: number, latentFrames: number, h: number, w: number, conditioned: number[]): Float32Array {
-  const perFrame = new Float32Array(frames);
-  for (const f of conditioned) perFrame[f] = 1;
-  const expanded = [perFrame[0], perFrame[0], perFrame[0], perFrame[0], ...perFrame.subarray(1)];
-  const mask = new Float32Array(4 * latentFrames * h * w);
-  for (let lf = 0; lf < latentFrames; lf++)
-    for (let k = 0; k < 4; k++) mask.fill(expanded[lf * 4 + k], (k * latentFrames + lf) * h * w, (k * latentFrames + lf + 1) * h * w);
-  return mask;
 }
 
 export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
@@ -121,20 +77,15 @@ export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
     perTokenTimesteps: p.expand_timesteps === true,
     recordSteps: true,
   };
-  const image = inputs.get('in.image');
-  const lastImage = inputs.get('in.last_image');
-  if (image && p.expand_timesteps === true) {
-    // TI2V: the image alone, encoded, becomes the clean first latent frame.
-    options.firstFrameCondition = await encodeCondition(v, 1, H, W, [[0, image]]);
-  } else if (image) {
-    const placed: Array<[number, NativeTensor]> = [[0, image]];
-    if (lastImage) placed.push([frames - 1, lastImage]);
-    const cond = await encodeCondition(v, frames, H, W, placed);
-    const mask = frameMask(frames, T, h, w, placed.map(([f]) => f));
-    const data = new Float32Array(mask.length + cond.data.length);
-    data.set(mask);
-    data.set(cond.data, mask.length);
-    options.channelCondition = { data, shape: [1, 4 + cond.shape[1], T, h, w] };
+  const asImage = (t: NativeTensor | undefined) => (t ? { data: t.data, height: t.shape[0], width: t.shape[1] } : undefined);
+  const image = asImage(inputs.get('in.image'));
+  if (image) {
+    Object.assign(
+      options,
+      await imageConditioning(v.vae, v.config, {
+        ti2v: p.expand_timesteps === true, frames, height: H, width: W, latentShape: latents.shape, image, lastImage: asImage(inputs.get('in.last_image')),
+      }),
+    );
   }
   const r = await ctx.addon.runDenoise(options);
   const steps = r.timesteps.length;
