@@ -2,11 +2,20 @@
 // wan-video: the command line. Subcommands live in their own files; this only dispatches.
 import { runBuild } from './build.js';
 import { runConformanceCommand } from './conformance.js';
+import { runDemo } from './demo.js';
+import { runGenerate } from './generate.js';
 import { runInfo } from './info.js';
 
 const USAGE = `usage: wan-video <command> [options]
 
 commands:
+  generate --model DIR (--prompt TEXT [request flags] | --request FILE.json) --out FILE [--format F] [--quality 20-99]
+           [--write-mode fast|balanced|small] [--json] [--device auto|cpu|cuda]
+      request flags: --negative-prompt --width --height --frames --fps --steps --guidance --guidance-2
+      --shift --seed --scheduler unipc|dpm++2m|euler; --request takes any accepted API shape (canonical,
+      Oxen, fal, Runware); FILE: .mp4 .webm .mov (ffmpeg), .png (contact sheet), or a folder (PNG frames)
+  demo [--out-dir DIR]
+      a tiny random-weight model made locally; writes wan-video-demo.mp4 and wan-video-demo.png
   conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
       run the reference cases under <root>/cases (e.g. ../shared/fixtures)
   info [DIR] [--json] [--device auto|cpu|cuda]
@@ -16,6 +25,8 @@ commands:
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  generate: runGenerate,
+  demo: runDemo,
   conformance: runConformanceCommand,
   info: runInfo,
   build: runBuild,

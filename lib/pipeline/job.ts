@@ -6,7 +6,7 @@ import type { WanError } from '../errors.js';
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
   | { type: 'step'; index: number; total: number; timestep: number; expert: 'high-noise' | 'low-noise'; forwards: number; ms: number }
-  | { type: 'frames'; index: number; frames: Buffer[]; width: number; height: number }
+  | { type: 'frames'; index: number; frames: Buffer[]; width: number; height: number; fps: number }
   | { type: 'warning'; message: string }
   | { type: 'done'; result: GenerateResult };
 

@@ -219,7 +219,7 @@ export class WanPipeline {
     const frames: Buffer[] = [];
     for await (const chunk of decodeFrames(this.vae, denoised.latents, { signal })) {
       const views = frameViews(chunk);
-      emit({ type: 'frames', index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height });
+      emit({ type: 'frames', index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height, fps: request.fps });
       frames.push(...views);
     }
     return {

@@ -1,5 +1,6 @@
 #include "backends/cpu/gemm.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,6 +29,12 @@ const char* blas_library() {
 Gemm::Gemm(ThreadPool& pool) : pool_(pool) {
   const char* forced = std::getenv("WAN_VIDEO_GEMM");
   use_blas_ = blas_library() != nullptr && !(forced && std::strcmp(forced, "portable") == 0);
+#if defined(WAN_BLAS_OPENBLAS)
+  // OpenBLAS's own thread pool deadlocks a fork() (any child_process.spawn in the Node process, an
+  // ffmpeg encoder for one) made while another thread is inside a BLAS call: its atfork handler
+  // waits for busy workers. Single-threaded BLAS calls split across our pool avoid that pool.
+  if (use_blas_) openblas_set_num_threads(1);
+#endif
 }
 
 const char* Gemm::name() const {
@@ -40,9 +47,28 @@ void Gemm::operator()(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha
   if (M <= 0 || N <= 0) return;
 #if defined(WAN_BLAS_ACCELERATE) || defined(WAN_BLAS_OPENBLAS)
   if (use_blas_) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-                static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb),
-                beta, C, static_cast<int>(ldc));
+    auto call = [&](int64_t m, int64_t n, const float* a, const float* b, float* c) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(K), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                  beta, c, static_cast<int>(ldc));
+    };
+    const int threads = pool_.size();
+    const double flops = 2.0 * M * N * K;
+    if (threads <= 1 || flops < 4e6) {
+      call(M, N, A, B, C);
+    } else if (M >= 8 * threads) {
+      // Rows of C (and A) per thread; blocks of 8 rows keep the BLAS kernels' panels whole.
+      pool_.parallel_for((M + 7) / 8, [&](int64_t b0, int64_t b1) {
+        const int64_t r0 = b0 * 8, r1 = std::min(M, b1 * 8);
+        call(r1 - r0, N, A + r0 * lda, B, C + r0 * ldc);
+      });
+    } else {
+      // Few rows: columns of C (rows of B^T, or columns of B) per thread.
+      pool_.parallel_for((N + 15) / 16, [&](int64_t b0, int64_t b1) {
+        const int64_t c0 = b0 * 16, c1 = std::min(N, b1 * 16);
+        call(M, c1 - c0, A, trans_b ? B + c0 * ldb : B + c0, C + c0);
+      });
+    }
     return;
   }
 #endif

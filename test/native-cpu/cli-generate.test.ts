@@ -1,0 +1,63 @@
+// wan-video generate and demo as a person runs them (the built dist/).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { findFfmpeg } from '../../lib/video/ffmpeg.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+const cache = mkdtempSync(join(tmpdir(), 'wan-demo-cache-'));
+const run = (cwd: string, ...args: string[]) =>
+  spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, WAN_VIDEO_CACHE: cache, WAN_VIDEO_DEVICE: 'cpu' } });
+
+/** Frame count and size of a video, decoded back with ffmpeg. */
+function probe(file: string): { frames: number; width: number; height: number } {
+  const r = spawnSync(findFfmpeg().path, ['-hide_banner', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 28 });
+  const m = /Stream #.*Video:.* (\d+)x(\d+)/.exec(r.stderr.toString());
+  if (!m) throw new Error(`ffmpeg could not read ${file}: ${r.stderr.toString()}`);
+  const [width, height] = [Number(m[1]), Number(m[2])];
+  return { frames: r.stdout.length / (width * height * 3), width, height };
+}
+
+describe('wan-video demo and generate', () => {
+  it('demo writes an mp4 with the expected frames and size, and a contact sheet', () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-demo-out-'));
+    const r = run(out, 'demo');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/RANDOM weights/);
+    expect(r.stderr).toMatch(/--model .*Wan2\.1-T2V-1\.3B-Diffusers/);
+    expect(probe(join(out, 'wan-video-demo.mp4'))).toEqual({ frames: 33, width: 256, height: 144 });
+    expect(existsSync(join(out, 'wan-video-demo.png'))).toBe(true);
+  }, 300_000);
+
+  it('generate refuses an invalid request naming the field, and a broken folder naming the file', () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-'));
+    expect(run(out, 'demo').status).toBe(0);
+    const model = join(cache, 'demo-tiny-wan');
+    const bad = run(out, 'generate', '--model', model, '--prompt', 'x', '--steps', '0', '--out', join(out, 'x.mp4'));
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/steps/);
+    const request = join(out, 'fal.json');
+    writeFileSync(request, JSON.stringify({ prompt: 'a fox', num_frames: 9, resolution: '480p', num_inference_steps: 99 }));
+    const fal = run(out, 'generate', '--model', model, '--request', request, '--out', join(out, 'y.mp4'));
+    expect(fal.status).not.toBe(0);
+    expect(fal.stderr).toMatch(/num_inference_steps/);
+    const broken = run(out, 'generate', '--model', out, '--prompt', 'x', '--out', join(out, 'z.mp4'));
+    expect(broken.status).not.toBe(0);
+    expect(broken.stderr).toMatch(/model_index\.json/);
+  }, 300_000);
+
+  it('generate writes PNG frames, JSON lines with --json', () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-'));
+    expect(run(out, 'demo').status).toBe(0);
+    const r = run(out, 'generate', '--model', join(cache, 'demo-tiny-wan'), '--prompt', 'a cat', '--width', '64', '--height', '48', '--frames', '5', '--steps', '2', '--seed', '7', '--out', join(out, 'frames'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'step')).toHaveLength(2);
+    expect(lines.at(-1)).toMatchObject({ type: 'result', frames: 5, width: 64, height: 48, seed: '7' });
+    expect(existsSync(join(out, 'frames', 'frame_0004.png'))).toBe(true);
+  }, 300_000);
+});
