@@ -60,4 +60,19 @@ describe('wan-video demo and generate', () => {
     expect(lines.at(-1)).toMatchObject({ type: 'result', frames: 5, width: 64, height: 48, seed: '7' });
     expect(existsSync(join(out, 'frames', 'frame_0004.png'))).toBe(true);
   }, 300_000);
+
+  it('generate writes webm (VP9) and mov (H.264) at the requested fps', () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-'));
+    expect(run(out, 'demo').status).toBe(0);
+    const model = join(cache, 'demo-tiny-wan');
+    for (const ext of ['webm', 'mov']) {
+      const file = join(out, `v.${ext}`);
+      const r = run(out, 'generate', '--model', model, '--prompt', 'a cat', '--width', '64', '--height', '48', '--frames', '9', '--fps', '24', '--steps', '2', '--quality', '30', '--write-mode', 'fast', '--out', file);
+      expect(r.status, r.stderr).toBe(0);
+      expect(probe(file)).toEqual({ frames: 9, width: 64, height: 48 });
+      const info = spawnSync(findFfmpeg().path, ['-hide_banner', '-i', file]).stderr.toString();
+      expect(info).toMatch(ext === 'webm' ? /Video: vp9/ : /Video: h264/);
+      expect(info).toMatch(/24 fps/);
+    }
+  }, 300_000);
 });
