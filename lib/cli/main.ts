@@ -18,8 +18,8 @@ commands:
       a tiny random-weight model made locally; writes wan-video-demo.mp4 and wan-video-demo.png
   conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
       run the reference cases under <root>/cases (e.g. ../shared/fixtures)
-  info [DIR] [--json] [--device auto|cpu|cuda]
-      which addon loaded and why, and what a model folder or file holds
+  info [DIR] [--width W --height H --frames N] [--json] [--device auto|cpu|cuda]
+      which addon loaded and why, what a model folder or file holds, and the memory a request needs
   build [--cuda]
       compile the native addon from source (CPU with node-gyp; CUDA with cmake-js)
 `;
