@@ -1,5 +1,6 @@
 // Where a job's frames go: a video file (streamed into ffmpeg as frames arrive), PNG frames in a
 // folder, or one contact-sheet PNG. The format comes from --format or the file extension.
+import { rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
@@ -39,7 +40,11 @@ export function openOutput(path: string, o: { format?: OutputFormat; fps: number
         await writer.close();
         return [path];
       },
-      abort: () => writer?.abort(),
+      abort() {
+        // A cancelled job leaves no half-written video behind.
+        writer?.abort();
+        if (writer) rmSync(path, { force: true });
+      },
     };
   }
   const kept: Buffer[] = [];

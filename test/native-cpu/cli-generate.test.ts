@@ -1,5 +1,5 @@
 // wan-video generate and demo as a person runs them (the built dist/).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,5 +74,27 @@ describe('wan-video demo and generate', () => {
       expect(info).toMatch(ext === 'webm' ? /Video: vp9/ : /Video: h264/);
       expect(info).toMatch(/24 fps/);
     }
+  }, 300_000);
+
+  it('Ctrl-C (SIGINT) cancels within a step, says so, exits 130 and leaves no file', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-'));
+    expect(run(out, 'demo').status).toBe(0);
+    const file = join(out, 'never.mp4');
+    const child = spawn(process.execPath, [cli, 'generate', '--model', join(cache, 'demo-tiny-wan'), '--prompt', 'a cat', '--width', '256', '--height', '144', '--frames', '33', '--steps', '100', '--out', file], {
+      env: { ...process.env, WAN_VIDEO_DEVICE: 'cpu' },
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/step 2\/100/.test(stderr)) resolve();
+      }),
+    );
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/cancelled; nothing was written/);
+    expect(stderr).not.toMatch(/step 100\/100/);
+    expect(existsSync(file)).toBe(false);
   }, 300_000);
 });
