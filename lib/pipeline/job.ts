@@ -17,6 +17,8 @@ export interface GenerateResult {
   height: number;
   fps: number;
   seed: bigint;
+  /** 'single', or 'both-resident' for a Wan2.2 A14B pair (see ExpertPlacement). */
+  experts: 'single' | 'both-resident';
   warnings: string[];
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }

@@ -5,6 +5,7 @@
 //   const { frames, width, height, fps, seed, timings } = await job.result;
 //   await pipe.dispose();
 import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
@@ -13,6 +14,7 @@ import type { NativeVae } from '../bindings/native-vae.js';
 import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { inspectModelFolder } from '../model/folder.js';
+import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TransformerPlan, VaeConfig } from '../model/types.js';
@@ -33,7 +35,17 @@ export interface LoadOptions {
   releaseTextEncoder?: boolean;
   /** Bound of the prompt embedding cache in bytes. */
   embeddingCacheBytes?: number;
+  /** Host memory the models may take (default: the machine's total memory); a folder that cannot fit fails before loading. */
+  memoryBudgetBytes?: number;
 }
+
+/**
+ * Where the experts of a Wan2.2 A14B pair live. On the CPU backend every weight is already in host
+ * memory, so parking the idle expert would save nothing: both stay resident, or the folder is
+ * refused before loading when they do not fit the budget. (Swapping at the boundary is a device
+ * backend's choice: GPU memory is the scarce one.)
+ */
+export type ExpertPlacement = 'single' | 'both-resident';
 
 const SCHEDULER_KINDS: Record<string, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
 
@@ -68,6 +80,8 @@ export class WanPipeline {
 
   /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores). */
   readonly warnings: string[] = [];
+  /** Where the experts live (reported in every result). */
+  experts: ExpertPlacement = 'single';
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -80,6 +94,14 @@ export class WanPipeline {
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
     const vaePlan = await planVae(join(dir, 'vae'));
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
+    const d = defaultsFor(plan.variant.variant);
+    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
+    const budget = opts.memoryBudgetBytes ?? totalmem();
+    if (need.weightsBytes > budget) {
+      const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} as float32 on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
+    }
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
     let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
     const loadWarnings: string[] = [];
@@ -106,6 +128,7 @@ export class WanPipeline {
         cacheBytes: opts.embeddingCacheBytes,
       });
       const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
+      pipe.experts = transformer2 ? 'both-resident' : 'single';
       pipe.warnings.push(...loadWarnings);
       return pipe;
     } catch (err) {
@@ -228,6 +251,7 @@ export class WanPipeline {
       height,
       fps: request.fps,
       seed: request.seed,
+      experts: this.experts,
       warnings: [...warnings, ...encoded.warnings],
       timings: {
         encodeMs: encoded.timings.encodeMs,

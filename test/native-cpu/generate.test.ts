@@ -123,4 +123,12 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
       message: expect.stringMatching(/^image: .*takes no image condition/),
     });
   });
+
+  it('reports where the experts live, and refuses before loading a folder over the memory budget', async () => {
+    expect((await pipe.generate(request).result).experts).toBe('single');
+    await expect(WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', memoryBudgetBytes: 1000 })).rejects.toMatchObject({
+      code: 'E_OOM',
+      message: expect.stringMatching(/the models need .* GiB as float32 .* more than the memory budget of 0\.0 GiB/),
+    });
+  });
 });
