@@ -1,11 +1,13 @@
 // Shared by the model tests: where the fixtures are, and how to build broken copies of them.
 
-import { chmod, copyFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { ModelFormatError } from '../../lib/errors.js';
+import { decodeToF32 } from '../../lib/model/safetensors.js';
+import type { TensorRef } from '../../lib/model/types.js';
 
 export const FIXTURES = process.env.WAN_FIXTURES ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures');
 export const MODELS = join(FIXTURES, 'models');
@@ -86,4 +88,16 @@ export async function expectModelError(p: Promise<unknown>, fragments: string[],
   if (where.file !== undefined) expect(e.file).toBe(where.file);
   if (where.tensor !== undefined) expect(e.tensor).toBe(where.tensor);
   return e;
+}
+
+/** The float32 values of a planned tensor, read from its file the way the native loader reads them. */
+export async function refData(ref: TensorRef): Promise<Float32Array> {
+  const fh = await open(ref.file, 'r');
+  try {
+    const buf = Buffer.alloc(ref.length);
+    await fh.read(buf, 0, ref.length, ref.offset);
+    return decodeToF32(ref.dtype, buf);
+  } finally {
+    await fh.close();
+  }
 }

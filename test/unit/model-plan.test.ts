@@ -1,27 +1,16 @@
-import { mkdir, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTransformerConfig } from '../../lib/model/config.js';
-import { decodeToF32, readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
+import { readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
 import { type TensorToWrite, writeSafetensors } from '../../lib/model/safetensors-writer.js';
 import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.js';
 import { planTransformer } from '../../lib/model/transformer-plan.js';
-import type { TensorRef, TransformerPlan } from '../../lib/model/types.js';
-import { DIT_MODELS, MODELS, cleanup, copyModel, copyWritable, expectModelError, mutateFile, tensorOf, tmp } from './model-helpers.js';
+import type { TransformerPlan } from '../../lib/model/types.js';
+import { DIT_MODELS, MODELS, cleanup, refData, copyModel, copyWritable, expectModelError, mutateFile, tensorOf, tmp } from './model-helpers.js';
 
 const WEIGHTS = 'diffusion_pytorch_model.safetensors';
 afterAll(cleanup);
-
-async function refData(ref: TensorRef): Promise<Float32Array> {
-  const fh = await open(ref.file, 'r');
-  try {
-    const buf = Buffer.alloc(ref.length);
-    await fh.read(buf, 0, ref.length, ref.offset);
-    return decodeToF32(ref.dtype, buf);
-  } finally {
-    await fh.close();
-  }
-}
 
 const namesAndShapes = (p: TransformerPlan) => p.tensors.map((t) => [t.name, t.shape] as const);
 

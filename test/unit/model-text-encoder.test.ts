@@ -1,15 +1,15 @@
-import { mkdir, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WAN_UMT5_KEYMAP, mapKeys } from '../../lib/model/keymap.js';
-import { decodeToF32, readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
+import { readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
 import { type TensorToWrite, writeSafetensors } from '../../lib/model/safetensors-writer.js';
 import { inferTextEncoderConfig, loadTextEncoderConfig, parseTextEncoderConfig } from '../../lib/model/text-encoder-config.js';
 import { planTextEncoder } from '../../lib/model/text-encoder-plan.js';
 import { expectedTextEncoderTensors } from '../../lib/model/text-encoder-tensors.js';
-import type { TensorRef, TextEncoderConfig, TextEncoderPlan } from '../../lib/model/types.js';
+import type { TextEncoderConfig, TextEncoderPlan } from '../../lib/model/types.js';
 import * as model from '../../lib/model/index.js';
-import { MODELS, cleanup, copyModel, copyWritable, expectModelError, tmp } from './model-helpers.js';
+import { MODELS, cleanup, copyModel, copyWritable, expectModelError, tmp, refData } from './model-helpers.js';
 
 afterAll(cleanup);
 
@@ -26,17 +26,6 @@ const COUNT = 1 + 3 * 10 + 1;
 const EMBED = 'encoder.embed_tokens.weight';
 const LINEARS = ['layer.0.SelfAttention.q', 'layer.0.SelfAttention.k', 'layer.0.SelfAttention.v', 'layer.0.SelfAttention.o',
   'layer.1.DenseReluDense.wi_0', 'layer.1.DenseReluDense.wi_1', 'layer.1.DenseReluDense.wo'];
-
-async function refData(ref: TensorRef): Promise<Float32Array> {
-  const fh = await open(ref.file, 'r');
-  try {
-    const buf = Buffer.alloc(ref.length);
-    await fh.read(buf, 0, ref.length, ref.offset);
-    return decodeToF32(ref.dtype, buf);
-  } finally {
-    await fh.close();
-  }
-}
 
 const namesAndShapes = (p: TextEncoderPlan) => p.tensors.map((t) => [t.name, t.shape] as const);
 const byName = (p: TextEncoderPlan, name: string) => p.tensors.find((t) => t.name === name)!;

@@ -1,30 +1,15 @@
 // The hosted-API adapters: Oxen, fal (Wan2.2 A14B text/image-to-video) and Runware videoInference.
 import { describe, expect, it } from 'vitest';
-import { WanError } from '../../lib/errors.js';
+import { onlyIssue, refused } from '../helpers/requests.js';
 import { FAL_SIZES, fromFal } from '../../lib/schemas/adapters/fal.js';
 import { fromOxen } from '../../lib/schemas/adapters/oxen.js';
 import { fromRunware, RUNWARE_SCHEDULERS } from '../../lib/schemas/adapters/runware.js';
-import { describeValue, RequestError, type RequestIssue } from '../../lib/schemas/issues.js';
+import { describeValue } from '../../lib/schemas/issues.js';
 import { normalizeRequest } from '../../lib/schemas/normalize.js';
 import { WAN_DEFAULT_NEGATIVE_PROMPT } from '../../lib/schemas/request.js';
 
 // ---- helpers (kept in this file: only schemas*.test.ts files belong to this area) ----
 
-function refused(fn: () => unknown): RequestError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RequestError);
-    expect(e).toBeInstanceOf(WanError);
-    return e as RequestError;
-  }
-  throw new Error('expected the request to be refused');
-}
-
-function onlyIssue(e: RequestError, field: string): RequestIssue {
-  expect(e.issues.map((i) => i.field)).toEqual([field]);
-  return e.issues[0];
-}
 
 const show = describeValue;
 

@@ -1,10 +1,11 @@
 // The canonical request, the per-model defaults table, the normaliser (rounding, seeds, auto-detection)
 // and the zod-issue formatter.
 import { describe, expect, it } from 'vitest';
+import { onlyIssue, refused } from '../helpers/requests.js';
 import { z } from 'zod';
 import { WanError } from '../../lib/errors.js';
 import { intIn } from '../../lib/schemas/fields.js';
-import { describeValue, formatPath, RequestError, zodToRequestError, type RequestIssue } from '../../lib/schemas/issues.js';
+import { describeValue, formatPath, zodToRequestError } from '../../lib/schemas/issues.js';
 import { detectApi, normalizeRequest, roundFrames, roundSize, seedsFor } from '../../lib/schemas/normalize.js';
 import {
   defaultsFor,
@@ -18,21 +19,6 @@ import {
 
 // ---- helpers (kept in this file: only schemas*.test.ts files belong to this area) ----
 
-function refused(fn: () => unknown): RequestError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RequestError);
-    expect(e).toBeInstanceOf(WanError);
-    return e as RequestError;
-  }
-  throw new Error('expected the request to be refused');
-}
-
-function onlyIssue(e: RequestError, field: string): RequestIssue {
-  expect(e.issues.map((i) => i.field)).toEqual([field]);
-  return e.issues[0];
-}
 
 function withField(obj: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const copy = structuredClone(obj);
