@@ -221,9 +221,37 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
   });
 }
 
+// The `cache` option of runDenoise: {kind: "none"|"fbcache"|"teacache", threshold, startStep?,
+// endStep?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache)}.
+pipeline::StepCacheConfig parse_step_cache(const Napi::Value& v) {
+  pipeline::StepCacheConfig c;
+  if (v.IsUndefined() || v.IsNull()) return c;
+  if (!v.IsObject()) fail("E_INVALID_ARGUMENT", "field \"cache\" must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  const std::string kind = get_string(o, "kind");
+  if (kind == "none") return c;
+  if (kind == "fbcache") c.kind = pipeline::StepCacheKind::FirstBlock;
+  else if (kind == "teacache") c.kind = pipeline::StepCacheKind::TeaCache;
+  else fail("E_INVALID_ARGUMENT", "cache.kind must be \"none\", \"fbcache\" or \"teacache\", got \"" + kind + "\"");
+  c.threshold = get_number(o, "threshold");
+  c.start_step = get_int_or(o, "startStep", 0);
+  c.end_step = get_int_or(o, "endStep", -1);
+  c.max_consecutive = get_int_or(o, "maxConsecutive", 0);
+  if (c.kind == pipeline::StepCacheKind::TeaCache) {
+    c.coefficients = get_numbers(o, "coefficients");
+    const std::string indicator = get_string_or(o, "indicator", "e");
+    if (indicator == "e") c.indicator = pipeline::TeaCacheIndicator::TimeEmbedding;
+    else if (indicator == "e0") c.indicator = pipeline::TeaCacheIndicator::TimeProjection;
+    else fail("E_INVALID_ARGUMENT", "cache.indicator must be \"e\" or \"e0\", got \"" + indicator + "\"");
+  }
+  pipeline::validate_step_cache_config(c);
+  return c;
+}
+
 }  // namespace
 
-// runDenoise(options) -> Promise<{latents, timesteps, experts, forwards, stepMs, latentsPerStep?}>
+// runDenoise(options) -> Promise<{latents, timesteps, experts, forwards, computed, stepMs, calls:
+//   {computed, accumulated}, latentsPerStep?}>
 Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded_promise(env, [&]() -> Napi::Value {
@@ -241,6 +269,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     cfg.guidance_scale = static_cast<float>(get_number(o, "guidanceScale"));
     cfg.guidance_scale_2 = static_cast<float>(get_number_or(o, "guidanceScale2", cfg.guidance_scale));
     cfg.boundary_timestep = get_number_or(o, "boundaryTimestep", -1);
+    cfg.cache = parse_step_cache(o.Get("cache"));
     const bool per_token = get_bool_or(o, "perTokenTimesteps", false);
     const bool record = get_bool_or(o, "recordSteps", false);
     auto optional = [&](const char* key) -> std::shared_ptr<HostTensor> {
@@ -275,7 +304,8 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     struct Result {
       Tensor latents;
       std::vector<float> timesteps, step_ms;
-      std::vector<int> experts, forwards;
+      std::vector<int> experts, forwards, computed;
+      std::vector<pipeline::CacheCall> calls;
       std::vector<float> per_step;  // host copies of the latents after each step
     };
     auto result = std::make_shared<Result>();
@@ -300,7 +330,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
           auto cancelled = [cancel_flag]() {
             return cancel_flag && *static_cast<volatile int32_t*>(cancel_flag) != 0;
           };
-          result->latents = pipeline::denoise(
+          pipeline::DenoiseResult done = pipeline::denoise(
               *backend, *high, low.get(), cfg, std::move(in),
               [&](const pipeline::StepEvent& ev, const Tensor& lat) {
                 if (on_step) {
@@ -312,6 +342,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
                     o.Set("timestep", owned->timestep);
                     o.Set("expert", owned->expert);
                     o.Set("forwards", owned->forwards);
+                    o.Set("computed", owned->computed);
                     o.Set("ms", owned->ms);
                     try {
                       fn.Call({o});
@@ -323,6 +354,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
                 result->timesteps.push_back(ev.timestep);
                 result->experts.push_back(ev.expert);
                 result->forwards.push_back(ev.forwards);
+                result->computed.push_back(ev.computed);
                 result->step_ms.push_back(static_cast<float>(ev.ms));
                 if (record) {
                   result->per_step.resize(result->per_step.size() + n);
@@ -330,6 +362,8 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
                 }
               },
               cancelled);
+          result->latents = done.latents;
+          result->calls = std::move(done.calls);
           (void)cancel_ref;  // keeps the flag's buffer alive until the loop ends
         },
         [=](Napi::Env e) -> Napi::Value {
@@ -343,6 +377,17 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
           out.Set("timesteps", numbers(result->timesteps));
           out.Set("experts", numbers(result->experts));
           out.Set("forwards", numbers(result->forwards));
+          out.Set("computed", numbers(result->computed));
+          Napi::Object calls = Napi::Object::New(e);
+          Napi::Array call_computed = Napi::Array::New(e, result->calls.size());
+          Napi::Float64Array accumulated = Napi::Float64Array::New(e, result->calls.size());
+          for (size_t i = 0; i < result->calls.size(); ++i) {
+            call_computed.Set(i, Napi::Boolean::New(e, result->calls[i].computed));
+            accumulated[i] = result->calls[i].accumulated;
+          }
+          calls.Set("computed", call_computed);
+          calls.Set("accumulated", accumulated);
+          out.Set("calls", calls);
           out.Set("stepMs", numbers(result->step_ms));
           if (record) {
             Napi::Float32Array data = Napi::Float32Array::New(e, result->per_step.size());

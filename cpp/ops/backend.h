@@ -111,6 +111,11 @@ class Backend {
   // x *= y elementwise (gated feed-forwards).
   virtual void multiply(Tensor& x, const Tensor& y) = 0;
 
+  // ---- reductions (host scalars: the step caches' decisions)
+  // mean(|a - b|) over all elements, or mean(|a|) when b is null, accumulated in double. The default
+  // downloads both tensors; a device backend overrides it with an on-device reduction.
+  virtual double mean_abs_difference(const Tensor& a, const Tensor* b);
+
   // ---- embeddings
   // out[n, :] = table[ids[n], :]; ids are I32 and must lie in [0, rows of table).
   virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;

@@ -32,8 +32,8 @@ void put_first_frame(Backend& be, Tensor& x, const Tensor& cond) {
 
 }  // namespace
 
-Tensor denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
-               DenoiseInputs in, const StepCallback& on_step, const CancelCheck& cancelled) {
+DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
+                      DenoiseInputs in, const StepCallback& on_step, const CancelCheck& cancelled) {
   Tensor& latents = in.latents;
   if (latents.rank() != 5) fail("E_INVALID_ARGUMENT", "latents must be [B, C, F, H, W]");
   const int64_t B = latents.dim(0), F = latents.dim(2), H = latents.dim(3), W = latents.dim(4);
@@ -53,6 +53,9 @@ Tensor denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, con
   else if (in.first_frame_condition.defined()) model_input = be.empty(latents.shape());
   Tensor cond_out, uncond_out;
   Tensor guided = be.empty(latents.shape());
+  // Streams 0 (cond) and 1 (uncond) keep separate cache state; the expert switch clears it.
+  StepCache cache(be, config.cache);
+  int previous_expert = -1;
 
   // The scheduler's own latents keep their first frame (the reference records them unblended);
   // only the model inputs and the result carry the clean condition.
@@ -63,6 +66,9 @@ Tensor denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, con
     const bool use_low = low_noise && config.boundary_timestep >= 0 && t < config.boundary_timestep;
     dit::WanDit& model = use_low ? *low_noise : high_noise;
     const float g = use_low ? config.guidance_scale_2 : config.guidance_scale;
+    if (previous_expert != (use_low ? 1 : 0)) cache.reset();
+    previous_expert = use_low ? 1 : 0;
+    const size_t calls_before = cache.calls().size();
 
     if (in.channel_condition.defined()) concat_channels(be, latents, in.channel_condition, model_input);
     else if (in.first_frame_condition.defined()) {
@@ -85,12 +91,12 @@ Tensor denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, con
       di.timestep.assign(B, t);
     }
     di.context = in.prompt_embeds;
-    cond_out = model.forward(di);
+    cond_out = cache.forward(model, di, /*stream*/ 0, i);
     int forwards = 1;
     const bool guide = in.negative_embeds.defined() && config.guidance_scale > 1.0f;
     if (guide) {
       di.context = in.negative_embeds;
-      uncond_out = model.forward(di);
+      uncond_out = cache.forward(model, di, /*stream*/ 1, i);
       ++forwards;
       // noise_uncond + g * (noise_cond - noise_uncond)
       be.linear_combination(guided, {{1.0f - g, &uncond_out}, {g, &cond_out}});
@@ -104,11 +110,12 @@ Tensor denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, con
     ev.timestep = t;
     ev.expert = use_low ? 1 : 0;
     ev.forwards = forwards;
+    for (size_t c = calls_before; c < cache.calls().size(); ++c) ev.computed += cache.calls()[c].computed ? 1 : 0;
     ev.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (on_step) on_step(ev, latents);
   }
   if (in.first_frame_condition.defined()) put_first_frame(be, latents, in.first_frame_condition);
-  return latents;
+  return DenoiseResult{latents, cache.calls()};
 }
 
 }  // namespace wan::pipeline

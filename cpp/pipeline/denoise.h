@@ -7,6 +7,7 @@
 
 #include "models/dit/wan_dit.h"
 #include "pipeline/scheduler.h"
+#include "pipeline/step_cache.h"
 
 namespace wan::pipeline {
 
@@ -17,6 +18,7 @@ struct DenoiseConfig {
   float guidance_scale = 5.0f;    // CFG for the (high-noise) transformer; <= 1 runs one pass
   float guidance_scale_2 = 5.0f;  // CFG for the low-noise expert
   double boundary_timestep = -1;  // Wan2.2 A14B: high-noise expert while t >= this; < 0: one expert
+  StepCacheConfig cache;          // TeaCache / First Block Cache; kind None runs every block
 };
 
 struct DenoiseInputs {
@@ -39,7 +41,8 @@ struct StepEvent {
   int total = 0;
   float timestep = 0;
   int expert = 0;  // 0: transformer (high-noise), 1: transformer_2 (low-noise)
-  int forwards = 0;
+  int forwards = 0;  // transformer calls this step (2 with guidance)
+  int computed = 0;  // of which ran every block (the others used the step cache)
   double ms = 0;
 };
 
@@ -49,9 +52,13 @@ using StepCallback = std::function<void(const StepEvent&, const Tensor& latents)
 // Polled between steps; true stops the loop with E_CANCELLED.
 using CancelCheck = std::function<bool()>;
 
-// Runs the loop; `low_noise` may be null (one expert). Returns the final latents (the first-frame
-// blend applied for TI2V).
-Tensor denoise(Backend& backend, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
-               DenoiseInputs inputs, const StepCallback& on_step, const CancelCheck& cancelled);
+struct DenoiseResult {
+  Tensor latents;               // the first-frame blend applied for TI2V
+  std::vector<CacheCall> calls; // one per transformer call, in call order (cond, then uncond)
+};
+
+// Runs the loop; `low_noise` may be null (one expert).
+DenoiseResult denoise(Backend& backend, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
+                      DenoiseInputs inputs, const StepCallback& on_step, const CancelCheck& cancelled);
 
 }  // namespace wan::pipeline

@@ -50,6 +50,27 @@ export interface NativeSchedulerRun {
   samples: NativeTensor;
 }
 
+/**
+ * A step cache for the native loop. Decisions follow the references exactly: First Block Cache as
+ * diffusers' FirstBlockCache hooks, TeaCache as TeaCache4Wan2.1's teacache_forward. State is kept
+ * per guidance branch and reset at the Wan2.2 expert switch.
+ */
+export interface NativeStepCache {
+  kind: 'none' | 'fbcache' | 'teacache';
+  /** FBCache: skip when the relative change of block 0's residual is <= this; TeaCache: while the accumulated rescaled distance is < this. */
+  threshold: number;
+  /** Steps before this always run every block (default 0). */
+  startStep?: number;
+  /** Steps from this one on always run every block (default: none). */
+  endStep?: number;
+  /** Skipped calls in a row per branch before one is forced (default 0: no limit). */
+  maxConsecutive?: number;
+  /** TeaCache: the rescaling polynomial, highest power first (numpy.poly1d order). */
+  coefficients?: number[];
+  /** TeaCache: the indicator, the time embedding "e" (default) or its projection "e0" (use_ret_steps). */
+  indicator?: 'e' | 'e0';
+}
+
 export interface NativeDenoiseOptions {
   /** The (high-noise) transformer, and the low-noise expert of a Wan2.2 A14B pair. */
   transformer: NativeTransformer;
@@ -78,6 +99,7 @@ export interface NativeDenoiseOptions {
   perTokenTimesteps?: boolean;
   /** Return the latents after every step (conformance, debugging). */
   recordSteps?: boolean;
+  cache?: NativeStepCache | null;
   /** Called on the JS thread after every step (a throwing listener does not stop the loop). */
   onStep?: (event: NativeStepEvent) => void;
   /** Set element 0 (Atomics.store) to stop the loop before its next step: runDenoise rejects with E_CANCELLED. */
@@ -92,6 +114,8 @@ export interface NativeStepEvent {
   expert: number;
   /** Transformer passes this step took. */
   forwards: number;
+  /** Of those, the passes that ran every block (the others used the step cache). */
+  computed: number;
   ms: number;
 }
 
@@ -102,6 +126,10 @@ export interface NativeDenoiseResult {
   experts: number[];
   /** Transformer passes per step (2 with guidance). */
   forwards: number[];
+  /** Passes per step that ran every block. */
+  computed: number[];
+  /** One entry per transformer call in call order (cond, then uncond, per step). */
+  calls: { computed: boolean[]; accumulated: Float64Array };
   stepMs: number[];
   /** [steps x latents.numel] when recordSteps. */
   latentsPerStep?: Float32Array;

@@ -97,7 +97,7 @@ void WanDit::block_forward(const BlockW& w, Tensor& x, const Tensor& context, co
   be.add_gated(x, s.out, &mod, /*gate*/ 5);
 }
 
-Tensor WanDit::forward(const DitInputs& in, Trace* trace) {
+DitPass WanDit::begin(const DitInputs& in, Trace* trace) {
   Backend& be = backend_;
   const WanDitConfig& c = config_;
   const int64_t dim = c.dim();
@@ -223,6 +223,31 @@ Tensor WanDit::forward(const DitInputs& in, Trace* trace) {
   Tensor rope_cos = be.upload(rope.cos.data(), {S, c.head_dim / 2});
   Tensor rope_sin = be.upload(rope.sin.data(), {S, c.head_dim / 2});
 
+  DitPass pass;
+  pass.batch = B;
+  pass.tokens = S;
+  pass.latent_shape = {B, c.out_channels, F, H, W};
+  pass.x = std::move(x);
+  pass.temb = std::move(temb);
+  pass.timestep_proj = std::move(timestep_proj);
+  pass.row_of_token = std::move(row_of);
+  pass.context = std::move(context);
+  pass.image = std::move(image);
+  pass.rope_cos = std::move(rope_cos);
+  pass.rope_sin = std::move(rope_sin);
+  return pass;
+}
+
+void WanDit::run_blocks(DitPass& pass, int first, int last, Trace* trace) {
+  Backend& be = backend_;
+  const WanDitConfig& c = config_;
+  if (first < 0 || last > c.num_layers || first > last)
+    fail("E_INVALID_ARGUMENT", "blocks [" + std::to_string(first) + ", " + std::to_string(last) + ") outside the model's " +
+                                   std::to_string(c.num_layers) + " layers");
+  if (first == last) return;
+  const int64_t dim = c.dim(), B = pass.batch, S = pass.tokens;
+  const int64_t L = pass.context.dim(0) / B;
+  const int64_t R = pass.temb.dim(0);
   Scratch s;
   s.norm = be.empty({B * S, dim});
   s.q = be.empty({B * S, dim});
@@ -233,30 +258,42 @@ Tensor WanDit::forward(const DitInputs& in, Trace* trace) {
   s.ffn = be.empty({B * S, c.ffn_dim});
   s.ctx_k = be.empty({B * L, dim});
   s.ctx_v = be.empty({B * L, dim});
-  if (image.defined()) {
-    s.img_k = be.empty({B * Li, dim});
-    s.img_v = be.empty({B * Li, dim});
+  if (pass.image.defined()) {
+    s.img_k = be.empty(pass.image.shape());
+    s.img_v = be.empty(pass.image.shape());
   }
   Tensor mod_rows = be.empty({R, 6, dim});
-  const Modulation mod{&mod_rows, &row_of};
-  for (int i = 0; i < c.num_layers; ++i) {
+  const Modulation mod{&mod_rows, &pass.row_of_token};
+  for (int i = first; i < last; ++i) {
     const BlockW& blk = w_.blocks[i];
-    be.modulation_rows(blk.scale_shift_table.view({6, dim}), timestep_proj, mod_rows);
-    block_forward(blk, x, context, image.defined() ? &image : nullptr, mod, rope_cos, rope_sin, B, s);
-    if (i == 0) record(be, trace, "block0", x, {B, S, dim});
+    be.modulation_rows(blk.scale_shift_table.view({6, dim}), pass.timestep_proj, mod_rows);
+    block_forward(blk, pass.x, pass.context, pass.image.defined() ? &pass.image : nullptr, mod, pass.rope_cos,
+                  pass.rope_sin, B, s);
+    if (i == 0) record(be, trace, "block0", pass.x, {B, S, dim});
   }
-  s = Scratch();
+}
 
+Tensor WanDit::finish(DitPass& pass) {
+  Backend& be = backend_;
+  const WanDitConfig& c = config_;
+  const int64_t dim = c.dim(), B = pass.batch, S = pass.tokens, P = c.patch_volume();
+  const int64_t R = pass.temb.dim(0);
   // Output: modulated norm with the final table and temb, projection, patches back to a latent.
   Tensor out_mod = be.empty({R, 2, dim});
-  be.modulation_rows(w_.scale_shift_table.view({2, dim}), temb, out_mod);
+  be.modulation_rows(w_.scale_shift_table.view({2, dim}), pass.temb, out_mod);
   Tensor normed = be.empty({B * S, dim});
-  be.layer_norm_modulated(x, Modulation{&out_mod, &row_of}, /*shift*/ 0, /*scale*/ 1, c.eps, normed);
+  be.layer_norm_modulated(pass.x, Modulation{&out_mod, &pass.row_of_token}, /*shift*/ 0, /*scale*/ 1, c.eps, normed);
   Tensor proj = be.empty({B * S, P * c.out_channels});
   be.linear(normed, w_.proj_out.weight, &w_.proj_out.bias, Activation::None, proj);
-  Tensor sample = be.empty({B, c.out_channels, F, H, W});
+  Tensor sample = be.empty(pass.latent_shape);
   be.unpatchify(proj, {c.patch_t, c.patch_h, c.patch_w}, sample);
   return sample;
+}
+
+Tensor WanDit::forward(const DitInputs& in, Trace* trace) {
+  DitPass pass = begin(in, trace);
+  run_blocks(pass, 0, config_.num_layers, trace);
+  return finish(pass);
 }
 
 }  // namespace wan::dit

@@ -85,6 +85,20 @@ struct DitInputs {
   Tensor context_image;   // [B, Li, image_dim] (Wan2.1 I2V), undefined otherwise
 };
 
+// One forward split where the step caches need to look in: everything before the blocks (patch,
+// time, text and image embeddings, RoPE), the blocks over the video tokens `x`, and the output head.
+// forward() is the three in a row.
+struct DitPass {
+  int64_t batch = 0, tokens = 0;  // B, S
+  Shape latent_shape;             // [B, out_channels, F, H, W] of the result
+  Tensor x;                       // [B*S, dim] video tokens, advanced by run_blocks
+  Tensor temb;                    // [R, dim]: time embedding (TeaCache's "e"), one row per distinct timestep
+  Tensor timestep_proj;           // [R, 6*dim]: its projection (TeaCache's "e0")
+  Tensor row_of_token;            // I32 [B*S]
+  Tensor context, image;          // [B*L, dim], [B*Li, dim] (image undefined but for Wan2.1 I2V)
+  Tensor rope_cos, rope_sin;
+};
+
 class WanDit {
  public:
   WanDit(Backend& backend, const WanDitConfig& config, WeightSource& weights);
@@ -92,6 +106,11 @@ class WanDit {
   // Returns the predicted flow [B, out_channels, F, H, W]; fills `trace` when given.
   Tensor forward(const DitInputs& in, Trace* trace = nullptr);
   size_t weight_bytes() const { return weight_bytes_; }
+
+  DitPass begin(const DitInputs& in, Trace* trace = nullptr);
+  // Blocks [first, last) on pass.x.
+  void run_blocks(DitPass& pass, int first, int last, Trace* trace = nullptr);
+  Tensor finish(DitPass& pass);
 
  private:
   struct Scratch;

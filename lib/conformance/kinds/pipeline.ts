@@ -3,7 +3,7 @@
 // TI2V with a clean first frame; out.video is the VAE decode of the final latents.
 import { resolve } from 'node:path';
 
-import type { NativeDenoiseOptions } from '../../bindings/native-pipeline.js';
+import type { NativeDenoiseOptions, NativeDenoiseResult, NativeStepCache } from '../../bindings/native-pipeline.js';
 import type { NativeVae } from '../../bindings/native-vae.js';
 import type { NativeTensor, NativeTransformer } from '../../bindings/native.js';
 import { planTransformer } from '../../model/transformer-plan.js';
@@ -14,18 +14,69 @@ import { decodeVideo } from '../../video/vae-decode.js';
 import type { CaseManifest } from '../manifest.js';
 import type { CaseContext, KindOutputs } from '../types.js';
 
-const KNOWN = ['frames', 'height', 'width', 'scheduler', 'steps', 'shift', 'guidance_scale', 'guidance_scale_2', 'boundary_ratio', 'expand_timesteps'];
+const KNOWN = [
+  'frames', 'height', 'width', 'scheduler', 'steps', 'shift', 'guidance_scale', 'guidance_scale_2', 'boundary_ratio', 'expand_timesteps',
+  // the official Wan loop (teacache family): its sigma grid, and contexts already zero-padded to text_len rows
+  'cache', 'sigma_grid', 'text_len', 'context_lens', 'seed',
+];
 const SCHEDULERS: Record<string, NativeDenoiseOptions['scheduler']> = { unipc: { kind: 'unipc' }, dpm: { kind: 'dpmsolver' }, euler: { kind: 'euler' } };
 
 export function pipelineUnsupported(m: CaseManifest): string | null {
-  if (m.params.cache !== undefined) return 'step caching is not implemented yet (caching issue)';
   if (m.params.loras !== undefined) return 'LoRA is not implemented yet (LoRA issue)';
-  if (m.params.sigma_grid !== undefined) return 'the official Wan loop of the teacache cases is not wired yet (caching issue)';
   const extra = Object.keys(m.params).filter((k) => !KNOWN.includes(k));
   if (extra.length) return `case params not supported yet: ${extra.join(', ')}`;
   if (typeof m.model !== 'object' || m.model === null || typeof m.model.transformer !== 'string') return 'pipeline needs model.transformer';
   if (!(String(m.params.scheduler) in SCHEDULERS)) return `scheduler "${String(m.params.scheduler)}" is not wired into the pipeline case runner`;
+  const grid = m.params.sigma_grid;
+  if (grid !== undefined && grid !== 'wan' && grid !== 'diffusers') return `sigma_grid "${String(grid)}" is not known`;
+  if (grid === 'wan' && m.params.scheduler !== 'unipc') return 'sigma_grid "wan" is the official UniPC grid';
+  if (m.params.cache !== undefined) {
+    try {
+      caseCache(m.params.cache, callsPerStep(m), Number(m.params.steps));
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
   return null;
+}
+
+/** Transformer calls per step: two (cond, uncond) when the case guides, else one. */
+function callsPerStep(m: CaseManifest): number {
+  return Number(m.params.guidance_scale) > 1 ? 2 : 1;
+}
+
+/**
+ * A case's `cache` param as the native loop takes it. The teacache cases count TeaCache's windows
+ * in transformer calls (ret_steps, cutoff_steps, num_calls: two per guided step); the native loop
+ * counts steps, so a window must fall on step boundaries.
+ */
+function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCache {
+  const c = raw as Record<string, unknown>;
+  const threshold = Number(c.threshold);
+  if (c.kind === 'fbcache') {
+    const extra = Object.keys(c).filter((k) => k !== 'kind' && k !== 'threshold');
+    if (extra.length) throw new Error(`fbcache params not supported: ${extra.join(', ')}`);
+    return { kind: 'fbcache', threshold };
+  }
+  if (c.kind !== 'teacache') throw new Error(`cache kind "${String(c.kind)}" is not known`);
+  const calls = (key: string): number => {
+    const v = Number(c[key]);
+    if (!Number.isInteger(v) || v % perStep !== 0) throw new Error(`teacache ${key} ${String(c[key])} is not a whole number of steps (${perStep} calls a step)`);
+    return v / perStep;
+  };
+  if (calls('num_calls') !== steps) throw new Error(`teacache num_calls ${String(c.num_calls)} is not steps x ${perStep}`);
+  const indicator = c.indicator === 'e0' ? 'e0' : c.indicator === 'e' ? 'e' : null;
+  if (!indicator) throw new Error(`teacache indicator "${String(c.indicator)}" is not known`);
+  if ((indicator === 'e0') !== (c.use_ret_steps === true)) throw new Error('teacache: use_ret_steps and indicator disagree');
+  const end = calls('cutoff_steps');
+  return {
+    kind: 'teacache',
+    threshold,
+    startStep: calls('ret_steps'),
+    endStep: end < steps ? end : undefined,
+    coefficients: (c.coefficients as number[]).map(Number),
+    indicator,
+  };
 }
 
 async function transformer(ctx: CaseContext, folder: string): Promise<NativeTransformer> {
@@ -46,40 +97,47 @@ async function vae(ctx: CaseContext, folder: string): Promise<{ vae: NativeVae; 
 
 export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
   const { manifest, inputs } = ctx;
-  const p = manifest.params as Record<string, number | string | boolean | undefined>;
+  const p = manifest.params as Record<string, unknown>;
   const models = manifest.model as Record<string, string | null>;
-  const need = (n: string): NativeTensor => {
-    const t = inputs.get(n);
-    if (!t) throw new Error(`case input ${n} is missing`);
-    return t;
+  const need = (...names: string[]): NativeTensor => {
+    for (const n of names) {
+      const t = inputs.get(n);
+      if (t) return t;
+    }
+    throw new Error(`case input ${names.join(' / ')} is missing`);
   };
   const latents = need('in.latents');
   const [, C, T, h, w] = latents.shape;
-  const high = await transformer(ctx, models.transformer!);
   const low = models.transformer_2 ? await transformer(ctx, models.transformer_2) : null;
-  const v = await vae(ctx, models.vae!);
+  const v = models.vae ? await vae(ctx, models.vae) : null;
   const frames = Number(p.frames);
   const H = Number(p.height);
   const W = Number(p.width);
+  const scheduler = { ...SCHEDULERS[String(p.scheduler)], ...(p.sigma_grid === 'wan' ? { sigmaGrid: 'wan' as const } : {}) };
+  const steps = Number(p.steps);
+  const shift = Number(p.shift);
 
-  const options: NativeDenoiseOptions = {
-    transformer: high,
+  const options: Omit<NativeDenoiseOptions, 'transformer'> = {
     transformer2: low,
-    scheduler: SCHEDULERS[String(p.scheduler)],
-    steps: Number(p.steps),
-    shift: Number(p.shift),
+    scheduler,
+    steps,
+    shift,
     guidanceScale: Number(p.guidance_scale),
     guidanceScale2: p.guidance_scale_2 === undefined ? undefined : Number(p.guidance_scale_2),
     boundaryTimestep: p.boundary_ratio === undefined ? undefined : Number(p.boundary_ratio) * 1000,
     latents,
-    promptEmbeds: need('in.prompt_embeds'),
-    negativeEmbeds: inputs.get('in.negative_prompt_embeds') ?? null,
+    // The official loop's contexts (teacache family) come zero-padded to text_len rows, as its
+    // forward pads them; the model attends to every row, as the reference does.
+    promptEmbeds: need('in.prompt_embeds', 'in.context'),
+    negativeEmbeds: inputs.get('in.negative_prompt_embeds') ?? inputs.get('in.context_null') ?? null,
     perTokenTimesteps: p.expand_timesteps === true,
     recordSteps: true,
+    cache: p.cache === undefined ? null : caseCache(p.cache, callsPerStep(manifest), steps),
   };
   const asImage = (t: NativeTensor | undefined) => (t ? { data: t.data, height: t.shape[0], width: t.shape[1] } : undefined);
   const image = asImage(inputs.get('in.image'));
   if (image) {
+    if (!v) throw new Error('an image case needs model.vae');
     Object.assign(
       options,
       await imageConditioning(v.vae, v.config, {
@@ -87,13 +145,34 @@ export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
       }),
     );
   }
-  const r = await ctx.addon.runDenoise(options);
-  const steps = r.timesteps.length;
-  const out: KindOutputs = new Map([
-    ['out.latents', r.latents],
-    ['out.latents_per_step', { data: r.latentsPerStep!, shape: [1, steps, C, T, h, w] }],
-    ['out.expert_per_step', { data: Float32Array.from(r.experts), shape: [steps] }],
-  ]);
-  if (manifest.outputs.includes('out.video')) out.set('out.video', await decodeVideo(v.vae, r.latents, { latents: 'normalized' }));
+
+  const outputsOf = (r: NativeDenoiseResult, suffix: string): KindOutputs => {
+    const n = r.timesteps.length;
+    const calls = r.calls.computed.length;
+    return new Map([
+      [`out.latents${suffix}`, r.latents],
+      [`out.latents_per_step${suffix}`, { data: r.latentsPerStep!, shape: [1, n, C, T, h, w] }],
+      [`out.expert_per_step${suffix}`, { data: Float32Array.from(r.experts), shape: [n] }],
+      [`out.computed${suffix}`, { data: Float32Array.from(r.calls.computed, (c) => (c ? 1 : 0)), shape: [calls] }],
+      [`out.accumulated${suffix}`, { data: Float32Array.from(r.calls.accumulated), shape: [calls] }],
+      [`out.timesteps${suffix}`, { data: Float32Array.from(r.timesteps), shape: [n] }],
+    ]);
+  };
+  const r = await ctx.addon.runDenoise({ ...options, transformer: await transformer(ctx, models.transformer!) });
+  const out = outputsOf(r, '');
+  // The same loop on the original-names copy of the weights, held to the same expected tensors.
+  if (models.transformer_original) {
+    const original = await ctx.addon.runDenoise({ ...options, transformer: await transformer(ctx, models.transformer_original) });
+    for (const [k, t] of outputsOf(original, '@original')) out.set(k, t);
+  }
+  if (manifest.outputs.includes('out.sigmas')) {
+    // The schedule of the same native scheduler the loop ran (no model outputs: sigmas only).
+    const run = await ctx.addon.runScheduler({ ...scheduler, steps, shift, sample: latents, modelOutputs: { data: new Float32Array(0), shape: [0, ...latents.shape] } });
+    out.set('out.sigmas', { data: run.sigmas, shape: [run.sigmas.length] });
+  }
+  if (manifest.outputs.includes('out.video')) {
+    if (!v) throw new Error('out.video needs model.vae');
+    out.set('out.video', await decodeVideo(v.vae, r.latents, { latents: 'normalized' }));
+  }
   return out;
 }
