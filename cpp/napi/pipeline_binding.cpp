@@ -223,11 +223,24 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
 
 // The `cache` option of runDenoise: {kind: "none"|"fbcache"|"teacache", threshold, startStep?,
 // endStep?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache)}.
+pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o);
+
 pipeline::StepCacheConfig parse_step_cache(const Napi::Value& v) {
-  pipeline::StepCacheConfig c;
-  if (v.IsUndefined() || v.IsNull()) return c;
+  if (v.IsUndefined() || v.IsNull()) return {};
   if (!v.IsObject()) fail("E_INVALID_ARGUMENT", "field \"cache\" must be an object");
-  Napi::Object o = v.As<Napi::Object>();
+  try {
+    return parse_step_cache_fields(v.As<Napi::Object>());
+  } catch (const Error& e) {
+    // The field helpers name `threshold`; the caller wrote `cache.threshold`.
+    std::string message = e.what();
+    const std::string field = "field \"";
+    if (message.rfind(field, 0) == 0) message = field + "cache." + message.substr(field.size());
+    throw Error(e.code(), message);
+  }
+}
+
+pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o) {
+  pipeline::StepCacheConfig c;
   const std::string kind = get_string(o, "kind");
   if (kind == "none") return c;
   if (kind == "fbcache") c.kind = pipeline::StepCacheKind::FirstBlock;
@@ -238,6 +251,8 @@ pipeline::StepCacheConfig parse_step_cache(const Napi::Value& v) {
   c.end_step = get_int_or(o, "endStep", -1);
   c.max_consecutive = get_int_or(o, "maxConsecutive", 0);
   if (c.kind == pipeline::StepCacheKind::TeaCache) {
+    if (!o.Has("coefficients") || o.Get("coefficients").IsUndefined())
+      fail("E_INVALID_ARGUMENT", "cache.coefficients: TeaCache needs its rescaling polynomial (highest power first)");
     c.coefficients = get_numbers(o, "coefficients");
     const std::string indicator = get_string_or(o, "indicator", "e");
     if (indicator == "e") c.indicator = pipeline::TeaCacheIndicator::TimeEmbedding;

@@ -21,9 +21,11 @@ const FIELD_FLAGS = {
   shift: { type: 'string' },
   seed: { type: 'string' },
   scheduler: { type: 'string' },
+  cache: { type: 'string' },
+  'cache-threshold': { type: 'string' },
 } as const;
 
-const CANONICAL: Record<keyof typeof FIELD_FLAGS, string> = {
+const CANONICAL: Record<Exclude<keyof typeof FIELD_FLAGS, 'cache' | 'cache-threshold'>, string> = {
   prompt: 'prompt', 'negative-prompt': 'negativePrompt', width: 'width', height: 'height', frames: 'numFrames', fps: 'fps',
   steps: 'steps', guidance: 'guidanceScale', 'guidance-2': 'guidanceScale2', shift: 'shift', seed: 'seed', scheduler: 'scheduler',
 };
@@ -36,9 +38,19 @@ function requestFromFlags(values: Record<string, unknown>): Record<string, unkno
     if (v === undefined) continue;
     if (['prompt', 'negativePrompt', 'scheduler'].includes(field)) req[field] = v;
     else if (field === 'seed') req[field] = /^\d+$/.test(String(v)) ? BigInt(String(v)) : v;
-    else req[field] = Number.isFinite(Number(v)) && String(v).trim() !== '' ? Number(v) : v;
+    else req[field] = asNumber(v);
+  }
+  // --cache teacache|fbcache [--cache-threshold X]: the step cache at the model's defaults or X.
+  if (values.cache !== undefined) {
+    req.cache = { kind: values.cache, ...(values['cache-threshold'] !== undefined ? { threshold: asNumber(values['cache-threshold']) } : {}) };
+  } else if (values['cache-threshold'] !== undefined) {
+    throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
   }
   return req;
+}
+
+function asNumber(v: unknown): unknown {
+  return Number.isFinite(Number(v)) && String(v).trim() !== '' ? Number(v) : v;
 }
 
 function progressLine(e: Extract<JobEvent, { type: 'step' }>, started: number): string {
@@ -47,7 +59,8 @@ function progressLine(e: Extract<JobEvent, { type: 'step' }>, started: number): 
   const eta = (elapsed / done) * (e.total - done);
   const width = 24;
   const bar = '#'.repeat(Math.round((done / e.total) * width)).padEnd(width, '.');
-  return `[${bar}] step ${done}/${e.total} ${e.expert} ${(e.ms / 1000).toFixed(2)} s/step ETA ${eta.toFixed(0)} s`;
+  const cached = e.cached ? ` (${e.cached}/${e.forwards} cached)` : '';
+  return `[${bar}] step ${done}/${e.total} ${e.expert}${cached} ${(e.ms / 1000).toFixed(2)} s/step ETA ${eta.toFixed(0)} s`;
 }
 
 export async function runGenerate(args: string[]): Promise<number> {
@@ -108,7 +121,7 @@ export async function runGenerate(args: string[]): Promise<number> {
         process.stdout.write(`${JSON.stringify(line, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
       } else if (ev.type === 'step') {
         if (tty) process.stderr.write(`\r${progressLine(ev, started)}`);
-        else log(`step ${ev.index + 1}/${ev.total} expert=${ev.expert} ${(ev.ms / 1000).toFixed(2)}s`);
+        else log(`step ${ev.index + 1}/${ev.total} expert=${ev.expert} computed=${ev.computed}/${ev.forwards} ${(ev.ms / 1000).toFixed(2)}s`);
       } else if (ev.type === 'warning') {
         log(`${tty ? '\n' : ''}warning: ${ev.message}`);
       } else if (ev.type === 'encode' && !tty) {
@@ -118,9 +131,9 @@ export async function runGenerate(args: string[]): Promise<number> {
     const result = await job.result;
     const files = await sink!.finish();
     if (tty) process.stderr.write('\n');
-    const summary = { files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000 };
+    const summary = { files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000, forwards: result.forwards };
     if (values.json) process.stdout.write(`${JSON.stringify({ type: 'result', ...summary })}\n`);
-    else log(`wrote ${files.length === 1 ? files[0] : `${files.length} files`}: ${summary.frames} frames ${summary.width}x${summary.height} at ${summary.fps} fps, seed ${summary.seed}, ${summary.seconds.toFixed(1)} s`);
+    else log(`wrote ${files.length === 1 ? files[0] : `${files.length} files`}: ${summary.frames} frames ${summary.width}x${summary.height} at ${summary.fps} fps, seed ${summary.seed}, ${summary.seconds.toFixed(1)} s${result.forwards.cache ? `; ${result.forwards.skipped} of ${result.forwards.computed + result.forwards.skipped} transformer calls cached (${result.forwards.cache})` : ''}`);
     return 0;
   } catch (err) {
     sink?.abort();

@@ -5,7 +5,20 @@ import type { WanError } from '../errors.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
-  | { type: 'step'; index: number; total: number; timestep: number; expert: 'high-noise' | 'low-noise'; forwards: number; ms: number }
+  | {
+      type: 'step';
+      index: number;
+      total: number;
+      timestep: number;
+      expert: 'high-noise' | 'low-noise';
+      /** Transformer calls this step (2 with guidance). */
+      forwards: number;
+      /** Calls that ran every block. */
+      computed: number;
+      /** Calls served by the step cache (TeaCache: no block ran; First Block Cache: block 0 only). */
+      cached: number;
+      ms: number;
+    }
   | { type: 'frames'; index: number; frames: Buffer[]; width: number; height: number; fps: number }
   | { type: 'warning'; message: string }
   | { type: 'done'; result: GenerateResult };
@@ -19,6 +32,8 @@ export interface GenerateResult {
   seed: bigint;
   /** 'single', or 'both-resident' for a Wan2.2 A14B pair (see ExpertPlacement). */
   experts: 'single' | 'both-resident';
+  /** Transformer calls that ran every block, and those the step cache served; `cache` says which cache ran with what settings (null: none). */
+  forwards: { computed: number; skipped: number; cache: string | null };
   warnings: string[];
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }

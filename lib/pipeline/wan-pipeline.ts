@@ -28,6 +28,7 @@ import { decodeFrames } from '../video/vae-decode.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
 import { type RgbImage, imageConditioning } from './conditioning.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
+import { resolveStepCache } from './step-cache.js';
 
 export interface LoadOptions {
   device?: DevicePreference;
@@ -159,7 +160,6 @@ export class WanPipeline {
     const warnings = [...this.warnings, ...normalized.warnings];
     for (const message of warnings) emit({ type: 'warning', message });
     if (request.loras?.length) throw new WanError('E_UNSUPPORTED', 'loras are not supported yet');
-    if (request.cache) throw new WanError('E_UNSUPPORTED', 'cache (TeaCache / First Block Cache) is not supported yet');
     if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
     const d = defaultsFor(this.plan.variant.variant);
     const width = request.width ?? d.width;
@@ -173,6 +173,13 @@ export class WanPipeline {
     const shift = request.shift ?? fromFolder?.shift ?? d.shift;
     const schedulerConfig: NativeSchedulerConfig = fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] };
     const boundaryRatio = request.boundaryRatio ?? this.boundaryRatio ?? d.boundaryRatio;
+    const cache = request.cache
+      ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim }, { width, height, steps })
+      : null;
+    if (cache) {
+      warnings.push(...cache.warnings);
+      for (const message of cache.warnings) emit({ type: 'warning', message });
+    }
 
     // Text.
     const useCfg = guidanceScale > 1;
@@ -227,7 +234,12 @@ export class WanPipeline {
         negativeEmbeds,
         perTokenTimesteps: this.expandTimesteps,
         ...conditioning,
-        onStep: (e) => emit({ type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise', forwards: e.forwards, ms: e.ms }),
+        cache: cache?.native ?? null,
+        onStep: (e) =>
+          emit({
+            type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise',
+            forwards: e.forwards, computed: e.computed, cached: e.forwards - e.computed, ms: e.ms,
+          }),
         cancelFlag,
       });
     } catch (err) {
@@ -252,6 +264,11 @@ export class WanPipeline {
       fps: request.fps,
       seed: request.seed,
       experts: this.experts,
+      forwards: {
+        computed: denoised.computed.reduce((a, b) => a + b, 0),
+        skipped: denoised.forwards.reduce((a, b) => a + b, 0) - denoised.computed.reduce((a, b) => a + b, 0),
+        cache: cache?.summary ?? null,
+      },
       warnings: [...warnings, ...encoded.warnings],
       timings: {
         encodeMs: encoded.timings.encodeMs,

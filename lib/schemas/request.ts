@@ -82,12 +82,15 @@ export type LoraSpec = z.output<typeof LoraSchema>;
  * A step cache. `threshold` left out means "the pipeline's per-model default" (the published TeaCache
  * thresholds differ by model: 0.05-0.08 for Wan2.1 1.3B, 0.14-0.2 for 14B), which lets the adapters
  * turn an API's plain on-switch (Oxen `run_fast`, fal `acceleration`) into a cache without inventing
- * a number. The window is given in steps or in percent of the steps, not both (as in Runware).
+ * a number. `level` (TeaCache only) is a model-independent aggressiveness from 0 to 1 (Runware's
+ * teaCacheDistance): 0.5 is the model's published fast threshold (lib/pipeline/step-cache.ts). The
+ * window is given in steps or in percent of the steps, not both (as in Runware).
  */
 export const CacheSchema = z
   .strictObject({
     kind: oneOf(['teacache', 'fbcache']),
     threshold: numIn(0, 1).optional(),
+    level: numIn(0, 1).optional(),
     startStep: intIn(0, 1000).optional(),
     endStep: intIn(1, 1000).optional(),
     startPercent: intIn(0, 99).optional(),
@@ -95,6 +98,8 @@ export const CacheSchema = z
     maxConsecutive: intIn(1, 5).optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.level !== undefined && c.threshold !== undefined) addInvalid(ctx, ['level'], 'either threshold or level, not both');
+    if (c.level !== undefined && c.kind !== 'teacache') addInvalid(ctx, ['level'], 'level with kind "teacache" (First Block Cache takes a threshold)');
     const steps = c.startStep !== undefined || c.endStep !== undefined;
     const pct = c.startPercent !== undefined || c.endPercent !== undefined;
     if (steps && pct) {

@@ -41,4 +41,16 @@ describe.runIf(haveFixtures)('conformance on the CPU backend', () => {
     const i2v = report.cases.find((c) => c.case === 'dit/i2v21-tiny');
     expect(i2v?.tensors?.['out.image_embedding']).toBeLessThan(1e-4);
   });
+
+  it('runs the step-cache cases and makes the reference skip decisions', () => {
+    const cacheCases = report.cases.filter((c) => /fbcache/.test(c.case) || c.case.startsWith('teacache/'));
+    expect(cacheCases.length).toBeGreaterThanOrEqual(6);
+    for (const c of cacheCases) {
+      expect(c.status, `${c.case}: ${c.reason ?? ''}`).toBe('pass');
+      // one flipped decision in 24 calls would be a rel_l2 of about 0.2
+      expect(c.tensors?.['out.computed']).toBe(0);
+    }
+    const teacache = cacheCases.filter((c) => c.case.startsWith('teacache/'));
+    for (const c of teacache) expect(c.tensors?.['out.computed@original'], c.case).toBe(0);
+  });
 });

@@ -55,6 +55,22 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     expect(Buffer.concat(c.frames).equals(Buffer.concat(b.frames))).toBe(false);
   });
 
+  it('runs a step cache: step events and the result count the calls it served', async () => {
+    const plain = await pipe.generate({ ...request, steps: 6 }).result;
+    expect(plain.forwards).toEqual({ computed: 12, skipped: 0, cache: null });
+    const job = pipe.generate({ ...request, steps: 6, cache: { kind: 'fbcache', threshold: 1, maxConsecutive: 1 } });
+    const steps: Array<[number, number]> = [];
+    for await (const ev of job) if (ev.type === 'step') steps.push([ev.computed, ev.cached]);
+    const result = await job.result;
+    expect(result.forwards.cache).toMatch(/First Block Cache, threshold 1/);
+    expect(result.forwards.computed + result.forwards.skipped).toBe(12);
+    expect(result.forwards.skipped).toBeGreaterThan(0);
+    expect(steps.reduce((n, [, cached]) => n + cached, 0)).toBe(result.forwards.skipped);
+    // step 0 has nothing cached yet; with at most one skip in a row, never two cached steps in a row
+    expect(steps[0]).toEqual([2, 0]);
+    for (let i = 1; i < steps.length; ++i) expect(steps[i - 1][1] > 0 && steps[i][1] > 0).toBe(false);
+  });
+
   it('cancels within a step and keeps serving afterwards', async () => {
     const controller = new AbortController();
     const job = pipe.generate({ ...request, steps: 20 }, { signal: controller.signal });

@@ -359,7 +359,7 @@ describe('Runware videoInference', () => {
       seed: 42n,
       scheduler: 'euler',
       numberResults: 2,
-      cache: { kind: 'teacache', threshold: 0.2, startPercent: 10, endPercent: 90, maxConsecutive: 3 },
+      cache: { kind: 'teacache', level: 0.2, startPercent: 10, endPercent: 90, maxConsecutive: 3 },
       loras: [{ path: '/loras/style.safetensors', weight: 0.8, transformer: 'high' }],
       image: PNG,
       lastImage: '/frames/last.png',
@@ -402,7 +402,7 @@ describe('Runware videoInference', () => {
       kind: 'fbcache', threshold: 0.25, maxConsecutive: 3,
     });
     expect(fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { teaCache: true, cacheStartStep: 2, cacheEndStep: 20 } }).request.cache).toEqual({
-      kind: 'teacache', threshold: 0.5, startStep: 2, endStep: 20, maxConsecutive: 3,
+      kind: 'teacache', level: 0.5, startStep: 2, endStep: 20, maxConsecutive: 3,
     });
     const r = fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { teaCache: false, teaCacheDistance: 0.3, cacheMaxConsecutiveSteps: 2 } });
     expect(r.request.cache).toBeUndefined();

@@ -46,10 +46,12 @@
 //    aspect ratio with a tier). width and height must come together (one of them alone has no
 //    meaning for a Wan model), and not together with resolution.
 //  - Seeds: numberResults n runs seeds seed, seed+1, ..., seed+n-1 (seedsFor in normalize.ts).
-//  - teaCacheDistance / fbCacheThreshold are passed as the cache threshold unchanged: Runware
-//    documents 0 as most conservative and 1 as most aggressive, the direction of TeaCache's and
-//    FBCache's own thresholds. Runware's defaults (0.5, 0.25, 3 consecutive steps) apply when the
-//    cache is on. Both caches at once are refused as not supported (wan-video runs one).
+//  - teaCacheDistance is Runware's model-independent aggressiveness (0 most conservative, 1 most
+//    aggressive): it becomes the cache's `level`, which the pipeline maps onto the loaded model's
+//    published TeaCache thresholds (0.5, the default, is the TeaCache authors' fast setting).
+//    fbCacheThreshold is FBCache's own relative-change threshold and passes unchanged. Runware's
+//    defaults (0.5, 0.25, 3 consecutive steps) apply when the cache is on. Both caches at once
+//    are refused as not supported (wan-video runs one).
 //    acceleratorOptions fields with neither cache on have no effect and are reported.
 //  - Schedulers: Runware names are mapped to wan-video's three: "Default", "UniPC",
 //    "UniPCMultistepScheduler" -> unipc; "DPM++ 2M", "DPMSolverMultistepScheduler" -> dpm++2m;
@@ -325,14 +327,16 @@ export function fromRunware(input: unknown): AdapterResult {
     if (kind) {
       cache = compact({
         kind,
-        threshold: kind === 'teacache' ? (a.teaCacheDistance ?? 0.5) : (a.fbCacheThreshold ?? 0.25),
+        threshold: kind === 'fbcache' ? (a.fbCacheThreshold ?? 0.25) : undefined,
+        level: kind === 'teacache' ? (a.teaCacheDistance ?? 0.5) : undefined,
         startStep: a.cacheStartStep,
         endStep: a.cacheEndStep,
         startPercent: a.cacheStartStepPercentage,
         endPercent: a.cacheEndStepPercentage,
         maxConsecutive: a.cacheMaxConsecutiveSteps ?? 3,
       });
-      fields['cache.threshold'] = kind === 'teacache' ? 'acceleratorOptions.teaCacheDistance' : 'acceleratorOptions.fbCacheThreshold';
+      fields['cache.threshold'] = 'acceleratorOptions.fbCacheThreshold';
+      fields['cache.level'] = 'acceleratorOptions.teaCacheDistance';
       fields['cache.startStep'] = 'acceleratorOptions.cacheStartStep';
       fields['cache.endStep'] = 'acceleratorOptions.cacheEndStep';
       fields['cache.startPercent'] = 'acceleratorOptions.cacheStartStepPercentage';
