@@ -10,6 +10,7 @@
 //         process: seconds per output frame and peak RSS, whose growth between the two shows what
 //         memory costs per frame. BLAS only unless --portable; --numpy times numpy's matmul on the
 //         GEMMs of one 4-frame chunk.
+//   cache: the step caches at their default settings (scripts/bench-cache.mjs), --steps N (default 20).
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -323,7 +324,15 @@ async function benchVae() {
   }
 }
 
-const benches = { dit: benchDit, umt5: benchUmt5, vae: benchVae };
+const benches = {
+  dit: benchDit,
+  umt5: benchUmt5,
+  vae: benchVae,
+  cache: async () => {
+    const { benchCache } = await import('./bench-cache.mjs');
+    await benchCache({ save, steps: Number(args[args.indexOf('--steps') + 1]) || 20, config: WAN21_1_3B });
+  },
+};
 
 if (args.includes('--child-dit')) {
   await timeDitForward();

@@ -1,0 +1,63 @@
+// npm run bench -- cache [--save] [--steps N]
+// The step caches at their default settings on the Wan2.1-1.3B transformer configuration with
+// random weights (one latent frame of 30x52 = 390 tokens, 512 text tokens, guidance 5, UniPC with
+// shift 5): transformer calls computed and skipped, and the loop's wall time beside the uncached
+// loop in the same process. Random weights move differently from trained ones, so the number of
+// skips says how the mechanism behaves here, not how often a real model skips; the time per
+// skipped call (what a skip still costs: embeddings and head, plus block 0 for First Block Cache)
+// carries over.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export async function benchCache({ save, steps, config }) {
+  const { loadAddon } = await import(join(root, 'dist', 'bindings', 'loader.js'));
+  const { resolveStepCache } = await import(join(root, 'dist', 'pipeline', 'step-cache.js'));
+  const { addon } = loadAddon('cpu');
+  const info = addon.info();
+  const model = await addon.randomTransformer(config, 1);
+  const [F, H, W] = [1, 30, 52];
+  const latentShape = [1, config.inChannels, F, H, W];
+  const text = (seed) => ({ data: addon.randn(seed, [1, 512, config.textDim]), shape: [1, 512, config.textDim] });
+  const base = {
+    transformer: model, scheduler: { kind: 'unipc' }, steps, shift: 5, guidanceScale: 5,
+    latents: { data: addon.randn(42, latentShape), shape: latentShape }, promptEmbeds: text(1), negativeEmbeds: text(2),
+  };
+  const shape = { variant: 'wan2.1-t2v-1.3b', dim: config.numHeads * config.headDim, inChannels: config.inChannels, latentChannels: 16 };
+  const size = { width: 832, height: 480, steps };
+  const runs = [];
+  for (const [label, spec] of [['none', null], ['teacache', { kind: 'teacache' }], ['fbcache', { kind: 'fbcache' }]]) {
+    const cache = spec ? resolveStepCache(spec, shape, size) : null;
+    const t0 = performance.now();
+    const r = await addon.runDenoise({ ...base, cache: cache?.native ?? null });
+    const seconds = (performance.now() - t0) / 1000;
+    const computed = r.calls.computed.filter(Boolean).length;
+    const run = { cache: label, settings: cache?.summary ?? null, seconds, calls: r.calls.computed.length, computed, skipped: r.calls.computed.length - computed, stepMs: r.stepMs };
+    runs.push(run);
+    console.log(`  ${label.padEnd(9)} ${run.computed}/${run.calls} calls computed, ${run.skipped} skipped, ${seconds.toFixed(1)} s${cache ? ` (${cache.summary})` : ''}`);
+  }
+  model.dispose();
+  const none = runs[0];
+  const perCall = none.seconds / none.calls;
+  for (const run of runs.slice(1)) {
+    run.secondsSaved = none.seconds - run.seconds;
+    // what a skipped call still costs, from the two loops' times (computed calls cost perCall)
+    run.secondsPerSkippedCall = run.skipped ? (run.seconds - run.computed * perCall) / run.skipped : null;
+    console.log(`  ${run.cache.padEnd(9)} saved ${run.secondsSaved.toFixed(1)} s of ${none.seconds.toFixed(1)} s` + (run.skipped ? `; a skipped call cost about ${run.secondsPerSkippedCall.toFixed(2)} s against ${perCall.toFixed(2)} s computed` : ''));
+  }
+  const result = {
+    bench: 'cache', date: new Date().toISOString(), host: hostname(), device: info.device, gemm: info.gemm, threads: info.threads,
+    config: { model: 'Wan2.1-1.3B configuration, random weights', tokens: F * (H / 2) * (W / 2), textTokens: 512, steps, guidance: 5 },
+    note: 'random weights: skip counts show the mechanism, not how often a trained model skips',
+    runs,
+  };
+  if (save) {
+    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+    const file = join(root, 'bench', 'results', `${result.date.slice(0, 10)}-cpu-cache.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`  saved ${file}`);
+  }
+}
