@@ -28,6 +28,7 @@ export async function benchCache({ save, steps, config }) {
   };
   const shape = { variant: 'wan2.1-t2v-1.3b', dim: config.numHeads * config.headDim, inChannels: config.inChannels, latentChannels: 16 };
   const size = { width: 832, height: 480, steps };
+  await addon.runDenoise({ ...base, steps: 1, guidanceScale: 1, negativeEmbeds: null }); // warm-up
   const runs = [];
   for (const [label, spec] of [['none', null], ['teacache', { kind: 'teacache' }], ['fbcache', { kind: 'fbcache' }]]) {
     const cache = spec ? resolveStepCache(spec, shape, size) : null;
