@@ -222,7 +222,7 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
 }
 
 // The `cache` option of runDenoise: {kind: "none"|"fbcache"|"teacache", threshold, startStep?,
-// endStep?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache)}.
+// endStep?, startCall?, endCall?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache)}.
 pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o);
 
 pipeline::StepCacheConfig parse_step_cache(const Napi::Value& v) {
@@ -249,6 +249,8 @@ pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o) {
   c.threshold = get_number(o, "threshold");
   c.start_step = get_int_or(o, "startStep", 0);
   c.end_step = get_int_or(o, "endStep", -1);
+  c.start_call = get_int_or(o, "startCall", 0);
+  c.end_call = get_int_or(o, "endCall", -1);
   c.max_consecutive = get_int_or(o, "maxConsecutive", 0);
   if (c.kind == pipeline::StepCacheKind::TeaCache) {
     if (!o.Has("coefficients") || o.Get("coefficients").IsUndefined())

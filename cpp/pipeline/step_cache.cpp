@@ -14,6 +14,9 @@ void validate_step_cache_config(const StepCacheConfig& c) {
   if (c.start_step < 0) fail("E_INVALID_ARGUMENT", "cache.startStep must be >= 0");
   if (c.end_step >= 0 && c.end_step <= c.start_step)
     fail("E_INVALID_ARGUMENT", "cache.endStep must be greater than cache.startStep");
+  if (c.start_call < 0) fail("E_INVALID_ARGUMENT", "cache.startCall must be >= 0");
+  if (c.end_call >= 0 && c.end_call <= c.start_call)
+    fail("E_INVALID_ARGUMENT", "cache.endCall must be greater than cache.startCall");
   if (c.max_consecutive < 0) fail("E_INVALID_ARGUMENT", "cache.maxConsecutive must be >= 0 (0: no limit)");
   if (c.kind == StepCacheKind::TeaCache) {
     if (c.coefficients.empty())
@@ -35,8 +38,9 @@ StepCache::Stream& StepCache::stream(int index) {
   return streams_[index];
 }
 
-bool StepCache::in_window(int step) const {
-  return step >= config_.start_step && (config_.end_step < 0 || step < config_.end_step);
+bool StepCache::in_window(int step, int call) const {
+  return step >= config_.start_step && (config_.end_step < 0 || step < config_.end_step) && call >= config_.start_call &&
+         (config_.end_call < 0 || call < config_.end_call);
 }
 
 Tensor StepCache::forward(dit::WanDit& model, const dit::DitInputs& in, int stream_index, int step) {
@@ -48,7 +52,7 @@ Tensor StepCache::forward(dit::WanDit& model, const dit::DitInputs& in, int stre
   }
   Stream& s = stream(stream_index);
   const bool limit_reached = config_.max_consecutive > 0 && s.skipped_in_a_row >= config_.max_consecutive;
-  const bool may_skip = in_window(step) && !limit_reached;
+  const bool may_skip = in_window(step, static_cast<int>(calls_.size())) && !limit_reached;
   Tensor out = config_.kind == StepCacheKind::TeaCache ? forward_teacache(model, in, s, may_skip, call)
                                                        : forward_first_block(model, in, s, may_skip, call);
   s.skipped_in_a_row = call.computed ? 0 : s.skipped_in_a_row + 1;

@@ -24,6 +24,10 @@ struct StepCacheConfig {
   // Steps outside [start_step, end_step) always run every block (end_step < 0: no end).
   int start_step = 0;
   int end_step = -1;
+  // The same in transformer calls counted from the start of the loop (TeaCache's ret_steps and
+  // cutoff_steps count calls, two per guided step); end_call < 0: no end.
+  int start_call = 0;
+  int end_call = -1;
   int max_consecutive = 0;  // skipped calls in a row per stream before one is forced; 0: no limit
   std::vector<double> coefficients;  // TeaCache rescaling polynomial, highest power first
   TeaCacheIndicator indicator = TeaCacheIndicator::TimeEmbedding;
@@ -56,7 +60,7 @@ class StepCache {
     int skipped_in_a_row = 0;
   };
   Stream& stream(int index);
-  bool in_window(int step) const;
+  bool in_window(int step, int call) const;
   Tensor forward_teacache(dit::WanDit& model, const dit::DitInputs& in, Stream& s, bool may_skip, CacheCall& call);
   Tensor forward_first_block(dit::WanDit& model, const dit::DitInputs& in, Stream& s, bool may_skip, CacheCall& call);
 

@@ -63,6 +63,9 @@ export interface NativeStepCache {
   startStep?: number;
   /** Steps from this one on always run every block (default: none). */
   endStep?: number;
+  /** The window in transformer calls from the start of the loop (two per guided step): TeaCache's ret_steps / cutoff_steps. */
+  startCall?: number;
+  endCall?: number;
   /** Skipped calls in a row per branch before one is forced (default 0: no limit). */
   maxConsecutive?: number;
   /** TeaCache: the rescaling polynomial, highest power first (numpy.poly1d order). */

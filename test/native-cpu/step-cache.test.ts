@@ -74,6 +74,12 @@ describe.runIf(haveFixtures)('step caches in runDenoise', () => {
     }
   });
 
+  it('counts a window in calls as TeaCache counts ret_steps and cutoff_steps (two per guided step)', async () => {
+    const r = await run(teacache(1e30, { startCall: 3, endCall: 13 }));
+    const expected = Array.from({ length: 16 }, (_, k) => k < 3 || k >= 13);
+    expect(r.calls.computed).toEqual(expected);
+  });
+
   it('starts the low-noise expert with fresh state: its first call computes', async () => {
     const r = await run(teacache(1e30), { transformer2: low, boundaryTimestep: 875, guidanceScale2: 4 });
     const expert = r.experts;

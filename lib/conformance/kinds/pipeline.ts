@@ -47,8 +47,8 @@ function callsPerStep(m: CaseManifest): number {
 
 /**
  * A case's `cache` param as the native loop takes it. The teacache cases count TeaCache's windows
- * in transformer calls (ret_steps, cutoff_steps, num_calls: two per guided step); the native loop
- * counts steps, so a window must fall on step boundaries.
+ * in transformer calls (ret_steps, cutoff_steps, num_calls: two per guided step), as the native
+ * cache's startCall/endCall do.
  */
 function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCache {
   const c = raw as Record<string, unknown>;
@@ -61,10 +61,11 @@ function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCach
   if (c.kind !== 'teacache') throw new Error(`cache kind "${String(c.kind)}" is not known`);
   const calls = (key: string): number => {
     const v = Number(c[key]);
-    if (!Number.isInteger(v) || v % perStep !== 0) throw new Error(`teacache ${key} ${String(c[key])} is not a whole number of steps (${perStep} calls a step)`);
-    return v / perStep;
+    if (!Number.isInteger(v) || v < 0) throw new Error(`teacache ${key} ${String(c[key])} is not a call count`);
+    return v;
   };
-  if (calls('num_calls') !== steps) throw new Error(`teacache num_calls ${String(c.num_calls)} is not steps x ${perStep}`);
+  // TeaCache restarts its call counter after num_calls; one loop must be exactly that long.
+  if (calls('num_calls') !== steps * perStep) throw new Error(`teacache num_calls ${String(c.num_calls)} is not steps x ${perStep}`);
   const indicator = c.indicator === 'e0' ? 'e0' : c.indicator === 'e' ? 'e' : null;
   if (!indicator) throw new Error(`teacache indicator "${String(c.indicator)}" is not known`);
   if ((indicator === 'e0') !== (c.use_ret_steps === true)) throw new Error('teacache: use_ret_steps and indicator disagree');
@@ -72,8 +73,8 @@ function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCach
   return {
     kind: 'teacache',
     threshold,
-    startStep: calls('ret_steps'),
-    endStep: end < steps ? end : undefined,
+    startCall: calls('ret_steps'),
+    endCall: end < steps * perStep ? end : undefined,
     coefficients: (c.coefficients as number[]).map(Number),
     indicator,
   };
