@@ -12,14 +12,16 @@ import { planVae } from '../../model/vae-plan.js';
 import { imageConditioning } from '../../pipeline/conditioning.js';
 import { decodeVideo } from '../../video/vae-decode.js';
 import type { CaseManifest } from '../manifest.js';
+import { applyCaseLoras, caseLorasUnsupported } from '../loras.js';
 import type { CaseContext, KindOutputs } from '../types.js';
 
-const KNOWN = ['frames', 'height', 'width', 'scheduler', 'steps', 'shift', 'guidance_scale', 'guidance_scale_2', 'boundary_ratio', 'expand_timesteps'];
+const KNOWN = ['frames', 'height', 'width', 'scheduler', 'steps', 'shift', 'guidance_scale', 'guidance_scale_2', 'boundary_ratio', 'expand_timesteps', 'loras'];
 const SCHEDULERS: Record<string, NativeDenoiseOptions['scheduler']> = { unipc: { kind: 'unipc' }, dpm: { kind: 'dpmsolver' }, euler: { kind: 'euler' } };
 
 export function pipelineUnsupported(m: CaseManifest): string | null {
   if (m.params.cache !== undefined) return 'step caching is not implemented yet (caching issue)';
-  if (m.params.loras !== undefined) return 'LoRA is not implemented yet (LoRA issue)';
+  const loras = caseLorasUnsupported(m.params);
+  if (loras) return loras;
   if (m.params.sigma_grid !== undefined) return 'the official Wan loop of the teacache cases is not wired yet (caching issue)';
   const extra = Object.keys(m.params).filter((k) => !KNOWN.includes(k));
   if (extra.length) return `case params not supported yet: ${extra.join(', ')}`;
@@ -58,6 +60,7 @@ export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
   const high = await transformer(ctx, models.transformer!);
   const low = models.transformer_2 ? await transformer(ctx, models.transformer_2) : null;
   const v = await vae(ctx, models.vae!);
+  await applyCaseLoras(ctx, { native: high, folder: models.transformer! }, low ? { native: low, folder: models.transformer_2! } : null);
   const frames = Number(p.frames);
   const H = Number(p.height);
   const W = Number(p.width);
