@@ -3,3 +3,4 @@ export { planLora, combineLoraPlans, type LoraPlan, type LoraReport, type LoraMe
 export {
   applyLoras, unmatchedWarnings, type LoraRequest, type LoraLoadReport, type ExpertLoraReport, type LoraMergeCost, type LoraTransformer,
 } from './apply.js';
+export { LIGHTX2V_4STEP, fastSampling, type FastLoraPair, type FastSampling } from './fast.js';

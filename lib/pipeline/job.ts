@@ -2,6 +2,7 @@
 // so a consumer that starts late still sees every one; cancel() stops the native work between
 // steps or VAE chunks.
 import type { WanError } from '../errors.js';
+import type { LoraLoadReport } from '../lora/apply.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
@@ -19,6 +20,8 @@ export interface GenerateResult {
   seed: bigint;
   /** 'single', or 'both-resident' for a Wan2.2 A14B pair (see ExpertPlacement). */
   experts: 'single' | 'both-resident';
+  /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs). */
+  loras: LoraLoadReport;
   warnings: string[];
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }
