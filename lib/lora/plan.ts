@@ -112,7 +112,8 @@ export async function planLora(file: string, config: TransformerConfig, opts: Pl
       continue;
     }
     const { module, part, style } = r.parsed;
-    styles.add(style);
+    // alpha and diffs are spelled alike in every style: the pairs tell the style.
+    if (part === 'down' || part === 'up') styles.add(style);
     let g = groups.get(module);
     if (!g) groups.set(module, (g = { module, parts: {} }));
     if (g.parts[part]) unmatched(e.name, `a second "${part}" tensor for module "${module}"`);
