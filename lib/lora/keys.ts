@@ -4,6 +4,7 @@
 //   original Wan / ComfyUI / kohya / musubi   diffusion_model.blocks.0.self_attn.q.lora_down.weight
 //                                             ... .lora_up.weight, .alpha, .diff, .diff_b
 //   kohya / musubi underscore names           lora_unet_blocks_0_self_attn_q.lora_down.weight
+//                                             (lora_transformer_blocks_0_attn1_to_q with diffusers names)
 //   lightx2v                                  diffusion_model.blocks.0.self_attn.q.lora_A.weight
 //   diffusers / peft                          transformer.blocks.0.attn1.to_q.lora_A.weight, lora_B
 
@@ -37,7 +38,7 @@ const SUFFIXES: ReadonlyArray<readonly [string, LoraPart, LoraKeyStyle | null]> 
 
 /** Wrappers trainers put in front of the transformer's own names. */
 const PREFIXES = ['base_model.model.', 'model.diffusion_model.', 'diffusion_model.', 'transformer.', 'pipe.dit.', 'dit.'];
-const UNDERSCORE_PREFIXES = ['lora_unet__', 'lora_unet_', 'lycoris_'];
+const UNDERSCORE_PREFIXES = ['lora_unet__', 'lora_unet_', 'lora_transformer_', 'lycoris_'];
 
 /** Adapter kinds that are not LoRA up/down products, with why they are not applied. */
 const UNSUPPORTED: ReadonlyArray<readonly [RegExp, string]> = [

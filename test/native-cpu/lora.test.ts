@@ -65,6 +65,21 @@ describe.runIf(haveFixtures)('LoRA on the native transformer', () => {
     expect(same((await m.forward(inputs)).sample, base)).toBe(true);
   });
 
+  it('several LoRAs at once add up', async () => {
+    const m = await load();
+    await with_(m, [{ name: 'kohya-alpha-diffb', weight: 0.8 }]);
+    const whole = (await m.forward(inputs)).sample;
+    await with_(m, [{ name: 'kohya-alpha-diffb', weight: 0.5 }, { name: 'kohya-alpha-diffb', weight: 0.3 }]);
+    const halves = (await m.forward(inputs)).sample;
+    let num = 0;
+    let den = 0;
+    halves.data.forEach((v, i) => {
+      num += (v - whole.data[i]) ** 2;
+      den += whole.data[i] ** 2;
+    });
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-6);
+  });
+
   it('a refused merge leaves the model as it was', async () => {
     const m = await load();
     await with_(m, [{ name: 'kohya-noalpha', weight: -0.5 }]);

@@ -20,6 +20,7 @@ describe('LoRA key styles', () => {
       ['diffusion_model.head.head.diff', 'head.head', 'diff', 'original'],
       ['lora_unet_blocks_12_cross_attn_k_img.lora_down.weight', 'blocks.12.cross_attn.k_img', 'down', 'underscore'],
       ['lora_unet_blocks_0_ffn_2.lora_up.weight', 'blocks.0.ffn.2', 'up', 'underscore'],
+      ['lora_transformer_blocks_1_attn1_to_out_0.lora_down.weight', 'blocks.1.attn1.to_out.0', 'down', 'underscore'],
       ['diffusion_model.blocks.0.self_attn.q.lora_A.weight', 'blocks.0.self_attn.q', 'down', 'peft'],
       ['transformer.blocks.0.attn1.to_out.0.lora_B.weight', 'blocks.0.attn1.to_out.0', 'up', 'peft'],
     ];
