@@ -19,3 +19,7 @@ export { frameViews, toRgb8 } from './video/frames.js';
 export { normalizeRequest, GenerateRequestSchema, defaultsFor, type GenerateRequest } from './schemas/index.js';
 export { WanPipeline, type LoadOptions } from './pipeline/wan-pipeline.js';
 export { Job, type JobEvent, type GenerateResult } from './pipeline/job.js';
+export {
+  planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,
+  type LoraReport, type LoraLoadReport, type ExpertLoraReport, type LoraRequest, type FastLoraPair,
+} from './lora/index.js';

@@ -283,6 +283,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     cfg.scheduler = parse_scheduler_config(o.Get("scheduler").As<Napi::Object>());
     cfg.steps = get_int_or(o, "steps", 50);
     cfg.shift = get_number(o, "shift");
+    if (o.Has("sigmas") && !o.Get("sigmas").IsUndefined() && !o.Get("sigmas").IsNull()) cfg.sigmas = get_numbers(o, "sigmas");
     cfg.guidance_scale = static_cast<float>(get_number(o, "guidanceScale"));
     cfg.guidance_scale_2 = static_cast<float>(get_number_or(o, "guidanceScale2", cfg.guidance_scale));
     cfg.boundary_timestep = get_number_or(o, "boundaryTimestep", -1);

@@ -1,5 +1,9 @@
 #include "napi/transformer_wrap.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "core/error.h"
 #include "napi/convert.h"
 #include "napi/promise_worker.h"
@@ -35,7 +39,10 @@ Napi::Function TransformerWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeTransformer",
                      {InstanceMethod<&TransformerWrap::Forward>("forward"),
                       InstanceMethod<&TransformerWrap::Dispose>("dispose"),
-                      InstanceAccessor<&TransformerWrap::WeightBytes>("weightBytes")});
+                      InstanceMethod<&TransformerWrap::ApplyLoras>("applyLoras"),
+                      InstanceMethod<&TransformerWrap::ClearLoras>("clearLoras"),
+                      InstanceAccessor<&TransformerWrap::WeightBytes>("weightBytes"),
+                      InstanceAccessor<&TransformerWrap::LoraBaseBytes>("loraBaseBytes")});
 }
 
 Napi::Object TransformerWrap::Wrap(Napi::Env env, std::shared_ptr<dit::WanDit> model) {
@@ -60,7 +67,93 @@ Napi::Value TransformerWrap::WeightBytes(const Napi::CallbackInfo& info) {
 
 Napi::Value TransformerWrap::Dispose(const Napi::CallbackInfo& info) {
   model_.reset();  // a forward in flight holds its own reference and frees on completion
+  lora_.reset();
   return info.Env().Undefined();
+}
+
+Napi::Value TransformerWrap::LoraBaseBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), lora_ ? static_cast<double>(lora_->base_bytes()) : 0.0);
+}
+
+// applyLoras({tensors, updates}): `tensors` are byte ranges of LoRA files (as plans give them),
+// `updates` [{target, scale, up?, down?, diff?}] name them. Resolves with what the merge cost.
+Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (!model_) fail("E_INVALID_ARGUMENT", "the transformer was disposed");
+    if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "applyLoras({tensors, updates}) needs an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (!o.Get("tensors").IsArray() || !o.Get("updates").IsArray())
+      fail("E_INVALID_ARGUMENT", "applyLoras needs arrays \"tensors\" and \"updates\"");
+    auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(o.Get("tensors").As<Napi::Array>()));
+    std::map<std::string, Shape> shapes;
+    for (const TensorSpec& s : *specs) shapes[s.name] = s.shape;
+    struct Ref {
+      std::string target, up, down, diff;
+      float scale = 1.0f;
+    };
+    auto refs = std::make_shared<std::vector<Ref>>();
+    Napi::Array arr = o.Get("updates").As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      if (!arr.Get(i).IsObject()) fail("E_INVALID_ARGUMENT", "updates[" + std::to_string(i) + "] must be an object");
+      Napi::Object u = arr.Get(i).As<Napi::Object>();
+      Ref r;
+      r.target = get_string(u, "target");
+      r.scale = static_cast<float>(get_number(u, "scale"));
+      auto name = [&](const char* key) -> std::string {
+        if (!u.Has(key) || u.Get(key).IsUndefined()) return {};
+        std::string n = get_string(u, key);
+        if (!shapes.count(n)) fail("E_INVALID_ARGUMENT", "updates[" + std::to_string(i) + "]." + key + " names no tensor: \"" + n + "\"");
+        return n;
+      };
+      r.up = name("up");
+      r.down = name("down");
+      r.diff = name("diff");
+      refs->push_back(std::move(r));
+    }
+    if (!lora_) lora_ = std::make_shared<pipeline::WeightPatcher>(*runtime(env).backend, model_->weights_by_name());
+    auto patcher = lora_;
+    auto model = model_;  // keeps the weights alive while the merge runs
+    Backend* backend = runtime(env).backend.get();
+    auto stats = std::make_shared<pipeline::MergeStats>();
+    return PromiseWorker::Start(
+        env,
+        [=]() {
+          PlanWeightSource src(*backend, *specs);
+          auto take = [&](const std::string& n) { return n.empty() ? Tensor() : src.take(n, shapes.at(n)); };
+          std::vector<pipeline::LoraUpdate> updates;
+          updates.reserve(refs->size());
+          for (const Ref& r : *refs) {
+            pipeline::LoraUpdate u;
+            u.target = r.target;
+            u.scale = r.scale;
+            u.up = take(r.up);
+            u.down = take(r.down);
+            u.diff = take(r.diff);
+            updates.push_back(std::move(u));
+          }
+          src.finish();
+          *stats = patcher->apply(updates);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("targets", stats->targets);
+          out.Set("baseBytes", static_cast<double>(stats->base_bytes));
+          out.Set("ms", stats->ms);
+          return out;
+        });
+  });
+}
+
+// clearLoras(): the base weights back, their copies freed.
+Napi::Value TransformerWrap::ClearLoras(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    auto patcher = lora_;
+    auto model = model_;
+    return PromiseWorker::Start(
+        env, [=]() { if (patcher) patcher->clear(); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  });
 }
 
 Napi::Value TransformerWrap::Forward(const Napi::CallbackInfo& info) {

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "models/dit/wan_dit.h"
+#include "pipeline/lora_merge.h"
 
 namespace wan::napi {
 
@@ -24,7 +25,12 @@ class TransformerWrap : public Napi::ObjectWrap<TransformerWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value WeightBytes(const Napi::CallbackInfo& info);
+  Napi::Value ApplyLoras(const Napi::CallbackInfo& info);
+  Napi::Value ClearLoras(const Napi::CallbackInfo& info);
+  Napi::Value LoraBaseBytes(const Napi::CallbackInfo& info);
   std::shared_ptr<dit::WanDit> model_;
+  // Created on the first applyLoras: the base copies of the weights LoRAs touched.
+  std::shared_ptr<pipeline::WeightPatcher> lora_;
 };
 
 dit::WanDitConfig parse_transformer_config(const Napi::Object& cfg);

@@ -44,7 +44,8 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
     fail("E_INVALID_ARGUMENT", "first_frame_condition must be [B, C, 1, H, W] like the latents' first frame");
 
   auto scheduler = make_scheduler(be, config.scheduler);
-  scheduler->set_timesteps(config.steps, config.shift);
+  if (config.sigmas.empty()) scheduler->set_timesteps(config.steps, config.shift);
+  else scheduler->set_sigmas(config.sigmas);
   const std::vector<float> timesteps = scheduler->timesteps();
   const int64_t tokens = (F / dc.patch_t) * (H / dc.patch_h) * (W / dc.patch_w);
 

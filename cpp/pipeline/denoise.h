@@ -4,6 +4,7 @@
 // timestep, image conditioning (Wan2.2 I2V channel concat; TI2V's clean first latent frame with
 // per-token timesteps). JS sees step events, not tensors.
 #include <functional>
+#include <vector>
 
 #include "models/dit/wan_dit.h"
 #include "pipeline/scheduler.h"
@@ -15,6 +16,8 @@ struct DenoiseConfig {
   SchedulerConfig scheduler;
   int steps = 50;
   double shift = 5.0;
+  // An explicit schedule (one sigma per step) instead of steps/shift: the 4-step distilled LoRAs.
+  std::vector<double> sigmas;
   float guidance_scale = 5.0f;    // CFG for the (high-noise) transformer; <= 1 runs one pass
   float guidance_scale_2 = 5.0f;  // CFG for the low-noise expert
   double boundary_timestep = -1;  // Wan2.2 A14B: high-noise expert while t >= this; < 0: one expert

@@ -81,6 +81,8 @@ export interface NativeDenoiseOptions {
   scheduler: NativeSchedulerConfig;
   steps: number;
   shift: number;
+  /** An explicit schedule (one sigma per step, strictly decreasing in (0, 1]) instead of steps/shift. */
+  sigmas?: number[];
   /** Classifier-free guidance of the (high-noise) transformer; <= 1 runs one pass per step. */
   guidanceScale: number;
   /** Guidance of the low-noise expert (default guidanceScale). */

@@ -47,6 +47,25 @@ export interface NativeTransformer {
   /** Frees the weights (a forward in flight keeps them until it ends). */
   dispose(): void;
   readonly weightBytes: number;
+  /**
+   * Merges LoRA updates into the weights (W = base + sum scale * up @ down, or + scale * diff),
+   * restoring the base of every weight a previous call patched first; an empty list restores the
+   * base. Not to be called while a forward or a loop runs on this transformer.
+   */
+  applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number }>;
+  /** Restores the base weights and frees their copies. */
+  clearLoras(): Promise<void>;
+  /** Bytes of base copies held for merged LoRAs. */
+  readonly loraBaseBytes: number;
+}
+
+/** One LoRA merge step; `up`/`down`/`diff` name entries of the set's `tensors`. */
+export interface NativeLoraUpdate {
+  target: string;
+  scale: number;
+  up?: string;
+  down?: string;
+  diff?: string;
 }
 
 export interface NativeTextEncoder {

@@ -8,6 +8,7 @@ import type { NativeAddon } from '../bindings/native.js';
 import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
+import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
 import { randnUnsupported, runRandn } from './kinds/randn.js';
@@ -26,10 +27,7 @@ interface KindSupport {
 const RUNNERS: Record<string, KindSupport> = {
   dit_forward: {
     run: runDitForward,
-    unsupported: (m) =>
-      m.params.loras !== undefined
-        ? 'LoRA is not implemented yet (LoRA issue)'
-        : unknownParams(m, ['layout', 'same_as', 'diffusers_model']),
+    unsupported: (m) => caseLorasUnsupported(m.params) ?? unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras']),
   },
   tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
   umt5_forward: { run: runUmt5Forward, unsupported: umt5Unsupported },

@@ -2,6 +2,7 @@
 // so a consumer that starts late still sees every one; cancel() stops the native work between
 // steps or VAE chunks.
 import type { WanError } from '../errors.js';
+import type { LoraLoadReport } from '../lora/apply.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
@@ -34,6 +35,8 @@ export interface GenerateResult {
   experts: 'single' | 'both-resident';
   /** Transformer calls that ran every block, and those the step cache served; `cache` says which cache ran with what settings (null: none). */
   forwards: { computed: number; skipped: number; cache: string | null };
+  /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs). */
+  loras: LoraLoadReport;
   warnings: string[];
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }

@@ -28,6 +28,8 @@ import { decodeFrames } from '../video/vae-decode.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
 import { type RgbImage, imageConditioning } from './conditioning.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
+import { type LoraRequest, applyLoras, unmatchedWarnings } from '../lora/apply.js';
+import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
 import { resolveStepCache } from './step-cache.js';
 
 export interface LoadOptions {
@@ -38,6 +40,8 @@ export interface LoadOptions {
   embeddingCacheBytes?: number;
   /** Host memory the models may take (default: the machine's total memory); a folder that cannot fit fails before loading. */
   memoryBudgetBytes?: number;
+  /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
+  fastLoras?: FastLoraPair;
 }
 
 /**
@@ -71,6 +75,8 @@ export class WanPipeline {
     private readonly transformer: NativeTransformer,
     private readonly transformer2: NativeTransformer | null,
     private readonly vae: NativeVae,
+    /** The low-noise expert's plan (Wan2.2 A14B), for LoRA shapes. */
+    private readonly plan2: TransformerPlan | null,
     private readonly vaeConfig: VaeConfig,
     private readonly prompts: PromptEncoder,
     private readonly scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null,
@@ -83,6 +89,8 @@ export class WanPipeline {
   readonly warnings: string[] = [];
   /** Where the experts live (reported in every result). */
   experts: ExpertPlacement = 'single';
+  /** The pair `fast: true` uses. */
+  fastLoras: FastLoraPair | null = null;
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -128,8 +136,9 @@ export class WanPipeline {
         releaseAfterEncode: opts.releaseTextEncoder,
         cacheBytes: opts.embeddingCacheBytes,
       });
-      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
+      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
       pipe.experts = transformer2 ? 'both-resident' : 'single';
+      pipe.fastLoras = opts.fastLoras ?? null;
       pipe.warnings.push(...loadWarnings);
       return pipe;
     } catch (err) {
@@ -159,27 +168,62 @@ export class WanPipeline {
     const { request } = normalized;
     const warnings = [...this.warnings, ...normalized.warnings];
     for (const message of warnings) emit({ type: 'warning', message });
-    if (request.loras?.length) throw new WanError('E_UNSUPPORTED', 'loras are not supported yet');
+    // Fast mode: a distilled pair decides steps, guidance, shift and the expert switch.
+    const fastNotes: string[] = [];
+    const fast = this.resolveFast(request.fast, request.cache !== undefined, fastNotes);
+    if (fast) {
+      if (request.cache) fastNotes.push('fast mode runs 4 distilled steps: the step cache is not used');
+      for (const [k, v] of [['steps', request.steps], ['guidanceScale', request.guidanceScale], ['guidanceScale2', request.guidanceScale2], ['shift', request.shift], ['boundaryRatio', request.boundaryRatio]] as const) {
+        if (v !== undefined) fastNotes.push(`${k} ${v} is replaced by fast mode's distilled setting`);
+      }
+    }
+    for (const message of fastNotes) {
+      warnings.push(message);
+      emit({ type: 'warning', message });
+    }
     if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
     const d = defaultsFor(this.plan.variant.variant);
     const width = request.width ?? d.width;
     const height = request.height ?? d.height;
     const numFrames = request.numFrames ?? d.numFrames;
-    const steps = request.steps ?? d.steps;
-    const guidanceScale = request.guidanceScale ?? d.guidanceScale;
-    const guidanceScale2 = request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
-    const schedulerName = request.scheduler;
-    const fromFolder = this.scheduler && this.scheduler.name === schedulerName ? this.scheduler : null;
-    const shift = request.shift ?? fromFolder?.shift ?? d.shift;
+    const steps = fast?.sampling.steps ?? request.steps ?? d.steps;
+    const guidanceScale = fast?.sampling.guidanceScale ?? request.guidanceScale ?? d.guidanceScale;
+    const guidanceScale2 = fast?.sampling.guidanceScale2 ?? request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
+    const schedulerName = fast ? fast.sampling.scheduler : request.scheduler;
+    const fromFolder = this.scheduler && this.scheduler.name === schedulerName && !fast ? this.scheduler : null;
+    const shift = fast?.sampling.shift ?? request.shift ?? fromFolder?.shift ?? d.shift;
     const schedulerConfig: NativeSchedulerConfig = fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] };
     const boundaryRatio = request.boundaryRatio ?? this.boundaryRatio ?? d.boundaryRatio;
-    const cache = request.cache
+    const cache = request.cache && !fast
       ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim }, { width, height, steps })
       : null;
     if (cache) {
       warnings.push(...cache.warnings);
       for (const message of cache.warnings) emit({ type: 'warning', message });
     }
+    const boundaryTimestep = fast ? fast.sampling.boundaryTimestep : boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined;
+
+    // LoRAs: merged into the experts (the previous request's are taken out first).
+    const loraList: LoraRequest[] = [
+      ...(fast ? [{ path: fast.pair.high, weight: 1, transformer: 'high' as const }, { path: fast.pair.low, weight: 1, transformer: 'low' as const }] : []),
+      ...(request.loras ?? []),
+    ];
+    const nFast = fast ? 2 : 0;
+    let loras;
+    try {
+      loras = await applyLoras(
+        { high: { native: this.transformer, config: c }, low: this.transformer2 && this.plan2 ? { native: this.transformer2, config: this.plan2.config } : null },
+        loraList,
+        { fieldOf: (i) => (i < nFast ? `fast.${i === 0 ? 'high' : 'low'}${fast!.fromLoad ? ' (LoadOptions.fastLoras)' : ''}` : `${normalized.fields[`loras[${i - nFast}].path`] ?? `loras[${i - nFast}].path`}`) },
+      );
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+    for (const message of unmatchedWarnings(loras)) {
+      warnings.push(message);
+      emit({ type: 'warning', message });
+    }
+    if (signal.aborted) throw cancelled();
 
     // Text.
     const useCfg = guidanceScale > 1;
@@ -226,9 +270,10 @@ export class WanPipeline {
         scheduler: schedulerConfig,
         steps,
         shift,
+        sigmas: fast?.sampling.sigmas,
         guidanceScale,
         guidanceScale2,
-        boundaryTimestep: this.transformer2 && boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined,
+        boundaryTimestep: this.transformer2 ? boundaryTimestep : undefined,
         latents,
         promptEmbeds,
         negativeEmbeds,
@@ -269,6 +314,7 @@ export class WanPipeline {
         skipped: denoised.forwards.reduce((a, b) => a + b, 0) - denoised.computed.reduce((a, b) => a + b, 0),
         cache: cache?.summary ?? null,
       },
+      loras,
       warnings: [...warnings, ...encoded.warnings],
       timings: {
         encodeMs: encoded.timings.encodeMs,
@@ -280,6 +326,26 @@ export class WanPipeline {
         cacheMisses: encoded.timings.cacheMisses,
       },
     };
+  }
+
+  /** The distilled pair and its sampling for `fast`, or null; refuses what cannot run. */
+  private resolveFast(fast: boolean | FastLoraPair | undefined, hasCache: boolean, warnings: string[]): { pair: FastLoraPair; sampling: FastSampling; fromLoad: boolean } | null {
+    if (fast === undefined || fast === false) return null;
+    if (!this.transformer2) {
+      throw new WanError('E_UNSUPPORTED', `fast: the distilled 4-step LoRA pair is made for the two experts of Wan2.2 A14B; this model (${this.plan.variant.description}) has one transformer`);
+    }
+    if (fast === true && !this.fastLoras) {
+      if (hasCache) {
+        warnings.push('fast: no distilled LoRA pair was given to WanPipeline.load (fastLoras), so the step cache is used instead');
+        return null;
+      }
+      throw new WanError(
+        'E_INVALID_ARGUMENT',
+        'fast: no distilled 4-step LoRA pair: pass fast: {high, low} (e.g. lightx2v\'s wan2.2_t2v_A14b_high_noise_lora_rank64_lightx2v_4step_1217.safetensors and its low_noise twin) or load the pipeline with {fastLoras: {high, low}}',
+      );
+    }
+    const pair = fast === true ? this.fastLoras! : fast;
+    return { pair, sampling: fastSampling(), fromLoad: fast === true };
   }
 
   /** Frees every model once the queued jobs have ended. */

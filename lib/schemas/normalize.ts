@@ -39,6 +39,8 @@ export interface NormalizeResult {
   warnings: string[];
   /** The shape the input was read as. */
   api: RequestApi;
+  /** Canonical field path -> the field the user wrote (`loras[0].path` -> `lora[0].model`), for messages. */
+  fields: Record<string, string>;
 }
 
 // Fields only one API has. `shift` is left out of fal's list: it is a canonical field name too.
@@ -162,5 +164,5 @@ export function normalizeRequest(input: unknown, options: NormalizeOptions = {})
     seed = (options.randomSeed ?? randomSeed)();
     warnings.push(`${name('seed')}: not given; using random seed ${seed} (pass it to reproduce this video)`);
   }
-  return { request: { ...out, seed }, warnings, api };
+  return { request: { ...out, seed }, warnings, api, fields };
 }

@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { WanError } from '../errors.js';
 import type { ModelVariant } from '../model/types.js';
-import { MAX_SEED, addInvalid, addUnsupported, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
+import { MAX_SEED, addInvalid, addUnsupported, bool, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
 
 /**
  * The negative prompt every official Wan config uses by default (`wan_shared_cfg.sample_neg_prompt`
@@ -68,15 +68,31 @@ export const ImageSourceSchema = z.union(
 );
 export type ImageSource = z.output<typeof ImageSourceSchema>;
 
+/** A local .safetensors file: URLs are refused (wan-video downloads nothing). */
+const loraPath = text(1).superRefine((s, ctx) => {
+  if (HTTP_URL.test(s)) addUnsupported(ctx, [], 'LoRAs are not downloaded; fetch the .safetensors file and pass its path');
+});
+
 export const LoraSchema = z.strictObject({
   /** A local .safetensors file (wan-video downloads nothing). */
-  path: text(1),
+  path: loraPath,
   /** Runware's documented range for LoRA weights: -4 to 4, default 1. */
   weight: numIn(-4, 4).default(1),
   /** Which Wan2.2 A14B expert(s) it applies to; single-transformer models ignore it. */
   transformer: oneOf(['high', 'low', 'both']).default('both'),
 });
 export type LoraSpec = z.output<typeof LoraSchema>;
+
+/**
+ * Fast mode: a distilled 4-step LoRA pair for the two Wan2.2 A14B experts (lightx2v's), run with
+ * the steps, guidance and shift it was distilled for (lib/lora/fast.ts). `true` uses the pair the
+ * pipeline was loaded with (LoadOptions.fastLoras).
+ */
+export const FastSchema = z.union(
+  [bool(), z.strictObject({ high: loraPath, low: loraPath })],
+  { error: 'true, false or {high, low} (paths of a distilled 4-step LoRA pair)' },
+);
+export type FastSpec = z.output<typeof FastSchema>;
 
 /**
  * A step cache. `threshold` left out means "the pipeline's per-model default" (the published TeaCache
@@ -146,6 +162,7 @@ export const GenerateRequestSchema = z
     image: ImageSourceSchema.optional(),
     lastImage: ImageSourceSchema.optional(),
     loras: z.array(LoraSchema, { error: 'a list of {path, weight, transformer}' }).optional(),
+    fast: FastSchema.optional(),
     cache: CacheSchema.optional(),
     output: OutputSchema.default(() => ({ format: 'mp4' as const, writeMode: 'balanced' as const })),
     /** Videos to make; result i uses seed + i (see seedsFor in normalize.ts). */

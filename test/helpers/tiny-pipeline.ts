@@ -10,7 +10,8 @@ import type { TransformerConfig } from '../../lib/model/types.js';
 import { fixturesRoot } from './paths.js';
 
 /** inChannels 36 makes a Wan2.2 I2V-layout transformer (latents + 4 mask + 16 condition channels). */
-export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown>; inChannels?: 16 | 36 } = {}): Promise<string> {
+/** twoExperts adds a transformer_2 (other random weights) and boundary_ratio 0.875: a Wan2.2 A14B-style pair. */
+export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown>; inChannels?: 16 | 36; twoExperts?: boolean } = {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'wan-tiny-pipeline-'));
   const models = join(fixturesRoot, 'models');
   const config: TransformerConfig = {
@@ -38,6 +39,12 @@ export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, u
     tensors[name] = { dtype: 'F32', shape, data: Float32Array.from({ length: n }, () => rand() * 0.2) };
   }
   await writeSafetensors(join(dir, 'transformer', 'diffusion_pytorch_model.safetensors'), tensors);
+  if (opts.twoExperts) {
+    mkdirSync(join(dir, 'transformer_2'));
+    cpSync(join(dir, 'transformer', 'config.json'), join(dir, 'transformer_2', 'config.json'));
+    for (const t of Object.values(tensors)) t.data = t.data.map(() => rand() * 0.2);
+    await writeSafetensors(join(dir, 'transformer_2', 'diffusion_pytorch_model.safetensors'), tensors);
+  }
   cpSync(join(models, 'vae21-tiny'), join(dir, 'vae'), { recursive: true });
   cpSync(join(models, 'tiny-umt5', 'text_encoder'), join(dir, 'text_encoder'), { recursive: true });
   cpSync(join(models, 'tiny-umt5', 'tokenizer'), join(dir, 'tokenizer'), { recursive: true });
@@ -50,6 +57,7 @@ export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, u
       _class_name: 'WanPipeline', _diffusers_version: '0.35.0', scheduler: ['diffusers', 'UniPCMultistepScheduler'],
       text_encoder: ['transformers', 'UMT5EncoderModel'], tokenizer: ['transformers', 'T5TokenizerFast'],
       transformer: ['diffusers', 'WanTransformer3DModel'], vae: ['diffusers', 'AutoencoderKLWan'],
+      ...(opts.twoExperts ? { transformer_2: ['diffusers', 'WanTransformer3DModel'], boundary_ratio: 0.875 } : {}),
     }),
   );
   return dir;

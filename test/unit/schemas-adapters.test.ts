@@ -269,9 +269,9 @@ describe('fal wan/v2.2-a14b', () => {
   });
 
   it('refuses unknown fields by name', () => {
-    const e = refused(() => fromFal({ ...valid, loras: [] }));
-    expect(onlyIssue(e, 'loras').kind).toBe('unknown-field');
-    expect(e.message).toBe('Invalid fal request: unknown field "loras" (not a field of the fal request)');
+    const e = refused(() => fromFal({ ...valid, lora: [] }));
+    expect(onlyIssue(e, 'lora').kind).toBe('unknown-field');
+    expect(e.message).toBe('Invalid fal request: unknown field "lora" (not a field of the fal request)');
   });
 
   it('refuses features it does not implement, unless their value means off', () => {

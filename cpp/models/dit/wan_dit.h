@@ -1,6 +1,7 @@
 #pragma once
 // WanTransformer3DModel (diffusers names): Wan2.1 T2V/I2V/FLF2V, Wan2.2 T2V/I2V experts, TI2V 5B.
 // Weights are typed structs bound by canonical name; forward() reads like the reference forward.
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,6 +107,9 @@ class WanDit {
   // Returns the predicted flow [B, out_channels, F, H, W]; fills `trace` when given.
   Tensor forward(const DitInputs& in, Trace* trace = nullptr);
   size_t weight_bytes() const { return weight_bytes_; }
+  // Every weight by canonical (diffusers) name, sharing storage with the model: what a LoRA
+  // merge writes into.
+  const std::map<std::string, Tensor>& weights_by_name() const { return named_; }
 
   DitPass begin(const DitInputs& in, Trace* trace = nullptr);
   // Blocks [first, last) on pass.x.
@@ -122,6 +126,7 @@ class WanDit {
   WanDitConfig config_;
   WanDitWeights w_;
   size_t weight_bytes_ = 0;
+  std::map<std::string, Tensor> named_;
 };
 
 }  // namespace wan::dit

@@ -1,4 +1,5 @@
 // Binds the typed weight structs to canonical (diffusers) tensor names and shapes.
+#include <map>
 #include <string>
 
 #include "core/error.h"
@@ -10,11 +11,13 @@ namespace {
 
 struct Binder {
   WeightSource& src;
+  std::map<std::string, Tensor>& named;  // every bound tensor by canonical name (LoRA targets)
   size_t bytes = 0;
 
   Tensor take(const std::string& name, const Shape& shape) {
     Tensor t = src.take(name, shape);
     bytes += t.bytes();
+    named[name] = t;
     return t;
   }
   LinearW linear(const std::string& prefix, int64_t out, int64_t in) {
@@ -32,7 +35,7 @@ void WanDit::bind(WeightSource& src) {
   const int64_t dim = c.dim(), P = c.patch_volume();
   if (c.num_heads <= 0 || c.head_dim <= 0 || c.head_dim % 2 != 0 || c.num_layers < 0)
     fail("E_MODEL_FORMAT", "transformer config: heads and an even head_dim are required");
-  Binder b{src};
+  Binder b{src, named_};
 
   Tensor patch = b.take("patch_embedding.weight", {dim, c.in_channels, c.patch_t, c.patch_h, c.patch_w});
   w_.patch_embedding = {patch.view({dim, c.in_channels * P}), b.take("patch_embedding.bias", {dim})};

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 
 import type { NativeTensor, NativeTransformer } from '../../bindings/native.js';
 import { planTransformer } from '../../model/transformer-plan.js';
+import { applyCaseLoras } from '../loras.js';
 import type { CaseContext, KindOutputs } from '../types.js';
 
 export async function runDitForward(ctx: CaseContext): Promise<KindOutputs> {
@@ -14,6 +15,7 @@ export async function runDitForward(ctx: CaseContext): Promise<KindOutputs> {
     const native = await ctx.addon.loadTransformer({ config: plan.config, tensors: plan.tensors });
     return { value: native, dispose: () => native.dispose() };
   });
+  await applyCaseLoras(ctx, { native: model as NativeTransformer, folder: manifest.model }, null);
   const need = (name: string): NativeTensor => {
     const t = inputs.get(name);
     if (!t) throw new Error(`case input ${name} is missing`);

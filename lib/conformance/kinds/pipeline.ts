@@ -12,17 +12,20 @@ import { planVae } from '../../model/vae-plan.js';
 import { imageConditioning } from '../../pipeline/conditioning.js';
 import { decodeVideo } from '../../video/vae-decode.js';
 import type { CaseManifest } from '../manifest.js';
+import { applyCaseLoras, caseLorasUnsupported } from '../loras.js';
 import type { CaseContext, KindOutputs } from '../types.js';
 
 const KNOWN = [
   'frames', 'height', 'width', 'scheduler', 'steps', 'shift', 'guidance_scale', 'guidance_scale_2', 'boundary_ratio', 'expand_timesteps',
   // the official Wan loop (teacache family): its sigma grid, and contexts already zero-padded to text_len rows
   'cache', 'sigma_grid', 'text_len', 'context_lens', 'seed',
+  'loras',
 ];
 const SCHEDULERS: Record<string, NativeDenoiseOptions['scheduler']> = { unipc: { kind: 'unipc' }, dpm: { kind: 'dpmsolver' }, euler: { kind: 'euler' } };
 
 export function pipelineUnsupported(m: CaseManifest): string | null {
-  if (m.params.loras !== undefined) return 'LoRA is not implemented yet (LoRA issue)';
+  const loras = caseLorasUnsupported(m.params);
+  if (loras) return loras;
   const extra = Object.keys(m.params).filter((k) => !KNOWN.includes(k));
   if (extra.length) return `case params not supported yet: ${extra.join(', ')}`;
   if (typeof m.model !== 'object' || m.model === null || typeof m.model.transformer !== 'string') return 'pipeline needs model.transformer';
@@ -111,6 +114,8 @@ export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
   const [, C, T, h, w] = latents.shape;
   const low = models.transformer_2 ? await transformer(ctx, models.transformer_2) : null;
   const v = models.vae ? await vae(ctx, models.vae) : null;
+  const high = await transformer(ctx, models.transformer!);
+  await applyCaseLoras(ctx, { native: high, folder: models.transformer! }, low ? { native: low, folder: models.transformer_2! } : null);
   const frames = Number(p.frames);
   const H = Number(p.height);
   const W = Number(p.width);
@@ -159,7 +164,7 @@ export async function runPipeline(ctx: CaseContext): Promise<KindOutputs> {
       [`out.timesteps${suffix}`, { data: Float32Array.from(r.timesteps), shape: [n] }],
     ]);
   };
-  const r = await ctx.addon.runDenoise({ ...options, transformer: await transformer(ctx, models.transformer!) });
+  const r = await ctx.addon.runDenoise({ ...options, transformer: high });
   const out = outputsOf(r, '');
   // The same loop on the original-names copy of the weights, held to the same expected tensors.
   if (models.transformer_original) {

@@ -52,6 +52,12 @@
 //    negative seed is refused with that range.
 //  - image_url/end_image_url: a data URL or a local path; http(s) URLs are refused as not supported
 //    (generate() downloads nothing).
+//  - loras (the `/lora` variants of these endpoints): [{path, scale, transformer, weight_name}].
+//    path must be a local .safetensors file (URLs refused, naming loras[i].path); scale is the
+//    canonical weight (-4..4, default 1); weight_name picks a file inside a downloaded repository
+//    and is refused. fal's default for `transformer` could not be read from a stored copy of its
+//    schema: a left-out transformer takes the canonical default "both" (Runware's documented one)
+//    and a warning says so.
 
 import { z } from 'zod';
 import { addUnsupported, bool, intIn, numIn, oneOf, seedIn, text } from '../fields.js';
@@ -74,6 +80,16 @@ export const FAL_SIZES: Record<FalResolution, Record<FalAspectRatio, readonly [n
 /** fal's video_quality names on the canonical 20..99 encoder scale. */
 export const FAL_VIDEO_QUALITY = { low: 50, medium: 70, high: 85, maximum: 95 } as const;
 
+const FalLoraSchema = z.strictObject({
+  path: text(1),
+  scale: z.number({ error: 'a number from -4 to 4' }).default(1),
+  transformer: oneOf(['high', 'low', 'both']).optional(),
+  weight_name: z
+    .string()
+    .superRefine((_, ctx) => addUnsupported(ctx, [], 'weight_name selects a file in a downloaded repository; pass the .safetensors file itself as path'))
+    .optional(),
+});
+
 const commonFields = {
   prompt: text(1),
   negative_prompt: text(0).default(''),
@@ -94,7 +110,10 @@ const commonFields = {
   adjust_fps_for_interpolation: bool().default(true),
   video_quality: oneOf(['low', 'medium', 'high', 'maximum']).default('high'),
   video_write_mode: oneOf(['fast', 'balanced', 'small']).default('balanced'),
+  loras: z.array(FalLoraSchema, { error: 'a list of {path, scale, transformer}' }).optional(),
 };
+
+type FalLora = z.output<typeof FalLoraSchema>;
 
 type Parsed = {
   enable_prompt_expansion: boolean;
@@ -189,6 +208,13 @@ export function fromFal(input: unknown, endpoint?: 'text-to-video' | 'image-to-v
     );
   }
 
+  const loras = (f as { loras?: FalLora[] }).loras;
+  const fields: Record<string, string> = { ...FIELDS };
+  loras?.forEach((l, i) => {
+    fields[`loras[${i}].weight`] = `loras[${i}].scale`;
+    if (l.transformer === undefined) warnings.push(`loras[${i}].transformer not given: the LoRA is applied to both experts`);
+  });
+
   const mapped: GenerateRequestInput = {
     prompt: f.prompt,
     negativePrompt: f.negative_prompt,
@@ -205,6 +231,7 @@ export function fromFal(input: unknown, endpoint?: 'text-to-video' | 'image-to-v
     lastImage: 'end_image_url' in f ? f.end_image_url : undefined,
     cache: f.acceleration === 'regular' ? { kind: 'teacache' } : undefined,
     output: { format: 'mp4', quality: FAL_VIDEO_QUALITY[f.video_quality], writeMode: f.video_write_mode },
+    loras: loras?.map((l) => ({ path: l.path, weight: l.scale, transformer: l.transformer ?? 'both' })),
   };
-  return finish('fal', mapped, warnings, { ...FIELDS });
+  return finish('fal', mapped, warnings, fields);
 }

@@ -15,9 +15,11 @@
 //    which is what a diffusers-backed service does when an argument is omitted.
 //  - num_frames that is not 4k+1 is not refused: the normaliser rounds it as diffusers does
 //    (num_frames // 4 * 4 + 1) and warns, since that is what Oxen's diffusers backend would run.
-//  - run_fast: true turns on wan-video's step cache (TeaCache) at the pipeline's per-model default
-//    threshold; false or absent means no cache. Oxen does not say how it makes a run fast; a step
-//    cache is the speed/quality trade wan-video has that needs no other model.
+//  - run_fast: true asks for fast mode (`fast: true`): the distilled 4-step LoRA pair the pipeline
+//    was loaded with (lightx2v's, lib/lora/fast.ts), and, for a pipeline without one, wan-video's
+//    step cache (TeaCache) at the per-model default threshold as before; false or absent means
+//    neither. Oxen does not say how it makes a run fast; a distilled pair is what the Wan2.2
+//    services commonly run, the step cache is the trade that needs no other model.
 //  - model: accepted (the API requires it) but it does not choose anything here: the model is the
 //    one the Pipeline was opened with. A warning says so.
 //  - negative_prompt absent: the canonical default (the official Wan negative prompt) applies.
@@ -59,6 +61,7 @@ const FIELDS: Record<string, string> = {
   guidanceScale: 'guidance_scale',
   seed: 'seed',
   cache: 'run_fast',
+  fast: 'run_fast',
 };
 
 export function fromOxen(input: unknown): AdapterResult {
@@ -77,6 +80,7 @@ export function fromOxen(input: unknown): AdapterResult {
     guidanceScale: o.guidance_scale,
     seed: o.seed,
     cache: o.run_fast ? { kind: 'teacache' } : undefined,
+    fast: o.run_fast ? true : undefined,
   };
   return finish('oxen', mapped, warnings, { ...FIELDS });
 }
