@@ -2,6 +2,10 @@
 // per shape on stdout (the driver, run_bench.py, merges them with the SDPA timings).
 //
 //   bench_flash_attention --shape B,H,Sq,Sk,D [--shape ...] [--out bf16|f32] [--min-ms 1000]
+//                         [--variant NAME]
+//
+// --variant launches one head-128 tile configuration directly instead of the dispatcher's choice,
+// to pick the default on a device (names: see kVariants).
 //
 // Inputs are [B, S, H*D] bf16 filled on the device with a hash (no host transfer); the output is
 // bf16 by default, like SDPA's, or f32 as the Wan backend uses it. TFLOP/s = 4*B*H*Sq*Sk*D / time.
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "flash_attention.h"
+#include "flash_fwd_launch.cuh"
 
 namespace {
 
@@ -38,6 +43,24 @@ __global__ void fill_random(uint16_t* x, int64_t n, uint32_t seed) {
   }
 }
 
+using wan::cuda::FlashAttentionParams;
+namespace fa = wan::cuda::fa;
+using LaunchFn = cudaError_t (*)(const FlashAttentionParams&, cudaStream_t);
+
+// Head-128 tile configurations: m = queries per CTA (16 per warp), n = keys per step, s = stages.
+struct Variant {
+  const char* name;
+  LaunchFn fn;
+  int smem;
+};
+const Variant kVariants[] = {
+    {"m128n64s2", fa::launch_flash_fwd<fa::FlashFwdTiles<128, 64, 8, 2>>, fa::FlashFwdTiles<128, 64, 8, 2>::kSmemBytes},
+    {"m128n64s3", fa::launch_flash_fwd<fa::FlashFwdTiles<128, 64, 8, 3>>, fa::FlashFwdTiles<128, 64, 8, 3>::kSmemBytes},
+    {"m128n128s2", fa::launch_flash_fwd<fa::FlashFwdTiles<128, 128, 8, 2>>, fa::FlashFwdTiles<128, 128, 8, 2>::kSmemBytes},
+    {"m128n32s4", fa::launch_flash_fwd<fa::FlashFwdTiles<128, 32, 8, 4>>, fa::FlashFwdTiles<128, 32, 8, 4>::kSmemBytes},
+    {"m64n64s2", fa::launch_flash_fwd<fa::FlashFwdTiles<128, 64, 4, 2>>, fa::FlashFwdTiles<128, 64, 4, 2>::kSmemBytes},
+};
+
 #define CHECK(x)                                                                        \
   do {                                                                                  \
     cudaError_t e_ = (x);                                                               \
@@ -53,6 +76,7 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes;
   bool out_f32 = false;
   double min_ms = 1000;
+  const Variant* variant = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
       Shape s;
@@ -63,6 +87,14 @@ int main(int argc, char** argv) {
       shapes.push_back(s);
     } else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
       out_f32 = !std::strcmp(argv[++i], "f32");
+    } else if (!std::strcmp(argv[i], "--variant") && i + 1 < argc) {
+      ++i;
+      for (const Variant& v : kVariants)
+        if (!std::strcmp(argv[i], v.name)) variant = &v;
+      if (!variant) {
+        std::fprintf(stderr, "unknown --variant %s\n", argv[i]);
+        return 2;
+      }
     } else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) {
       min_ms = std::atof(argv[++i]);
     } else {
@@ -95,7 +127,7 @@ int main(int argc, char** argv) {
     fill_random<<<1024, 256>>>(v, nk, 3u);
     CHECK(cudaGetLastError());
 
-    wan::cuda::FlashAttentionParams p;
+    FlashAttentionParams p;
     p.q = q;
     p.k = k;
     p.v = v;
@@ -112,13 +144,22 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unsupported: %s\n", why);
       return 1;
     }
+    if (variant && (s.head_dim <= 64 || static_cast<size_t>(variant->smem) > prop.sharedMemPerBlockOptin)) {
+      std::fprintf(stderr, "variant %s does not apply (head %d, %d bytes of shared memory)\n",
+                   variant->name, s.head_dim, variant->smem);
+      return 1;
+    }
+    auto launch = [&]() -> cudaError_t {
+      if (variant) return variant->fn(p, nullptr);
+      return static_cast<cudaError_t>(wan::cuda::launch_flash_attention(p, nullptr));
+    };
 
     cudaEvent_t e0, e1;
     CHECK(cudaEventCreate(&e0));
     CHECK(cudaEventCreate(&e1));
-    CHECK(static_cast<cudaError_t>(wan::cuda::launch_flash_attention(p, nullptr)));  // warm-up
+    CHECK(launch());  // warm-up
     CHECK(cudaEventRecord(e0));
-    CHECK(static_cast<cudaError_t>(wan::cuda::launch_flash_attention(p, nullptr)));
+    CHECK(launch());
     CHECK(cudaEventRecord(e1));
     CHECK(cudaEventSynchronize(e1));
     float one_ms = 0;
@@ -126,7 +167,7 @@ int main(int argc, char** argv) {
     const int iters = std::max(3, std::min(50, static_cast<int>(min_ms / std::max(one_ms, 1e-3f))));
     CHECK(cudaEventRecord(e0));
     for (int it = 0; it < iters; ++it)
-      CHECK(static_cast<cudaError_t>(wan::cuda::launch_flash_attention(p, nullptr)));
+      CHECK(launch());
     CHECK(cudaEventRecord(e1));
     CHECK(cudaEventSynchronize(e1));
     float total_ms = 0;
@@ -135,8 +176,9 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * s.batch * s.heads * static_cast<double>(s.seq_q) * s.seq_k * s.head_dim;
     std::printf(
         "{\"batch\": %d, \"heads\": %d, \"seq_q\": %d, \"seq_k\": %d, \"head_dim\": %d, "
-        "\"out\": \"%s\", \"ms\": %.4f, \"iters\": %d, \"tflops\": %.2f}\n",
-        s.batch, s.heads, s.seq_q, s.seq_k, s.head_dim, out_f32 ? "f32" : "bf16", ms, iters,
+        "\"variant\": \"%s\", \"out\": \"%s\", \"ms\": %.4f, \"iters\": %d, \"tflops\": %.2f}\n",
+        s.batch, s.heads, s.seq_q, s.seq_k, s.head_dim, variant ? variant->name : "default",
+        out_f32 ? "f32" : "bf16", ms, iters,
         flops / (ms * 1e-3) / 1e12);
     std::fflush(stdout);
     cudaEventDestroy(e0);

@@ -25,6 +25,9 @@ SHAPES = [
     ("cross b1 h40 q75600 k512 d128", 1, 40, 75600, 512, 128),
 ]
 
+# head-128 tile configurations bench_flash_attention --variant knows (see kVariants there)
+VARIANTS = ["m128n64s2", "m128n64s3", "m128n128s2", "m128n32s4", "m64n64s2"]
+
 
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
@@ -46,6 +49,8 @@ def main():
     ap.add_argument("--min-ms", type=float, default=1000)
     ap.add_argument("--out", default=None, help="results file (default bench/results/<date>-<device>-attention.json)")
     ap.add_argument("--skip-sdpa", action="store_true", help="only our kernel (no PyTorch on the machine)")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also time each head-128 tile variant at the first self- and cross-attention shape")
     args = ap.parse_args()
 
     shape_args = []
@@ -89,6 +94,18 @@ def main():
             **{k: v for k, v in r.items() if k.endswith("_error")},
         })
 
+    variants = []
+    if args.sweep:
+        picks = [SHAPES[0], next(s for s in SHAPES if s[0].startswith("cross"))]
+        for vname in VARIANTS:
+            for name, b, h, sq, sk, d in picks:
+                res = subprocess.run([args.bin, "--shape", f"{b},{h},{sq},{sk},{d}", "--variant", vname, *mins],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                line = json_lines(res.stdout)
+                variants.append({"variant": vname, "shape": name,
+                                 "tflops": line[0]["tflops"] if line else None,
+                                 **({} if line else {"error": res.stderr.strip()[-200:]})})
+
     result = {
         "device": device,
         "commit": commit,
@@ -99,6 +116,8 @@ def main():
         **gemm,
         "attention": rows,
     }
+    if variants:
+        result["tile_variants"] = variants
     out = args.out
     if out is None:
         slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
