@@ -24,6 +24,7 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/video/conv3d_gather.cuh"
 #include "cuda/video/tensor_core_ops.cuh"
 #include "cuda/video/video_kernels.h"
 
@@ -34,23 +35,6 @@ constexpr int kBK = 32;           // K per pipeline step (two m16n8k16 k-steps)
 constexpr int kLdA = kBK + 8;     // floats per A row in shared memory (bank-conflict padding)
 constexpr int kLdB = kBK + 8;     // bf16 per B row in shared memory (80 bytes: rows stay 16-byte aligned)
 constexpr int kStages = 2;
-
-struct ConvArgs {
-  const float* x;
-  const float* past;
-  const uint16_t* w;
-  const float* bias_f32;
-  const uint16_t* bias_bf16;
-  float* y;
-  int64_t frame_elems;  // H * W * Cin
-  int64_t w_ld;
-  int H, W, Cin, Cout, P, Z;
-  int K, kw, khw;  // khw = kh * kw, taps per frame
-  int M, HoWo, Wo;
-  int stride_t, stride_h, stride_w, pad_top, pad_left;
-  int n_tiles, k_tiles;
-  bool accumulate, pair_store;
-};
 
 template <int BM, int BN>
 constexpr int conv_smem_bytes() {
@@ -81,48 +65,21 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) conv3d_igemm_kernel(con
   const int m_tile = static_cast<int>(blockIdx.x / static_cast<unsigned>(a.n_tiles));
   const int m0 = m_tile * BM, n0 = n_tile * BN;
 
-  // Per output pixel of the tile: its first sequence frame and the input pixel of tap (0, 0), i.e.
-  // where the receptive field starts. Rows past M start at a frame so negative that every tap is
-  // "in the zero frames", hence zero-filled.
-  for (int r = tid; r < BM; r += kThreads) {
-    const int m = m0 + r;
-    int4 info = make_int4(INT_MIN / 2, 0, 0, 0);
-    if (m < a.M) {
-      const int to = m / a.HoWo, rem = m - to * a.HoWo;
-      const int ho = rem / a.Wo, wo = rem - ho * a.Wo;
-      info = make_int4(to * a.stride_t, ho * a.stride_h - a.pad_top, wo * a.stride_w - a.pad_left, 0);
-    }
-    rows[r] = info;
-  }
+  // Per output pixel of the tile, where its receptive field starts (conv3d_gather.cuh), computed
+  // once: the divisions by Ho*Wo and Wo are then out of the K loop.
+  for (int r = tid; r < BM; r += kThreads) rows[r] = conv_row_origin(a, m0 + r);
   __syncthreads();
 
   // ---- producers: one K step of A and B into stage `st`
   const int a_chunk = tid % kChunksA;  // this thread's column of A copies, fixed for every step
   auto load_a = [&](int st, int k0) {
-    const int k = k0 + a_chunk * VEC_A;
-    const bool k_ok = k < a.K;
-    int dt = 0, dh = 0, dw = 0, c = 0;
-    if (k_ok) {
-      const int tap = k / a.Cin;
-      c = k - tap * a.Cin;
-      dt = tap / a.khw;
-      const int plane = tap - dt * a.khw;
-      dh = plane / a.kw;
-      dw = plane - dh * a.kw;
-    }
+    // VEC_A consecutive columns share this tap: with VEC_A = 4, Cin % 4 == 0 and k % 4 == 0.
+    const ConvTap tap = conv_tap(a, k0 + a_chunk * VEC_A);
     float* dst_col = As + st * BM * kLdA + a_chunk * VEC_A;
 #pragma unroll 4
     for (int r = tid / kChunksA; r < BM; r += kThreads / kChunksA) {
-      const int4 info = rows[r];
-      const int s = info.x + dt, hi = info.y + dh, wi = info.z + dw;
-      const bool ok = k_ok && s >= a.Z && hi >= 0 && hi < a.H && wi >= 0 && wi < a.W;
-      const float* src = a.x;  // any valid address when nothing is read
-      if (ok) {
-        const int f = s - a.Z;  // frame of past ++ x
-        const float* frame = f < a.P ? a.past + f * a.frame_elems : a.x + (f - a.P) * a.frame_elems;
-        src = frame + (static_cast<int64_t>(hi) * a.W + wi) * a.Cin + c;
-      }
-      cp_async_zfill<VEC_A * 4>(dst_col + r * kLdA, src, ok);
+      const float* src = conv_source(a, rows[r], tap);
+      cp_async_zfill<VEC_A * 4>(dst_col + r * kLdA, src ? src : a.x, src != nullptr);
     }
   };
   const int b_chunk = tid % kChunksB;
@@ -298,35 +255,8 @@ int launch_conv3d(const Conv3dKernelParams& p, void* stream) {
   const int M = To * Ho * Wo;
   if (M == 0) return 0;
 
-  ConvArgs a{};
-  // The zero-fill copies still name an address: keep a valid one even when x is empty.
-  a.x = p.T > 0 ? p.x : (p.past ? p.past : p.y);
-  a.past = p.past;
-  a.w = p.w;
-  a.bias_f32 = p.bias_f32;
-  a.bias_bf16 = p.bias_bf16;
-  a.y = p.y;
-  a.frame_elems = int64_t{p.H} * p.W * p.Cin;
-  a.K = p.kt * p.kh * p.kw * p.Cin;
-  a.w_ld = p.w_ld ? p.w_ld : a.K;
-  a.H = p.H;
-  a.W = p.W;
-  a.Cin = p.Cin;
-  a.Cout = p.Cout;
-  a.P = p.P;
-  a.Z = p.pad_front;
-  a.kw = p.kw;
-  a.khw = p.kh * p.kw;
-  a.M = M;
-  a.HoWo = Ho * Wo;
-  a.Wo = Wo;
-  a.stride_t = p.stride_t;
-  a.stride_h = p.stride_h;
-  a.stride_w = p.stride_w;
-  a.pad_top = p.pad_top;
-  a.pad_left = p.pad_left;
+  ConvArgs a = make_conv_args(p);
   a.k_tiles = (a.K + kBK - 1) / kBK;
-  a.accumulate = p.accumulate;
   a.pair_store = p.Cout % 2 == 0 && aligned(p.y, 8);
 
   // 16-byte activation copies need every pixel row (Cin floats) and both frame bases 16-byte aligned.

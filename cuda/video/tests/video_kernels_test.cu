@@ -24,6 +24,7 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/video/conv3d_gather.cuh"
 #include "cuda/video/video_kernels.h"
 
 using namespace wan::cuda;
@@ -154,14 +155,10 @@ std::vector<double> ref_conv3d(const ConvCase& c, const std::vector<float>& xr, 
   return y;
 }
 
+Conv3dKernelParams conv_params(const ConvCase& c);
+
 void run_conv_case(const ConvCase& c) {
-  Conv3dKernelParams p;
-  p.T = c.T, p.P = c.P, p.H = c.H, p.W = c.W, p.Cin = c.Cin, p.Cout = c.Cout;
-  p.kt = c.kt, p.kh = c.kh, p.kw = c.kw;
-  p.stride_t = c.st, p.stride_h = c.sh, p.stride_w = c.sw;
-  p.pad_top = c.pt, p.pad_bottom = c.pb, p.pad_left = c.pl, p.pad_right = c.pr;
-  p.pad_front = c.pad_front;
-  p.accumulate = c.accumulate;
+  Conv3dKernelParams p = conv_params(c);
   const int To = conv3d_out_frames(p), Ho = conv3d_out_height(p), Wo = conv3d_out_width(p);
   const int64_t K = int64_t{c.kt} * c.kh * c.kw * c.Cin, w_ld = K + c.w_ld_pad;
 
@@ -212,7 +209,78 @@ void run_conv_case(const ConvCase& c) {
   report("conv3d " + c.name + " (f32 activations)", rel_l2(got, ref_f32), 1e-2);
 }
 
-void conv_cases() {
+Conv3dKernelParams conv_params(const ConvCase& c) {
+  Conv3dKernelParams p;
+  p.T = c.T, p.P = c.P, p.H = c.H, p.W = c.W, p.Cin = c.Cin, p.Cout = c.Cout;
+  p.kt = c.kt, p.kh = c.kh, p.kw = c.kw;
+  p.stride_t = c.st, p.stride_h = c.sh, p.stride_w = c.sw;
+  p.pad_top = c.pt, p.pad_bottom = c.pb, p.pad_left = c.pl, p.pad_right = c.pr;
+  p.pad_front = c.pad_front;
+  p.accumulate = c.accumulate;
+  return p;
+}
+
+// The kernel's gather (conv3d_gather.cuh) on the host, against an im2col walked with nested loops
+// (no divisions): every A[m, k] of the problem, plus the property the 16-byte copies rely on (four
+// columns k..k+3, k % 4 == 0, are four consecutive floats or all zero when Cin % 4 == 0).
+void check_conv_gather_on_host(const ConvCase& c) {
+  using namespace wan::cuda::video_detail;
+  const std::vector<float> x = random_vec(size_t(c.T) * c.H * c.W * c.Cin);
+  const std::vector<float> past = random_vec(size_t(c.P) * c.H * c.W * c.Cin);
+  std::vector<float> y(1);
+  std::vector<uint16_t> w(1);
+  Conv3dKernelParams p = conv_params(c);
+  p.x = x.empty() ? nullptr : x.data();
+  p.past = past.empty() ? nullptr : past.data();
+  p.w = w.data();
+  p.y = y.data();
+  if (const char* why = video_params_error(p)) {
+    expect(false, "gather " + c.name + ": parameters refused: " + why);
+    return;
+  }
+  const ConvArgs a = make_conv_args(p);
+  const int To = conv3d_out_frames(p), Ho = conv3d_out_height(p), Wo = conv3d_out_width(p);
+  const int64_t frame = int64_t{c.H} * c.W * c.Cin;
+  int64_t wrong = 0, checked = 0, split = 0;
+  int m = 0;
+  for (int to = 0; to < To; ++to)
+    for (int ho = 0; ho < Ho; ++ho)
+      for (int wo = 0; wo < Wo; ++wo, ++m) {
+        const int4 origin = conv_row_origin(a, m);
+        int k = 0;
+        for (int dt = 0; dt < c.kt; ++dt)
+          for (int dh = 0; dh < c.kh; ++dh)
+            for (int dw = 0; dw < c.kw; ++dw)
+              for (int ci = 0; ci < c.Cin; ++ci, ++k) {
+                const int s = to * c.st + dt, hi = ho * c.sh + dh - c.pt, wi = wo * c.sw + dw - c.pl;
+                const bool inside = s >= c.pad_front && hi >= 0 && hi < c.H && wi >= 0 && wi < c.W;
+                float want = 0.0f;
+                if (inside) {
+                  const int f = s - c.pad_front;
+                  const float* fr = f < c.P ? past.data() + f * frame : x.data() + (f - c.P) * frame;
+                  want = fr[(int64_t{hi} * c.W + wi) * c.Cin + ci];
+                }
+                const float* src = conv_source(a, origin, conv_tap(a, k));
+                wrong += (src != nullptr) != inside || (src && *src != want);
+                ++checked;
+                if (c.Cin % 4 == 0 && k % 4 == 0) {
+                  for (int j = 1; j < 4; ++j) {
+                    const float* sj = conv_source(a, origin, conv_tap(a, k + j));
+                    split += src ? sj != src + j : sj != nullptr;
+                  }
+                }
+              }
+        // The zero tail of the last K step and the rows past M read nothing.
+        for (int kk = a.K; kk < a.K + 32; ++kk) wrong += conv_source(a, origin, conv_tap(a, kk)) != nullptr;
+      }
+  for (int mm = a.M; mm < a.M + 128; ++mm)
+    for (int kk = 0; kk < a.K; ++kk) wrong += conv_source(a, conv_row_origin(a, mm), conv_tap(a, kk)) != nullptr;
+  expect(m == a.M && wrong == 0 && split == 0,
+         "conv3d gather on the host, " + c.name + ": " + std::to_string(checked) + " taps, " +
+             std::to_string(wrong) + " wrong, " + std::to_string(split) + " split 16-byte copies");
+}
+
+std::vector<ConvCase> conv_case_list() {
   std::vector<ConvCase> cases;
   auto add = [&](ConvCase c) { cases.push_back(c); };
   // name, T, P, H, W, Cin, Cout, kt, kh, kw
@@ -261,7 +329,7 @@ void conv_cases() {
   c = {"multi-tile Cin128 Cout256 past2 acc", 1, 2, 20, 37, 128, 256, 3, 3, 3};
   c.pt = c.pb = c.pl = c.pr = 1, c.accumulate = true;
   add(c);
-  for (const auto& cc : cases) run_conv_case(cc);
+  return cases;
 }
 
 // ---------------------------------------------------------------------------------- channel norm
@@ -519,9 +587,11 @@ void bench() {
 int main(int argc, char** argv) {
   const bool want_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
   refusal_cases();
+  const std::vector<ConvCase> conv_cases = conv_case_list();
+  for (const auto& c : conv_cases) check_conv_gather_on_host(c);
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device: only the parameter refusals ran (%d failures); the kernels are untested\n",
+    std::printf("no CUDA device: only the host checks (refusals, conv gather) ran (%d failures); the kernels are untested\n",
                 g_failures);
     return g_failures ? 1 : 2;
   }
@@ -533,7 +603,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  conv_cases();
+  for (const auto& c : conv_cases) run_conv_case(c);
 
   norm_case(37, 96, true, false, false);
   norm_case(19, 1024, false, true, false);
