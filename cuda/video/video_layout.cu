@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/video/video_kernels.h"
+#include "cuda/video/video_layout_index.cuh"
 
 namespace wan::cuda {
 namespace video_detail {
@@ -27,74 +28,32 @@ static bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-// ---- upsample: output pixel (t, h2, w2) is input pixel (t, h2 / 2, w2 / 2). V = float or float4,
-// CV = channels in units of V.
+// The index math of every kernel lives in video_layout_index.cuh (checked on the host by the test).
 template <typename V>
 __global__ void upsample_nearest_2x_kernel(const V* __restrict__ x, V* __restrict__ y, int64_t T, int64_t H,
                                            int64_t W, int64_t CV) {
   const int64_t n = T * 2 * H * 2 * W * CV;
-  WAN_GRID_STRIDE(i, n) {
-    const int64_t c = i % CV, pix = i / CV;
-    const int64_t w2 = pix % (2 * W), th2 = pix / (2 * W);
-    const int64_t h2 = th2 % (2 * H), t = th2 / (2 * H);
-    y[i] = x[((t * H + h2 / 2) * W + w2 / 2) * CV + c];
-  }
+  WAN_GRID_STRIDE(i, n) { y[i] = x[upsample_source(i, H, W, CV)]; }
 }
-
-// ---- permute: output element i has coordinates (by out_dim, last fastest); its source offset is
-// sum coord_d * src_stride[d], src_stride[d] = the input stride of input dim perm[d].
-struct PermuteArgs {
-  int64_t out_dim[8];
-  int64_t src_stride[8];
-  int64_t n;
-  int rank;
-};
 
 template <typename V>
 __global__ void permute_kernel(const V* __restrict__ x, V* __restrict__ y, const PermuteArgs a) {
-  WAN_GRID_STRIDE(i, a.n) {
-    int64_t rest = i, src = 0;
-    for (int d = a.rank - 1; d >= 0; --d) {
-      src += (rest % a.out_dim[d]) * a.src_stride[d];
-      rest /= a.out_dim[d];
-    }
-    y[i] = x[src];
-  }
+  WAN_GRID_STRIDE(i, a.n) { y[i] = x[permute_source(i, a)]; }
 }
 
-// ---- avg_down_3d: output (to, ho, wo, o) averages folded channels j in [o*group, (o+1)*group),
-// j = c * factor + (dt*fs + dh)*fs + dw, read from frame to*ft + dt - pad (zero when negative).
-// The sum runs in the CPU backend's order and the mean is not fused into the residual add, so the
-// two backends round alike.
-__global__ void avg_down_3d_kernel(const SpaceTimeKernelParams p, int64_t To, int64_t Ho, int64_t Wo, int pad,
-                                   int group, float inv) {
-  const int64_t ft = p.factor_t, fs = p.factor_s, factor = ft * fs * fs, H = p.H, W = p.W, Cin = p.Cin;
-  const int64_t n = To * Ho * Wo * p.Cout;
+// The mean is not fused into the residual add (no FMA), so both backends round alike.
+__global__ void avg_down_3d_kernel(const SpaceTimeKernelParams p, const AvgDownArgs a) {
+  const int64_t n = a.To * a.Ho * a.Wo * p.Cout;
   WAN_GRID_STRIDE(i, n) {
-    const int64_t o = i % p.Cout, q = i / p.Cout;
-    const int64_t wo = q % Wo, ho = (q / Wo) % Ho, to = q / (Wo * Ho);
-    float sum = 0.0f;
-    for (int64_t j = o * group; j < (o + 1) * group; ++j) {
-      const int64_t c = j / factor, sub = j % factor;
-      const int64_t dt = sub / (fs * fs), dh = (sub / fs) % fs, dw = sub % fs;
-      const int64_t t = to * ft + dt - pad;
-      if (t >= 0) sum += p.x[((t * H + ho * fs + dh) * W + wo * fs + dw) * Cin + c];
-    }
-    const float mean = __fmul_rn(sum, inv);
+    const float mean = __fmul_rn(avg_down_sum(p, a, i), a.inv);
     p.y[i] = p.accumulate ? p.y[i] + mean : mean;
   }
 }
 
-// ---- dup_up_3d: output (tq - drop, hq, wq, o) reads input pixel (tq/ft, hq/fs, wq/fs), channel
-// (o * factor + sub) / repeats with sub = ((tq%ft)*fs + hq%fs)*fs + wq%fs.
 __global__ void dup_up_3d_kernel(const SpaceTimeKernelParams p, int64_t To, int64_t Ho, int64_t Wo, int repeats) {
-  const int64_t ft = p.factor_t, fs = p.factor_s, factor = ft * fs * fs, H = p.H, W = p.W, Cin = p.Cin;
   const int64_t n = To * Ho * Wo * p.Cout;
   WAN_GRID_STRIDE(i, n) {
-    const int64_t o = i % p.Cout, q = i / p.Cout;
-    const int64_t wq = q % Wo, hq = (q / Wo) % Ho, tq = q / (Wo * Ho) + p.drop_frames;
-    const int64_t sub = ((tq % ft) * fs + hq % fs) * fs + wq % fs;
-    const float v = p.x[(((tq / ft) * H + hq / fs) * W + wq / fs) * Cin + (o * factor + sub) / repeats];
+    const float v = p.x[dup_up_source(p, Ho, Wo, repeats, i)];
     p.y[i] = p.accumulate ? p.y[i] + v : v;
   }
 }
@@ -143,25 +102,10 @@ const char* video_params_error(const PermuteKernelParams& p) {
 
 int launch_permute(const PermuteKernelParams& p, void* stream) {
   if (video_params_error(p)) return static_cast<int>(cudaErrorInvalidValue);
-  const int r = p.rank;
-  int64_t in_stride[8];
-  in_stride[r - 1] = 1;
-  for (int i = r - 2; i >= 0; --i) in_stride[i] = in_stride[i + 1] * p.dims[i + 1];
-  PermuteArgs a{};
-  a.rank = r;
-  a.n = 1;
-  for (int i = 0; i < r; ++i) {
-    a.out_dim[i] = p.dims[p.perm[i]];
-    a.src_stride[i] = in_stride[p.perm[i]];
-    a.n *= a.out_dim[i];
-  }
+  const PermuteArgs a = make_permute_args(p, aligned16(p.x) && aligned16(p.y));
   if (a.n == 0) return 0;
   auto s = static_cast<cudaStream_t>(stream);
-  // The last dim stays last (the VAE's frame interleave [T,H,W,2,C] -> [T,2,H,W,C]): move float4s.
-  if (p.perm[r - 1] == r - 1 && p.dims[r - 1] % 4 == 0 && aligned16(p.x) && aligned16(p.y)) {
-    a.out_dim[r - 1] /= 4;
-    for (int i = 0; i < r - 1; ++i) a.src_stride[i] /= 4;
-    a.n /= 4;
+  if (a.vec4) {
     permute_kernel<float4><<<layout_blocks(a.n), kLayoutThreads, 0, s>>>(reinterpret_cast<const float4*>(p.x),
                                                                         reinterpret_cast<float4*>(p.y), a);
   } else {
@@ -192,15 +136,10 @@ const char* video_params_error_avg_down(const SpaceTimeKernelParams& p) {
 
 int launch_avg_down_3d(const SpaceTimeKernelParams& p, void* stream) {
   if (video_params_error_avg_down(p)) return static_cast<int>(cudaErrorInvalidValue);
-  const int ft = p.factor_t, fs = p.factor_s;
-  const int pad = (ft - p.T % ft) % ft;
-  const int64_t To = (p.T + pad) / ft, Ho = p.H / fs, Wo = p.W / fs;
-  const int64_t n = To * Ho * Wo * p.Cout;
+  const AvgDownArgs a = make_avg_down_args(p);
+  const int64_t n = a.To * a.Ho * a.Wo * p.Cout;
   if (n == 0) return 0;
-  const int group = static_cast<int>(int64_t{p.Cin} * ft * fs * fs / p.Cout);
-  const float inv = 1.0f / static_cast<float>(group);
-  avg_down_3d_kernel<<<layout_blocks(n), kLayoutThreads, 0, static_cast<cudaStream_t>(stream)>>>(p, To, Ho, Wo, pad,
-                                                                                              group, inv);
+  avg_down_3d_kernel<<<layout_blocks(n), kLayoutThreads, 0, static_cast<cudaStream_t>(stream)>>>(p, a);
   return static_cast<int>(cudaGetLastError());
 }
 

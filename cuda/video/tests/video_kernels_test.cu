@@ -26,12 +26,14 @@
 
 #include "cuda/video/conv3d_gather.cuh"
 #include "cuda/video/video_kernels.h"
+#include "cuda/video/video_layout_index.cuh"
 
 using namespace wan::cuda;
 
 namespace {
 
 int g_failures = 0;
+bool g_have_device = false;  // without one, only the host checks and emulations run
 
 void report(const std::string& name, double rel, double bound) {
   const bool pass = std::isfinite(rel) && rel <= bound;
@@ -385,14 +387,23 @@ void upsample_case(int T, int H, int W, int C) {
       for (int w = 0; w < 2 * W; ++w)
         for (int c = 0; c < C; ++c)
           ref[((size_t(t) * 2 * H + h) * 2 * W + w) * C + c] = x[((size_t(t) * H + h / 2) * W + w / 2) * C + c];
+  const std::string name = "upsample_nearest_2x " + std::to_string(T) + "x" + std::to_string(H) + "x" +
+                           std::to_string(W) + "x" + std::to_string(C);
+  {  // the kernel's index math on the host, in the units the launcher picks (float4 when C % 4 == 0)
+    using namespace wan::cuda::video_detail;
+    std::vector<float> emu(ref.size(), NAN);
+    const int v = C % 4 == 0 ? 4 : 1;
+    for (int64_t i = 0; i < int64_t(ref.size()) / v; ++i)
+      std::memcpy(&emu[i * v], &x[upsample_source(i, H, W, C / v) * v], v * sizeof(float));
+    report(name + " [host emulation]", rel_l2(emu, as_double(ref)), 0.0);
+  }
+  if (!g_have_device) return;
   DeviceBuffer<float> dx(x), dy(std::vector<float>(ref.size(), NAN));
   Upsample2xKernelParams p;
   p.x = dx.ptr, p.y = dy.ptr, p.T = T, p.H = H, p.W = W, p.C = C;
   CUDA_OK(static_cast<cudaError_t>(launch_upsample_nearest_2x(p, nullptr)));
   CUDA_OK(cudaDeviceSynchronize());
-  report("upsample_nearest_2x " + std::to_string(T) + "x" + std::to_string(H) + "x" + std::to_string(W) + "x" +
-             std::to_string(C),
-         rel_l2(dy.download(), as_double(ref)), 0.0);
+  report(name, rel_l2(dy.download(), as_double(ref)), 0.0);
 }
 
 void permute_case(std::vector<int64_t> dims, std::vector<int> perm) {
@@ -414,9 +425,8 @@ void permute_case(std::vector<int64_t> dims, std::vector<int> perm) {
       coord[d] = 0;
     }
   }
-  DeviceBuffer<float> dx(x), dy(std::vector<float>(n, NAN));
   PermuteKernelParams p;
-  p.x = dx.ptr, p.y = dy.ptr, p.rank = r;
+  p.rank = r;
   std::string name = "permute [";
   for (int i = 0; i < r; ++i) {
     p.dims[i] = dims[i];
@@ -424,6 +434,17 @@ void permute_case(std::vector<int64_t> dims, std::vector<int> perm) {
     name += std::to_string(dims[i]) + (i + 1 < r ? "," : "] perm (");
   }
   for (int i = 0; i < r; ++i) name += std::to_string(perm[i]) + (i + 1 < r ? "," : ")");
+  {  // the kernel's index math on the host, float4 units where the launcher would use them
+    using namespace wan::cuda::video_detail;
+    const PermuteArgs a = make_permute_args(p, true);
+    const int v = a.vec4 ? 4 : 1;
+    std::vector<float> emu(n, NAN);
+    for (int64_t i = 0; i < a.n; ++i) std::memcpy(&emu[i * v], &x[permute_source(i, a) * v], v * sizeof(float));
+    report(name + (a.vec4 ? " [host emulation, float4]" : " [host emulation]"), rel_l2(emu, as_double(ref)), 0.0);
+  }
+  if (!g_have_device) return;
+  DeviceBuffer<float> dx(x), dy(std::vector<float>(n, NAN));
+  p.x = dx.ptr, p.y = dy.ptr;
   CUDA_OK(static_cast<cudaError_t>(launch_permute(p, nullptr)));
   CUDA_OK(cudaDeviceSynchronize());
   report(name, rel_l2(dy.download(), as_double(ref)), 0.0);
@@ -449,15 +470,29 @@ void avg_down_case(int T, int H, int W, int Cin, int Cout, int ft, int fs, bool 
           const size_t i = ((size_t(to) * Ho + ho) * Wo + wo) * Cout + o;
           ref[i] = sum / group + (accumulate ? y0[i] : 0.0);
         }
-  DeviceBuffer<float> dx(x), dy(y0);
   SpaceTimeKernelParams p;
-  p.x = dx.ptr, p.y = dy.ptr, p.T = T, p.H = H, p.W = W, p.Cin = Cin, p.Cout = Cout;
+  p.T = T, p.H = H, p.W = W, p.Cin = Cin, p.Cout = Cout;
   p.factor_t = ft, p.factor_s = fs, p.accumulate = accumulate;
-  CUDA_OK(static_cast<cudaError_t>(launch_avg_down_3d(p, nullptr)));
-  CUDA_OK(cudaDeviceSynchronize());
   char name[160];
   std::snprintf(name, sizeof name, "avg_down_3d %dx%dx%dx%d -> C%d ft%d fs%d%s", T, H, W, Cin, Cout, ft, fs,
                 accumulate ? " acc" : "");
+  {  // the kernel's index math on the host
+    using namespace wan::cuda::video_detail;
+    SpaceTimeKernelParams hp = p;
+    hp.x = x.data();
+    const AvgDownArgs a = make_avg_down_args(hp);
+    std::vector<float> emu(y0);
+    for (int64_t i = 0; i < int64_t(emu.size()); ++i) {
+      const float mean = avg_down_sum(hp, a, i) * a.inv;
+      emu[i] = accumulate ? emu[i] + mean : mean;
+    }
+    report(std::string(name) + " [host emulation]", rel_l2(emu, ref), 1e-6);
+  }
+  if (!g_have_device) return;
+  DeviceBuffer<float> dx(x), dy(y0);
+  p.x = dx.ptr, p.y = dy.ptr;
+  CUDA_OK(static_cast<cudaError_t>(launch_avg_down_3d(p, nullptr)));
+  CUDA_OK(cudaDeviceSynchronize());
   report(name, rel_l2(dy.download(), ref), 1e-6);
 }
 
@@ -477,16 +512,27 @@ void dup_up_case(int T, int H, int W, int Cin, int Cout, int ft, int fs, int dro
           ref[i] = x[((size_t(tq / ft) * H + h / fs) * W + w / fs) * Cin + (o * factor + sub) / repeats] +
                    (accumulate ? double(y0[i]) : 0.0);
         }
-  DeviceBuffer<float> dx(x), dy(y0);
   SpaceTimeKernelParams p;
-  p.x = dx.ptr, p.y = dy.ptr, p.T = T, p.H = H, p.W = W, p.Cin = Cin, p.Cout = Cout;
+  p.T = T, p.H = H, p.W = W, p.Cin = Cin, p.Cout = Cout;
   p.factor_t = ft, p.factor_s = fs, p.drop_frames = drop, p.accumulate = accumulate;
-  CUDA_OK(static_cast<cudaError_t>(launch_dup_up_3d(p, nullptr)));
-  CUDA_OK(cudaDeviceSynchronize());
   char name[160];
   std::snprintf(name, sizeof name, "dup_up_3d %dx%dx%dx%d -> C%d ft%d fs%d drop%d%s", T, H, W, Cin, Cout, ft, fs,
                 drop, accumulate ? " acc" : "");
-  report(name, rel_l2(dy.download(), ref), accumulate ? 1e-7 : 0.0);
+  const double bound = accumulate ? 1e-7 : 0.0;
+  {  // the kernel's index math on the host
+    std::vector<float> emu(y0);
+    for (int64_t i = 0; i < int64_t(emu.size()); ++i) {
+      const float v = x[wan::cuda::video_detail::dup_up_source(p, Ho, Wo, repeats, i)];
+      emu[i] = accumulate ? emu[i] + v : v;
+    }
+    report(std::string(name) + " [host emulation]", rel_l2(emu, ref), bound);
+  }
+  if (!g_have_device) return;
+  DeviceBuffer<float> dx(x), dy(y0);
+  p.x = dx.ptr, p.y = dy.ptr;
+  CUDA_OK(static_cast<cudaError_t>(launch_dup_up_3d(p, nullptr)));
+  CUDA_OK(cudaDeviceSynchronize());
+  report(name, rel_l2(dy.download(), ref), bound);
 }
 
 // ---------------------------------------------------------------------- refusals (no device needed)
@@ -582,35 +628,8 @@ void bench() {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const bool want_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
-  refusal_cases();
-  const std::vector<ConvCase> conv_cases = conv_case_list();
-  for (const auto& c : conv_cases) check_conv_gather_on_host(c);
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device: only the host checks (refusals, conv gather) ran (%d failures); the kernels are untested\n",
-                g_failures);
-    return g_failures ? 1 : 2;
-  }
-  cudaDeviceProp prop{};
-  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
-  if (prop.major < 8) {
-    std::printf("FAIL the conv needs sm_80+ (bf16 mma.sync)\n");
-    return 1;
-  }
-
-  for (const auto& c : conv_cases) run_conv_case(c);
-
-  norm_case(37, 96, true, false, false);
-  norm_case(19, 1024, false, true, false);
-  norm_case(23, 3, true, false, false);
-  norm_case(41, 50, true, true, false);
-  norm_case(33, 384, true, false, true);
-
+// Each runs its kernel's index math on the host, then (with a device) the kernel.
+void layout_cases() {
   upsample_case(2, 5, 7, 12);
   upsample_case(3, 4, 3, 3);
   upsample_case(1, 1, 1, 1);
@@ -619,6 +638,7 @@ int main(int argc, char** argv) {
   permute_case({2, 3, 5, 2, 5}, {0, 3, 1, 2, 4});  // same, odd channels
   permute_case({7, 5, 9}, {0, 2, 1});             // the conv weight repack [Cout, Cin, taps] -> taps major
   permute_case({2, 3, 1, 2, 3, 2, 1, 2}, {7, 1, 5, 0, 3, 2, 6, 4});
+  permute_case({2, 3, 1, 2, 3, 2, 1, 4}, {1, 5, 0, 3, 2, 6, 4, 7});  // rank 8, float4 path
   permute_case({11}, {0});
 
   avg_down_case(5, 6, 10, 8, 16, 2, 2, false);  // T padded with one leading zero frame
@@ -628,6 +648,43 @@ int main(int argc, char** argv) {
   dup_up_case(3, 4, 5, 16, 8, 2, 2, 1, false);  // the first chunk drops its leading frame
   dup_up_case(2, 3, 3, 12, 6, 1, 2, 0, true);
   dup_up_case(2, 2, 3, 96, 24, 2, 2, 0, false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool want_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  int devices = 0;
+  g_have_device = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+  cudaGetLastError();  // a failed device query must not linger as the "last error" of a launch
+
+  // ---- host checks: parameter refusals and the kernels' index math, no device needed
+  refusal_cases();
+  const std::vector<ConvCase> conv_cases = conv_case_list();
+  for (const auto& c : conv_cases) check_conv_gather_on_host(c);
+  layout_cases();
+  if (!g_have_device) {
+    std::printf("no CUDA device: only the host checks (refusals, conv gather, layout index emulation) ran, "
+                "%d failure(s); the kernels themselves are untested\n",
+                g_failures);
+    return g_failures ? 1 : 2;
+  }
+
+  // ---- the kernels on the device
+  cudaDeviceProp prop{};
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (prop.major < 8) {
+    std::printf("FAIL the conv needs sm_80+ (bf16 mma.sync)\n");
+    return 1;
+  }
+  for (const auto& c : conv_cases) run_conv_case(c);
+
+  norm_case(37, 96, true, false, false);
+  norm_case(19, 1024, false, true, false);
+  norm_case(23, 3, true, false, false);
+  norm_case(41, 50, true, true, false);
+  norm_case(33, 384, true, false, true);
 
   if (want_bench) bench();
 
