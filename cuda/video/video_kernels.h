@@ -35,7 +35,7 @@ struct Conv3dKernelParams {
   const uint16_t* w = nullptr;  // bf16 [Cout, w_ld]
   const float* bias_f32 = nullptr;
   const uint16_t* bias_bf16 = nullptr;
-  float* y = nullptr;  // [To, Ho, Wo, Cout]; read too when accumulate
+  float* y = nullptr;  // [To, Ho, Wo, Cout]; read too when accumulate; must not overlap x or past
   int T = 0, P = 0, H = 0, W = 0, Cin = 0, Cout = 0;
   int64_t w_ld = 0;  // 0 means K
   int kt = 1, kh = 1, kw = 1;
