@@ -1,10 +1,11 @@
 // Whole models built on both backends from the same RandomWeightSource seed: the Wan transformer
-// (text-to-video, image-to-video with the image branch, per-token timesteps) and the VAE decoders
-// of Wan2.1 and Wan2.2, small configurations.
+// (text-to-video, image-to-video with the image branch, per-token timesteps), the UMT5 encoder and the VAE
+// decoders of Wan2.1 and Wan2.2, small configurations.
 #include <string>
 
 #include "io/weight_source.h"
 #include "models/dit/wan_dit.h"
+#include "models/umt5/umt5.h"
 #include "models/vae/wan_vae.h"
 #include "tests/cuda_parity/harness.h"
 
@@ -81,6 +82,26 @@ double vae_parity(Ctx& c, bool wan22) {
   return c.rel_l2(pr, pd);
 }
 
+double umt5_parity(Ctx& c) {
+  umt5::Umt5Config cfg;
+  cfg.vocab_size = 300;
+  cfg.d_model = 96;
+  cfg.d_kv = 16;
+  cfg.num_heads = 4;
+  cfg.d_ff = 160;
+  cfg.num_layers = 2;
+  RandomWeightSource wr(c.ref(), 7, 0.1f), wd(c.dut(), 7, 0.1f);
+  umt5::Umt5Encoder mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const int64_t B = 2, L = 13;
+  std::vector<int32_t> ids(B * L), mask(B * L);
+  for (int64_t i = 0; i < B * L; ++i) {
+    ids[i] = static_cast<int32_t>((i * 37 + 11) % cfg.vocab_size);
+    mask[i] = (i / L == 1 && i % L >= 9) ? 0 : 1;  // the second prompt is padded
+  }
+  Tensor yr = mr.forward(ids, mask, B, L), yd = md.forward(ids, mask, B, L);
+  return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
+}
+
 }  // namespace
 
 std::vector<Check> model_checks() {
@@ -88,6 +109,7 @@ std::vector<Check> model_checks() {
       {"model wan-dit t2v (2 layers, dim 128)", kModel, [](Ctx& c) { return dit_parity(c, false, false); }},
       {"model wan-dit i2v image branch", kModel, [](Ctx& c) { return dit_parity(c, true, false); }},
       {"model wan-dit per-token timesteps (ti2v)", kModel, [](Ctx& c) { return dit_parity(c, false, true); }},
+      {"model umt5 encoder (2 layers, padded batch)", kModel, [](Ctx& c) { return umt5_parity(c); }},
       {"model wan2.1 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, false); }},
       {"model wan2.2 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, true); }},
   };
