@@ -37,13 +37,14 @@ Tensor PlanWeightSource::take(const std::string& name, const Shape& shape) {
     fail("E_MODEL_FORMAT", s.file + ": tensor \"" + name + "\" has " + std::to_string(s.length) + " bytes, expected " +
                                std::to_string(numel * dtype_size(s.dtype)));
   const uint8_t* bytes = file(s.file).range(s.offset, s.length, "tensor \"" + name + "\"");
-  Tensor t = backend_.empty(shape, DType::F32);
-  if (t.device() == Device::CPU) {
+  Tensor t;
+  if (backend_.device() == Device::CPU) {
+    t = backend_.empty(shape, DType::F32);  // converted in place: no second host copy
     convert_to_f32(s.dtype, bytes, numel, s.scale, t.f32());
   } else {
     std::vector<float> host(numel);
     convert_to_f32(s.dtype, bytes, numel, s.scale, host.data());
-    t = backend_.upload(host.data(), shape);
+    t = backend_.upload_weight(host.data(), shape);
   }
   taken_.insert(name);
   return t;
@@ -89,10 +90,11 @@ Tensor RandomWeightSource::take(const std::string& requested, const Shape& shape
   // A splitmix64 stream per tensor, keyed by the name, so the values do not depend on binding order.
   uint64_t h = seed_ ^ 0x9e3779b97f4a7c15ull;
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
-  Tensor t = backend_.empty(shape, DType::F32);
-  const int64_t n = t.numel();
+  const bool on_host = backend_.device() == Device::CPU;
+  Tensor t = on_host ? backend_.empty(shape, DType::F32) : Tensor();
+  const int64_t n = shape_numel(shape);
   std::vector<float> host;
-  float* out = t.device() == Device::CPU ? t.f32() : (host.resize(n), host.data());
+  float* out = on_host ? t.f32() : (host.resize(n), host.data());
   const float amp = stddev_ * std::sqrt(3.0f);  // uniform [-a, a] has std a/sqrt(3)
   for (int64_t i = 0; i < n; ++i) {
     uint64_t z = h + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(i + 1);
@@ -101,7 +103,7 @@ Tensor RandomWeightSource::take(const std::string& requested, const Shape& shape
     z ^= z >> 31;
     out[i] = amp * (static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f);
   }
-  if (t.device() != Device::CPU) t = backend_.upload(host.data(), shape);
+  if (!on_host) t = backend_.upload_weight(host.data(), shape);
   if (share_layers_) shared_[name] = t;
   return t;
 }

@@ -17,6 +17,7 @@
 #include "napi/vae_binding.h"
 
 #ifdef WAN_WITH_CUDA
+#include "cuda/backend/make_cuda_backend.h"
 #include "cuda/device_query.h"
 #endif
 
@@ -35,6 +36,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("gemm", bi.gemm);
     o.Set("device", bi.device);
     o.Set("threads", bi.threads);
+    o.Set("backendReason", runtime(env).backend_reason);
+    if (bi.name == "cuda") {
+      Napi::Object mem = Napi::Object::New(env);
+      mem.Set("inUse", static_cast<double>(bi.memory.in_use));
+      mem.Set("peak", static_cast<double>(bi.memory.peak));
+      mem.Set("cached", static_cast<double>(bi.memory.cached));
+      o.Set("deviceMemory", mem);
+    }
     const char* blas = cpu::blas_library();
     o.Set("blas", blas ? Napi::Value(Napi::String::New(env, blas)) : env.Null());
 #ifdef WAN_WITH_CUDA
@@ -79,9 +88,31 @@ int thread_count_from_env() {
   return v ? std::atoi(v) : 0;
 }
 
+// The CUDA addon runs on the device when one answers and WAN_VIDEO_DEVICE is not "cpu"; every
+// other case (the CPU addon, no device, a device too old) gets the CPU backend, and says why.
+void make_backend(Runtime& rt) {
+#ifdef WAN_WITH_CUDA
+  const char* pref = std::getenv("WAN_VIDEO_DEVICE");
+  if (pref && std::string(pref) == "cpu") {
+    rt.backend_reason = "WAN_VIDEO_DEVICE=cpu";
+  } else {
+    std::string why;
+    rt.backend = cuda::make_cuda_backend(cuda::cuda_device_from_env(), &why);
+    if (rt.backend) {
+      rt.backend_reason = "CUDA device " + std::to_string(cuda::cuda_device_from_env()) + " answered";
+      return;
+    }
+    rt.backend_reason = "CUDA build, but " + why;
+  }
+#else
+  rt.backend_reason = "CPU-only build";
+#endif
+  rt.backend = make_cpu_backend(thread_count_from_env());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* rt = new Runtime();
-  rt->backend = make_cpu_backend(thread_count_from_env());
+  make_backend(*rt);
   rt->transformer_ctor = Napi::Persistent(TransformerWrap::Define(env));
   rt->text_encoder_ctor = Napi::Persistent(TextEncoderWrap::Define(env));
   env.SetInstanceData<Runtime>(rt);

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "ops/backend.h"
 
@@ -10,6 +11,7 @@ namespace wan::napi {
 
 struct Runtime {
   std::unique_ptr<Backend> backend;
+  std::string backend_reason;  // why this backend (info().backendReason)
   Napi::FunctionReference transformer_ctor;
   Napi::FunctionReference text_encoder_ctor;
   Napi::FunctionReference vae_ctor;

@@ -63,23 +63,39 @@ struct PermuteParams {
   int perm[8] = {};  // output dim i is input dim perm[i]
 };
 
+// Device memory held by a backend's allocator (the CUDA backend's caching pool); zeros on the CPU.
+struct MemoryStats {
+  size_t in_use = 0;  // bytes handed out and not yet returned
+  size_t peak = 0;    // largest in_use since the backend was made
+  size_t cached = 0;  // bytes returned and kept for reuse
+};
+
 struct BackendInfo {
   std::string name;    // "cpu" or "cuda"
   std::string gemm;    // which matrix-product implementation serves linear()
   std::string device;  // CPU model or GPU name
   int threads = 1;
+  MemoryStats memory;
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual BackendInfo info() const = 0;
+  // Where this backend's tensors live: weight loaders convert straight into host tensors.
+  virtual Device device() const { return Device::CPU; }
+  // Hands cached device memory back to the driver (no-op on the CPU).
+  virtual void trim() {}
 
   // ---- memory
   virtual Tensor empty(const Shape& shape, DType dtype = DType::F32) = 0;
   // Copies host float32 / int32 data into a new backend tensor.
   virtual Tensor upload(const float* host, const Shape& shape) = 0;
   virtual Tensor upload_i32(const int32_t* host, const Shape& shape) = 0;
+  // A model weight from host float32: the backend picks its storage (the CUDA backend keeps 2-D
+  // matrices as bf16, everything else float32). linear, embedding and attention's relative bias
+  // accept what this returns.
+  virtual Tensor upload_weight(const float* host, const Shape& shape) { return upload(host, shape); }
   // Copies a float32 backend tensor to host memory (numel floats).
   virtual void download(const Tensor& t, float* host) = 0;
   virtual void copy(const Tensor& src, Tensor& dst) = 0;

@@ -22,6 +22,10 @@ export interface NativeInfo {
   cudaBuild: boolean;
   cudaDevices?: Array<{ name: string; computeCapability: string; memoryBytes: number }>;
   cudaError?: string | null;
+  /** Why the addon runs on this backend (CPU-only build, WAN_VIDEO_DEVICE=cpu, no device, ...). */
+  backendReason?: string;
+  /** The CUDA backend's caching pool, bytes: handed out, largest handed out, cached for reuse. */
+  deviceMemory?: { inUse: number; peak: number; cached: number };
 }
 
 /** The native side reads the transformer config and tensor refs exactly as lib/model plans them. */

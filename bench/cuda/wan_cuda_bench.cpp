@@ -1,0 +1,306 @@
+// wan_cuda_bench: timings of the CUDA backend on a device (see README.md beside this file).
+//
+//   wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,dit,block14b,vae]
+//
+// 1. bf16 GEMM TFLOP/s at the transformer's shapes (1.3B: dim 1536, ffn 8960, 32760 tokens; 14B:
+//    dim 5120, ffn 13824, 75600 tokens) and a large square GEMM as the measured peak: our mma.sync
+//    kernel and cuBLASLt (where built), raw kernels on bf16 operands, plus the whole linear() op
+//    (which also converts the float32 activations).
+// 2. The Wan2.1 1.3B transformer forward at 480p, 81 frames (latent 21x60x104 -> 32760 tokens,
+//    512 text tokens), random weights (RandomWeightSource seed 42, std 0.02 -- diffusers_ref.py
+//    makes the same values), seconds per forward and peak pool memory.
+// 3. One block of the 14B configuration at 720p (latent 21x90x160 -> 75600 tokens).
+// 4. The Wan2.1 VAE decode of 21 latent frames at 480p (81 frames): seconds and peak pool memory.
+// With --dump DIR the transformer outputs go to DIR/*.f32 for diffusers_ref.py to compare.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "cuda/backend/cublaslt_gemm.h"
+#include "cuda/backend/cuda_backend.h"
+#include "cuda/backend/cuda_error.h"
+#include "cuda/backend/make_cuda_backend.h"
+#include "cuda/kernels/gemm_bf16.h"
+#include "io/weight_source.h"
+#include "models/dit/wan_dit.h"
+#include "models/vae/wan_vae.h"
+
+using namespace wan;
+using wan::cuda::CudaBackend;
+
+namespace {
+
+struct Args {
+  std::string json, dump, skip;
+  bool quick = false;
+  bool wants(const char* part) const { return skip.find(part) == std::string::npos; }
+};
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds of `iters` runs of fn on the stream, timed with events, after one warm-up.
+double time_on_stream(cudaStream_t s, int iters, const std::function<void()>& fn) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  fn();
+  cuda::check_cuda(cudaStreamSynchronize(s), "warm-up");
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    cudaEventRecord(a, s);
+    fn();
+    cudaEventRecord(b, s);
+    cuda::check_cuda(cudaEventSynchronize(b), "timing");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    t.push_back(ms / 1e3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// Random host data through the same generator as the weights (names keep the streams apart).
+std::vector<float> host_random(const std::string& name, const Shape& shape, float stddev) {
+  auto cpu = make_cpu_backend(1);
+  RandomWeightSource src(*cpu, 42, stddev);
+  Tensor t = src.take(name, shape);
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  cpu->download(t, v.data());
+  return v;
+}
+
+struct GemmShape {
+  const char* name;
+  int64_t M, N, K;
+};
+
+std::string bench_gemm(CudaBackend& be, const Args& args) {
+  std::vector<GemmShape> shapes = {
+      {"1.3B qkv/o (32760x1536x1536)", 32760, 1536, 1536},   {"1.3B ffn_in (32760x8960x1536)", 32760, 8960, 1536},
+      {"1.3B ffn_out (32760x1536x8960)", 32760, 1536, 8960}, {"14B qkv/o (75600x5120x5120)", 75600, 5120, 5120},
+      {"14B ffn_in (75600x13824x5120)", 75600, 13824, 5120}, {"14B ffn_out (75600x5120x13824)", 75600, 5120, 13824},
+      {"text k/v (512x1536x1536)", 512, 1536, 1536},          {"peak square 8192^3", 8192, 8192, 8192},
+  };
+  if (args.quick) shapes = {{"peak square 4096^3", 4096, 4096, 4096}};
+  auto lt = cuda::CublasLtGemm::create(be.stream());
+  std::ostringstream js;
+  js << "[";
+  bool first = true;
+  for (const GemmShape& g : shapes) {
+    Tensor a = be.empty({g.M * g.K}, DType::BF16), w = be.empty({g.N * g.K}, DType::BF16);
+    Tensor y = be.empty({g.M, g.N}, DType::F32), xf = be.empty({g.M, g.K}, DType::F32);
+    cudaMemsetAsync(a.raw(), 0x3c, a.bytes(), be.stream());  // 0x3c3c: a small finite bf16
+    cudaMemsetAsync(w.raw(), 0x3c, w.bytes(), be.stream());
+    cudaMemsetAsync(xf.raw(), 0, xf.bytes(), be.stream());
+    const double flops = 2.0 * g.M * g.N * g.K;
+    const int iters = flops > 5e12 ? 3 : 10;
+    cuda::GemmBf16Params p;
+    p.a = a.data<uint16_t>();
+    p.b = w.data<uint16_t>();
+    p.c = y.f32();
+    p.M = g.M;
+    p.N = g.N;
+    p.K = g.K;
+    p.lda = p.ldb = g.K;
+    p.ldc = g.N;
+    const double t_ours = time_on_stream(be.stream(), iters, [&] { cuda::launch_gemm_bf16(p, be.sm_count(), be.stream()); });
+    double t_lt = NAN;
+    if (lt) {
+      Tensor ws = be.empty({static_cast<int64_t>(cuda::CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+      cuda::LtMatmulArgs la;
+      la.x = a.data<uint16_t>();
+      la.ldx = g.K;
+      la.w = w.data<uint16_t>();
+      la.ldw = g.K;
+      la.y = y.f32();
+      la.ldy = g.N;
+      la.M = g.M;
+      la.N = g.N;
+      la.K = g.K;
+      la.workspace = ws.raw();
+      la.workspace_bytes = cuda::CublasLtGemm::kWorkspaceBytes;
+      if (lt->run(la, be.stream())) t_lt = time_on_stream(be.stream(), iters, [&] { lt->run(la, be.stream()); });
+    }
+    // The whole op as the models call it: f32 activations converted, then the GEMM.
+    Tensor wt = w.view({g.N, g.K});
+    const double t_op = time_on_stream(be.stream(), iters, [&] { be.linear(xf, wt, nullptr, Activation::None, y); });
+    std::printf("gemm %-34s mma-sync %7.1f TFLOP/s (%s)  cublaslt %7s TFLOP/s  linear() [%s] %7.1f TFLOP/s\n", g.name,
+                flops / t_ours / 1e12, cuda::gemm_bf16_tile_name(p, be.sm_count()),
+                std::isfinite(t_lt) ? num(flops / t_lt / 1e12).c_str() : "n/a", be.gemm_name().c_str(),
+                flops / t_op / 1e12);
+    std::fflush(stdout);
+    js << (first ? "" : ",") << "\n    {\"name\": \"" << g.name << "\", \"M\": " << g.M << ", \"N\": " << g.N
+       << ", \"K\": " << g.K << ", \"mma_sync_tflops\": " << num(flops / t_ours / 1e12)
+       << ", \"cublaslt_tflops\": " << (std::isfinite(t_lt) ? num(flops / t_lt / 1e12) : "null")
+       << ", \"linear_op_tflops\": " << num(flops / t_op / 1e12) << ", \"linear_op_gemm\": \"" << be.gemm_name()
+       << "\"}";
+    first = false;
+  }
+  js << "\n  ]";
+  return js.str();
+}
+
+dit::WanDitConfig wan_1_3b() {
+  dit::WanDitConfig c;  // Wan2.1-T2V-1.3B
+  c.num_heads = 12;
+  c.head_dim = 128;
+  c.ffn_dim = 8960;
+  c.num_layers = 30;
+  return c;
+}
+
+dit::WanDitConfig wan_14b_block() {
+  dit::WanDitConfig c;  // Wan2.1-T2V-14B, one of its 40 blocks
+  c.num_heads = 40;
+  c.head_dim = 128;
+  c.ffn_dim = 13824;
+  c.num_layers = 1;
+  return c;
+}
+
+std::string bench_dit(const char* label, const dit::WanDitConfig& cfg, int64_t F, int64_t H, int64_t W, int iters,
+                      const Args& args, const char* dump_name) {
+  auto be = std::make_unique<CudaBackend>(cuda::cuda_device_from_env());
+  const double t0 = now();
+  RandomWeightSource src(*be, 42, 0.02f);
+  dit::WanDit model(*be, cfg, src);
+  be->synchronize();
+  const double load_s = now() - t0;
+  const int64_t L = 512;
+  const Shape hs_shape{1, cfg.in_channels, F, H, W}, ctx_shape{1, L, cfg.text_dim};
+  const auto hs = host_random("input.hidden_states", hs_shape, 1.0f);
+  const auto ctx = host_random("input.encoder_hidden_states", ctx_shape, 1.0f);
+  dit::DitInputs in{be->upload(hs.data(), hs_shape), {999.0f}, false, be->upload(ctx.data(), ctx_shape), Tensor()};
+  Tensor out;
+  std::vector<double> times;
+  for (int i = 0; i < iters + 1; ++i) {  // the first is the warm-up
+    be->synchronize();
+    const double s = now();
+    out = model.forward(in);
+    be->synchronize();
+    if (i > 0) times.push_back(now() - s);
+  }
+  std::sort(times.begin(), times.end());
+  const double sec = times[times.size() / 2];
+  const MemoryStats mem = be->info().memory;
+  const int64_t tokens = F * (H / 2) * (W / 2);
+  std::printf("%s: %lld tokens, %.3f s per forward (median of %d), weights loaded in %.1f s, peak pool %.2f GiB\n",
+              label, static_cast<long long>(tokens), sec, iters, load_s, mem.peak / double(1 << 30));
+  std::fflush(stdout);
+  if (!args.dump.empty()) {
+    std::vector<float> host(static_cast<size_t>(out.numel()));
+    be->download(out, host.data());
+    std::ofstream f(args.dump + "/" + dump_name + ".f32", std::ios::binary);
+    f.write(reinterpret_cast<const char*>(host.data()), static_cast<std::streamsize>(host.size() * 4));
+  }
+  std::ostringstream js;
+  js << "{\"seconds\": " << num(sec) << ", \"iterations\": " << iters << ", \"tokens\": " << tokens
+     << ", \"text_tokens\": " << L << ", \"latent\": [" << cfg.in_channels << ", " << F << ", " << H << ", " << W
+     << "], \"layers\": " << cfg.num_layers << ", \"weights_load_seconds\": " << num(load_s)
+     << ", \"peak_device_bytes\": " << mem.peak << ", \"gemm\": \"" << be->gemm_name() << "\"}";
+  return js.str();
+}
+
+std::string bench_vae(int64_t T, int64_t h, int64_t w) {
+  auto be = std::make_unique<CudaBackend>(cuda::cuda_device_from_env());
+  vae::WanVaeConfig cfg;  // Wan2.1 VAE: base 96, z 16, dims 1,2,4,4, 2 res blocks
+  cfg.with_encoder = false;
+  RandomWeightSource src(*be, 42, 0.02f);
+  vae::WanVae model(*be, cfg, src);
+  be->synchronize();
+  const Shape shape{1, cfg.z_dim, T, h, w};
+  const auto z = host_random("input.latents", shape, 1.0f);
+  int64_t frames = 0, height = 0, width = 0;
+  be->synchronize();
+  const MemoryStats before = be->info().memory;
+  const double s = now();
+  model.decode(z.data(), shape, false, [&](vae::DecodedFrames&& f) {
+    frames += f.frames;
+    height = f.height;
+    width = f.width;
+  });
+  be->synchronize();
+  const double sec = now() - s;
+  const MemoryStats mem = be->info().memory;
+  std::printf("vae decode: %lld latent frames %lldx%lld -> %lld frames %lldx%lld in %.2f s, peak pool %.2f GiB "
+              "(weights %.2f GiB)\n",
+              static_cast<long long>(T), static_cast<long long>(h), static_cast<long long>(w),
+              static_cast<long long>(frames), static_cast<long long>(height), static_cast<long long>(width), sec,
+              mem.peak / double(1 << 30), before.in_use / double(1 << 30));
+  std::ostringstream js;
+  js << "{\"seconds\": " << num(sec) << ", \"latent_frames\": " << T << ", \"frames\": " << frames
+     << ", \"height\": " << height << ", \"width\": " << width << ", \"peak_device_bytes\": " << mem.peak
+     << ", \"weight_bytes\": " << before.in_use << ", \"within_6_gib\": " << (mem.peak <= (size_t{6} << 30) ? "true" : "false")
+     << "}";
+  return js.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) args.json = argv[++i];
+    else if (a == "--dump" && i + 1 < argc) args.dump = argv[++i];
+    else if (a == "--skip" && i + 1 < argc) args.skip = argv[++i];
+    else if (a == "--quick") args.quick = true;
+    else {
+      std::fprintf(stderr, "usage: wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,dit,block14b,vae]\n");
+      return 2;
+    }
+  }
+  try {
+    auto probe = std::make_unique<CudaBackend>(cuda::cuda_device_from_env());
+    const BackendInfo info = probe->info();
+    std::printf("wan_cuda_bench: %s (sm %d, %d SMs), linear() on %s\n", info.device.c_str(), probe->sm(),
+                probe->sm_count(), info.gemm.c_str());
+    std::ostringstream js;
+    js << "{\n  \"device\": \"" << info.device << "\",\n  \"sm\": " << probe->sm() << ",\n  \"gemm\": \"" << info.gemm
+       << "\"";
+    if (args.wants("gemm")) js << ",\n  \"gemm_tflops\": " << bench_gemm(*probe, args);
+    probe.reset();
+    if (args.wants("dit")) {
+      if (args.quick)
+        js << ",\n  \"transformer_1_3b_480p\": " << bench_dit("1.3B (2 layers, quick)", [] { auto c = wan_1_3b(); c.num_layers = 2; return c; }(), 5, 30, 52, 1, args, "dit_1_3b");
+      else
+        js << ",\n  \"transformer_1_3b_480p\": " << bench_dit("1.3B 480p 81 frames", wan_1_3b(), 21, 60, 104, 3, args, "dit_1_3b");
+    }
+    if (args.wants("block14b") && !args.quick)
+      js << ",\n  \"block_14b_720p\": " << bench_dit("14B one block 720p 81 frames", wan_14b_block(), 21, 90, 160, 3, args, "block_14b");
+    if (args.wants("vae")) js << ",\n  \"vae_decode_480p\": " << (args.quick ? bench_vae(3, 30, 52) : bench_vae(21, 60, 104));
+    js << "\n}\n";
+    if (!args.json.empty()) {
+      std::ofstream f(args.json);
+      f << js.str();
+    } else {
+      std::printf("%s", js.str().c_str());
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "wan_cuda_bench: %s: %s\n", e.code().c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}

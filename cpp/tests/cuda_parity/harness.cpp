@@ -1,0 +1,59 @@
+#include "tests/cuda_parity/harness.h"
+
+#include <cmath>
+
+namespace wan::parity {
+
+std::vector<float> Ctx::random(int64_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng_);
+  return v;
+}
+
+Twin Ctx::from(const std::vector<float>& host, const Shape& s) {
+  return {ref_.upload(host.data(), s), dut_.upload(host.data(), s), s};
+}
+
+Twin Ctx::input(const Shape& s, float lo, float hi) { return from(random(shape_numel(s), lo, hi), s); }
+
+Twin Ctx::weight(const Shape& s, float scale) {
+  const auto host = random(shape_numel(s), -scale, scale);
+  return {ref_.upload_weight(host.data(), s), dut_.upload_weight(host.data(), s), s};
+}
+
+Twin Ctx::ints(const std::vector<int32_t>& host, const Shape& s) {
+  return {ref_.upload_i32(host.data(), s), dut_.upload_i32(host.data(), s), s};
+}
+
+std::vector<float> Ctx::download_ref(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  ref_.download(t, v.data());
+  return v;
+}
+
+std::vector<float> Ctx::download_dut(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  dut_.download(t, v.data());
+  if (perturb != 0.0f)
+    for (auto& x : v) x *= 1.0f + perturb;
+  return v;
+}
+
+double Ctx::rel_l2(const std::vector<float>& ref, const std::vector<float>& dut) {
+  // An empty or all-zero reference proves nothing: such a check fails rather than passing by default.
+  if (ref.empty() || ref.size() != dut.size()) return INFINITY;
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = static_cast<double>(dut[i]) - ref[i];
+    num += d * d;
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  if (!std::isfinite(num)) return INFINITY;
+  if (den == 0.0) return INFINITY;
+  return std::sqrt(num / den);
+}
+
+double Ctx::rel_l2(const Twin& t) { return rel_l2(download_ref(t.ref), download_dut(t.dut)); }
+
+}  // namespace wan::parity

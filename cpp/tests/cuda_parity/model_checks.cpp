@@ -1,0 +1,118 @@
+// Whole models built on both backends from the same RandomWeightSource seed: the Wan transformer
+// (text-to-video, image-to-video with the image branch, per-token timesteps), the UMT5 encoder and the VAE
+// decoders of Wan2.1 and Wan2.2, small configurations.
+#include <string>
+
+#include "io/weight_source.h"
+#include "models/dit/wan_dit.h"
+#include "models/umt5/umt5.h"
+#include "models/vae/wan_vae.h"
+#include "tests/cuda_parity/harness.h"
+
+namespace wan::parity {
+
+namespace {
+
+dit::WanDitConfig small_dit(bool i2v) {
+  dit::WanDitConfig c;
+  c.num_heads = 2;
+  c.head_dim = 64;  // a flash-eligible head size
+  c.in_channels = 16;
+  c.out_channels = 16;
+  c.text_dim = 96;
+  c.freq_dim = 256;
+  c.ffn_dim = 320;
+  c.num_layers = 2;
+  if (i2v) {
+    c.image_dim = 80;
+    c.added_kv_proj_dim = 128;
+  }
+  return c;
+}
+
+double dit_parity(Ctx& c, bool i2v, bool per_token) {
+  const dit::WanDitConfig cfg = small_dit(i2v);
+  // Weights of std 0.05: large enough that every block changes the residual stream measurably.
+  RandomWeightSource wr(c.ref(), 1234, 0.05f), wd(c.dut(), 1234, 0.05f);
+  dit::WanDit mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const int64_t B = 2, F = 3, H = 8, W = 10, L = 11, S = F * (H / 2) * (W / 2);
+  Twin hs = c.input({B, cfg.in_channels, F, H, W}, -1.5f, 1.5f);
+  Twin ctx = c.input({B, L, cfg.text_dim});
+  Twin img = i2v ? c.input({B, 9, cfg.image_dim}) : Twin{};
+  std::vector<float> t = per_token ? std::vector<float>(static_cast<size_t>(B * S), 0.0f) : std::vector<float>{937.5f, 12.0f};
+  if (per_token)  // TI2V: the first latent frame's tokens at t = 0, the rest at the step's t
+    for (int64_t i = 0; i < B * S; ++i) t[i] = (i % S) < S / F ? 0.0f : 700.0f;
+  dit::DitInputs ir{hs.ref, t, per_token, ctx.ref, i2v ? img.ref : Tensor()};
+  dit::DitInputs id{hs.dut, t, per_token, ctx.dut, i2v ? img.dut : Tensor()};
+  Tensor yr = mr.forward(ir), yd = md.forward(id);
+  return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
+}
+
+vae::WanVaeConfig small_vae(bool wan22) {
+  vae::WanVaeConfig c;
+  c.base_dim = 16;
+  c.decoder_base_dim = wan22 ? 24 : 16;
+  c.z_dim = 4;
+  c.dim_mult = {1, 2, 2, 2};
+  c.num_res_blocks = 1;
+  c.temperal_downsample = {false, true, true};
+  c.is_residual = wan22;
+  c.in_channels = wan22 ? 12 : 3;
+  c.out_channels = wan22 ? 12 : 3;
+  c.patch_size = wan22 ? 2 : 1;
+  c.with_encoder = false;
+  return c;
+}
+
+double vae_parity(Ctx& c, bool wan22) {
+  const vae::WanVaeConfig cfg = small_vae(wan22);
+  RandomWeightSource wr(c.ref(), 99, 0.08f), wd(c.dut(), 99, 0.08f);
+  vae::WanVae mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const Shape shape{1, cfg.z_dim, 3, 6, 5};  // three latent frames: the first chunk and two more
+  const auto latents = c.random(shape_numel(shape), -2.0f, 2.0f);
+  std::vector<float> pr, pd;
+  mr.decode(latents.data(), shape, false, [&](vae::DecodedFrames&& f) {
+    pr.insert(pr.end(), f.pixels.begin(), f.pixels.end());
+  });
+  md.decode(latents.data(), shape, false, [&](vae::DecodedFrames&& f) {
+    pd.insert(pd.end(), f.pixels.begin(), f.pixels.end());
+  });
+  if (c.perturb != 0.0f)
+    for (auto& x : pd) x *= 1.0f + c.perturb;
+  return c.rel_l2(pr, pd);
+}
+
+double umt5_parity(Ctx& c) {
+  umt5::Umt5Config cfg;
+  cfg.vocab_size = 300;
+  cfg.d_model = 96;
+  cfg.d_kv = 16;
+  cfg.num_heads = 4;
+  cfg.d_ff = 160;
+  cfg.num_layers = 2;
+  RandomWeightSource wr(c.ref(), 7, 0.1f), wd(c.dut(), 7, 0.1f);
+  umt5::Umt5Encoder mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const int64_t B = 2, L = 13;
+  std::vector<int32_t> ids(B * L), mask(B * L);
+  for (int64_t i = 0; i < B * L; ++i) {
+    ids[i] = static_cast<int32_t>((i * 37 + 11) % cfg.vocab_size);
+    mask[i] = (i / L == 1 && i % L >= 9) ? 0 : 1;  // the second prompt is padded
+  }
+  Tensor yr = mr.forward(ids, mask, B, L), yd = md.forward(ids, mask, B, L);
+  return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
+}
+
+}  // namespace
+
+std::vector<Check> model_checks() {
+  return {
+      {"model wan-dit t2v (2 layers, dim 128)", kModel, [](Ctx& c) { return dit_parity(c, false, false); }},
+      {"model wan-dit i2v image branch", kModel, [](Ctx& c) { return dit_parity(c, true, false); }},
+      {"model wan-dit per-token timesteps (ti2v)", kModel, [](Ctx& c) { return dit_parity(c, false, true); }},
+      {"model umt5 encoder (2 layers, padded batch)", kModel, [](Ctx& c) { return umt5_parity(c); }},
+      {"model wan2.1 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, false); }},
+      {"model wan2.2 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, true); }},
+  };
+}
+
+}  // namespace wan::parity

@@ -1,0 +1,59 @@
+// The single dispatch point of the attention kernels: parameter checks, then the tile
+// configuration for the head dim and the device.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "flash_attention.h"
+#include "flash_fwd_launch.cuh"
+
+namespace wan::cuda {
+
+namespace {
+
+bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
+}  // namespace
+
+const char* flash_attention_unsupported(const FlashAttentionParams& p, int sm) {
+  if (sm < 80) return "flash attention needs compute capability 8.0 or newer (mma.sync bf16)";
+  if (!p.q || !p.k || !p.v || !p.out) return "flash attention: q, k, v and out must be set";
+  if (p.head_dim < 8 || p.head_dim > 128 || p.head_dim % 8 != 0)
+    return "flash attention: head_dim must be a multiple of 8 in [8, 128]";
+  if (p.batch < 0 || p.heads < 0 || p.seq_q < 0 || p.seq_k < 0)
+    return "flash attention: batch, heads, seq_q and seq_k must not be negative";
+  if (p.batch > 65535 || p.heads > 65535) return "flash attention: batch and heads must be <= 65535";
+  if (!(p.scale > 0.f) || !std::isfinite(p.scale))
+    return "flash attention: scale must be finite and > 0";
+  const int64_t row = static_cast<int64_t>(p.heads) * p.head_dim;
+  if (p.q_row_stride < row || p.k_row_stride < row || p.v_row_stride < row || p.out_row_stride < row)
+    return "flash attention: every row stride must be >= heads * head_dim";
+  // cp.async moves 16-byte chunks: 8 bf16 of every row must start 16-byte aligned
+  if (p.q_row_stride % 8 || p.k_row_stride % 8 || p.v_row_stride % 8)
+    return "flash attention: q/k/v row strides must be multiples of 8 elements";
+  if (!aligned(p.q, 16) || !aligned(p.k, 16) || !aligned(p.v, 16))
+    return "flash attention: q, k and v must be 16-byte aligned";
+  // the epilogue stores pairs (float2 / bf16x2)
+  if (p.out_row_stride % 2 || !aligned(p.out, p.out_f32 ? 8 : 4))
+    return "flash attention: out must be pair-aligned with an even row stride";
+  return nullptr;
+}
+
+int launch_flash_attention(const FlashAttentionParams& p, void* stream_ptr) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  if (p.batch == 0 || p.heads == 0 || p.seq_q == 0) return cudaSuccess;
+  int dev = 0, major = 0, minor = 0, smem_optin = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+  if (err == cudaSuccess)
+    err = cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  if (err != cudaSuccess) return err;
+  if (flash_attention_unsupported(p, major * 10 + minor)) return cudaErrorInvalidValue;
+  if (p.head_dim <= 32) return fa::launch_flash_fwd_hdim32(p, stream, smem_optin);
+  if (p.head_dim <= 64) return fa::launch_flash_fwd_hdim64(p, stream, smem_optin);
+  return fa::launch_flash_fwd_hdim128(p, stream, smem_optin);
+}
+
+}  // namespace wan::cuda

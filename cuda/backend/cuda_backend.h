@@ -1,0 +1,97 @@
+#pragma once
+// The CUDA backend: every op of cpp/ops/backend.h on one stream of one device. Activations are
+// float32 device tensors (norms, modulation, softmax stay float32 as the reference keeps them);
+// 2-D weights are stored bf16 and meet the activations on tensor cores with float32 accumulation.
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+
+#include "cuda/backend/device_pool.h"
+#include "ops/backend.h"
+
+namespace wan::cuda {
+
+class CublasLtGemm;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+
+  BackendInfo info() const override;
+  Device device() const override { return Device::CUDA; }
+  void trim() override;
+
+  Tensor empty(const Shape& shape, DType dtype) override;
+  Tensor upload(const float* host, const Shape& shape) override;
+  Tensor upload_i32(const int32_t* host, const Shape& shape) override;
+  Tensor upload_weight(const float* host, const Shape& shape) override;
+  void download(const Tensor& t, float* host) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+
+  void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) override;
+  void layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, Tensor& y) override;
+  void layer_norm_modulated(const Tensor& x, const Modulation& mod, int shift_chunk, int scale_chunk, float eps,
+                            Tensor& y) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override;
+  void add_gated(Tensor& x, const Tensor& y, const Modulation* mod, int gate_chunk) override;
+  void activation(const Tensor& x, Activation act, Tensor& y) override;
+  void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) override;
+  void add_positional(Tensor& x, const Tensor& pos) override;
+  void linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) override;
+  void multiply(Tensor& x, const Tensor& y) override;
+  void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
+  void timestep_embedding(const Tensor& t, Tensor& y) override;
+  void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) override;
+  void patchify(const Tensor& x, const PatchParams& p, Tensor& y) override;
+  void unpatchify(const Tensor& y, const PatchParams& p, Tensor& out) override;
+  void permute(const Tensor& x, const PermuteParams& p, Tensor& y) override;
+  void conv3d(const Tensor& x, const Tensor* past, const Tensor& w, const Tensor* bias, const Conv3dParams& p,
+              Tensor& y) override;
+  void channel_rms_norm(const Tensor& x, const Tensor& gamma, Activation act, Tensor& y) override;
+  void upsample_nearest_2x(const Tensor& x, Tensor& y) override;
+  void avg_down_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
+  void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out) override;
+
+  // ---- for the benchmark and the parity harness
+  cudaStream_t stream() const { return stream_; }
+  int sm() const { return sm_; }
+  int sm_count() const { return sm_count_; }
+  const std::string& gemm_name() const { return gemm_name_; }
+  // Forces the portable mma.sync GEMM (true) or cuBLASLt where built (false).
+  void set_portable_gemm(bool portable);
+  void synchronize();
+
+ private:
+  // Binds the device to the calling thread (models are built and run on worker threads).
+  void enter() const;
+  // After every op: launch errors now, kernel faults too when WAN_VIDEO_CUDA_SYNC=1.
+  void after(const char* op) const;
+  // bf16 [rows, ld] with ld = round_up(cols, 8), zero-padded: a GEMM operand from an F32 tensor
+  // or a BF16 one whose rows are not 16-byte multiples.
+  Tensor to_bf16_padded(const Tensor& src, int64_t rows, int64_t cols, int64_t* ld, const char* op);
+  void simple_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
+  bool flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
+
+  int device_ = 0;
+  int sm_ = 0, sm_count_ = 0;
+  std::string device_name_;
+  cudaStream_t stream_ = nullptr;
+  std::shared_ptr<DevicePool> pool_;
+  std::unique_ptr<CublasLtGemm> lt_;
+  Tensor lt_workspace_;  // cuBLASLt's workspace (bytes), from the pool
+  bool lt_gelu_ = true;  // WAN_VIDEO_LT_GELU=0 keeps GELU out of cuBLASLt's epilogue
+  bool portable_gemm_ = false;
+  bool sync_every_op_ = false;
+  bool simple_attention_only_ = false;
+  std::string gemm_name_;
+};
+
+// Shared by the op files: dtype/device checks that name the op.
+void require_f32(const Tensor& t, const char* op, const char* what);
+void require_cuda(const Tensor& t, const char* op, const char* what);
+uint16_t f32_to_bf16_bits(float f);
+
+}  // namespace wan::cuda

@@ -1,0 +1,98 @@
+// The CUDA parity harness (wan_cuda_parity, a C++ executable CMake builds with
+// WAN_BUILD_CUDA_TESTS) wherever a CUDA compiler is installed. Without a device it runs its CPU
+// half: the CPU backend against a second CPU backend through every check, which proves the
+// harness builds, covers every op of the Backend interface, writes its JSON, and fails when the
+// device side's results are wrong (--perturb).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { repoRoot } from '../helpers/paths.js';
+
+const nvcc = process.env.CUDACXX ?? '/usr/local/cuda/bin/nvcc';
+const haveToolchain = existsSync(nvcc) && spawnSync('cmake', ['--version']).status === 0;
+
+interface ParityReport {
+  device: string;
+  mode: string;
+  passed: number;
+  failed: number;
+  parity: Array<{ name: string; rel_l2: number | null; bound: number; pass: boolean; error?: string }>;
+}
+
+// Every op of cpp/ops/backend.h, as the checks name them.
+const BACKEND_OPS = [
+  'upload/download', 'copy', 'linear', 'layer_norm', 'layer_norm_modulated', 'rms_norm', 'add_gated', 'activation',
+  'modulation_rows', 'add_positional', 'linear_combination', 'multiply', 'embedding', 'timestep_embedding', 'rope',
+  'patchify', 'unpatchify', 'permute', 'conv3d', 'channel_rms_norm', 'upsample_nearest_2x', 'avg_down_3d',
+  'dup_up_3d', 'attention',
+];
+
+describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
+  let exe = '';
+  let out = '';
+
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'wan-cuda-parity-'));
+    const build = join(out, 'build');
+    // One architecture: the point is that the harness and the CUDA sources build, not a fat binary.
+    const configure = spawnSync(
+      'cmake',
+      ['-S', repoRoot, '-B', build, '-DWAN_BUILD_CUDA_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release',
+        '-DCMAKE_CUDA_ARCHITECTURES=90', `-DCMAKE_CUDA_COMPILER=${nvcc}`],
+      { encoding: 'utf8' },
+    );
+    expect(configure.status, `${configure.stdout}\n${configure.stderr}`).toBe(0);
+    const jobs = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? '2';
+    const r = spawnSync('cmake', ['--build', build, '--target', 'wan_cuda_parity', '-j', jobs], { encoding: 'utf8' });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    exe = join(build, 'wan_cuda_parity');
+  }, 900_000);
+
+  it('runs every check of every op and model through the harness and writes the JSON report', () => {
+    const json = join(out, 'parity.json');
+    const r = spawnSync(exe, ['--cpu-only', '--json', json], { encoding: 'utf8' });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ passed, 0 failed$/m);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as ParityReport;
+    expect(report.mode).toBe('cpu-self-check');
+    expect(report.device).toMatch(/cpu self-check/);
+    expect(report.failed).toBe(0);
+    expect(report.passed).toBe(report.parity.length);
+    for (const op of BACKEND_OPS) {
+      expect(report.parity.some((c) => c.name.startsWith(`${op} `)), `no check covers ${op}`).toBe(true);
+    }
+    for (const model of ['wan-dit t2v', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode']) {
+      expect(report.parity.some((c) => c.name.includes(model)), `no model check ${model}`).toBe(true);
+    }
+    for (const c of report.parity) {
+      // CPU against CPU: identical results; every bound is a bf16 one or tighter.
+      expect(c.rel_l2, c.name).toBe(0);
+      expect(c.pass).toBe(true);
+      expect(c.bound).toBeGreaterThan(0);
+      expect(c.bound).toBeLessThanOrEqual(1e-2);
+    }
+  }, 300_000);
+
+  it('fails, with a non-zero exit code, when the device side is wrong', () => {
+    const json = join(out, 'perturbed.json');
+    const r = spawnSync(exe, ['--cpu-only', '--perturb', '0.05', '--filter', 'linear ', '--json', json], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as ParityReport;
+    const products = report.parity.filter((c) => !c.name.includes('device only'));
+    expect(products.length).toBeGreaterThan(4);
+    for (const c of products) {
+      expect(c.pass, c.name).toBe(false);
+      expect(c.rel_l2).toBeCloseTo(0.05, 6);
+    }
+  }, 300_000);
+
+  it('refuses unknown arguments with exit code 2', () => {
+    const r = spawnSync(exe, ['--no-such-flag'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+  });
+});
