@@ -5,7 +5,7 @@
 // loop in the same process. Random weights move differently from trained ones, so the number of
 // skips says how the mechanism behaves here, not how often a real model skips; the time per
 // skipped call (what a skip still costs: embeddings and head, plus block 0 for First Block Cache)
-// carries over.
+// carries over, and the forced runs (skipping whenever the consecutive bound allows) measure it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,15 +30,24 @@ export async function benchCache({ save, steps, config }) {
   const size = { width: 832, height: 480, steps };
   await addon.runDenoise({ ...base, steps: 1, guidanceScale: 1, negativeEmbeds: null }); // warm-up
   const runs = [];
-  for (const [label, spec] of [['none', null], ['teacache', { kind: 'teacache' }], ['fbcache', { kind: 'fbcache' }]]) {
-    const cache = spec ? resolveStepCache(spec, shape, size) : null;
+  // The defaults first; then each cache forced to skip whenever its bound allows (threshold out of
+  // reach, at most 3 skips in a row: Runware's default bound), which measures what a skip saves.
+  const forced = (kind) => ({ native: { kind, threshold: 1e30, maxConsecutive: 3, ...(kind === 'teacache' ? { coefficients: [1], startStep: 1 } : {}) }, summary: `${kind} forced: every call the 3-in-a-row bound allows is skipped` });
+  const configs = [
+    ['none', null],
+    ['teacache', resolveStepCache({ kind: 'teacache' }, shape, size)],
+    ['fbcache', resolveStepCache({ kind: 'fbcache' }, shape, size)],
+    ['teacache-forced', forced('teacache')],
+    ['fbcache-forced', forced('fbcache')],
+  ];
+  for (const [label, cache] of configs) {
     const t0 = performance.now();
     const r = await addon.runDenoise({ ...base, cache: cache?.native ?? null });
     const seconds = (performance.now() - t0) / 1000;
     const computed = r.calls.computed.filter(Boolean).length;
     const run = { cache: label, settings: cache?.summary ?? null, seconds, calls: r.calls.computed.length, computed, skipped: r.calls.computed.length - computed, stepMs: r.stepMs };
     runs.push(run);
-    console.log(`  ${label.padEnd(9)} ${run.computed}/${run.calls} calls computed, ${run.skipped} skipped, ${seconds.toFixed(1)} s${cache ? ` (${cache.summary})` : ''}`);
+    console.log(`  ${label.padEnd(15)} ${run.computed}/${run.calls} calls computed, ${run.skipped} skipped, ${seconds.toFixed(1)} s${cache ? ` (${cache.summary})` : ''}`);
   }
   model.dispose();
   const none = runs[0];
@@ -47,7 +56,7 @@ export async function benchCache({ save, steps, config }) {
     run.secondsSaved = none.seconds - run.seconds;
     // what a skipped call still costs, from the two loops' times (computed calls cost perCall)
     run.secondsPerSkippedCall = run.skipped ? (run.seconds - run.computed * perCall) / run.skipped : null;
-    console.log(`  ${run.cache.padEnd(9)} saved ${run.secondsSaved.toFixed(1)} s of ${none.seconds.toFixed(1)} s` + (run.skipped ? `; a skipped call cost about ${run.secondsPerSkippedCall.toFixed(2)} s against ${perCall.toFixed(2)} s computed` : ''));
+    console.log(`  ${run.cache.padEnd(15)} saved ${run.secondsSaved.toFixed(1)} s of ${none.seconds.toFixed(1)} s` + (run.skipped ? `; a skipped call cost about ${run.secondsPerSkippedCall.toFixed(2)} s against ${perCall.toFixed(2)} s computed` : ''));
   }
   const result = {
     bench: 'cache', date: new Date().toISOString(), host: hostname(), device: info.device, gemm: info.gemm, threads: info.threads,

@@ -33,6 +33,11 @@ namespace {
 
 void check_update(const LoraUpdate& u, const Tensor& w) {
   const std::string what = "LoRA update of \"" + u.target + "\"";
+  // The merge runs in float32 backend ops; the CUDA backend keeps matrices in bf16, which needs a
+  // mixed-precision merge op that does not exist yet.
+  if (w.dtype() != DType::F32)
+    fail("E_UNSUPPORTED", what + ": merging into " + std::string(dtype_name(w.dtype())) +
+                              " weights (the CUDA backend's bf16 matrices) is not implemented yet");
   if (u.up.defined() != u.down.defined()) fail("E_INVALID_ARGUMENT", what + ": up and down come together");
   if (u.up.defined()) {
     if (u.up.rank() != 2 || u.down.rank() != 2 || u.up.dim(1) != u.down.dim(0))
