@@ -186,13 +186,9 @@ void CudaBackend::permute(const Tensor& x, const PermuteParams& pp, Tensor& y) {
 #endif
 }
 
-void CudaBackend::avg_down_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor& y) {
-  const char* op = "avg_down_3d";
-  require(x, op, "x");
-  require(y, op, "y");
-  WAN_CHECK(x.rank() == 4 && y.rank() == 4, "avg_down_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
-  enter();
 #ifdef WAN_HAVE_VIDEO_KERNELS
+// The kernel parameters avg_down_3d and dup_up_3d share: [T, H, W, C] frames in and out.
+static SpaceTimeKernelParams space_time_params(const Tensor& x, Tensor& y, const SpaceTimeParams& sp, const char* op) {
   SpaceTimeKernelParams p;
   p.x = x.f32();
   p.y = y.f32();
@@ -203,7 +199,20 @@ void CudaBackend::avg_down_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor
   p.Cout = to_int(y.dim(3), op, "output channels");
   p.factor_t = sp.factor_t;
   p.factor_s = sp.factor_s;
+  p.drop_frames = sp.drop_frames;
   p.accumulate = sp.accumulate;
+  return p;
+}
+#endif
+
+void CudaBackend::avg_down_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor& y) {
+  const char* op = "avg_down_3d";
+  require(x, op, "x");
+  require(y, op, "y");
+  WAN_CHECK(x.rank() == 4 && y.rank() == 4, "avg_down_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
+  enter();
+#ifdef WAN_HAVE_VIDEO_KERNELS
+  SpaceTimeKernelParams p = space_time_params(x, y, sp, op);
   const int64_t ft = sp.factor_t, fs = sp.factor_s;
   WAN_CHECK(ft > 0 && fs > 0 && y.shape() == Shape({(x.dim(0) + ft - 1) / ft, x.dim(1) / fs, x.dim(2) / fs, y.dim(3)}),
             "avg_down_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
@@ -223,18 +232,7 @@ void CudaBackend::dup_up_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor& 
   WAN_CHECK(x.rank() == 4 && y.rank() == 4, "dup_up_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
   enter();
 #ifdef WAN_HAVE_VIDEO_KERNELS
-  SpaceTimeKernelParams p;
-  p.x = x.f32();
-  p.y = y.f32();
-  p.T = to_int(x.dim(0), op, "frames");
-  p.H = to_int(x.dim(1), op, "height");
-  p.W = to_int(x.dim(2), op, "width");
-  p.Cin = to_int(x.dim(3), op, "input channels");
-  p.Cout = to_int(y.dim(3), op, "output channels");
-  p.factor_t = sp.factor_t;
-  p.factor_s = sp.factor_s;
-  p.drop_frames = sp.drop_frames;
-  p.accumulate = sp.accumulate;
+  SpaceTimeKernelParams p = space_time_params(x, y, sp, op);
   const int64_t ft = sp.factor_t, fs = sp.factor_s;
   WAN_CHECK(ft > 0 && fs > 0 && y.shape() == Shape({x.dim(0) * ft - sp.drop_frames, x.dim(1) * fs, x.dim(2) * fs, y.dim(3)}),
             "dup_up_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
