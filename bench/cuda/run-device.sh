@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One run on a device machine: build the parity harness and the benchmark, run both, run diffusers'
-# reference on the same GPU, and write bench/results/<date>-<device>.json. Needs nvcc, cmake,
+# reference on the same GPU, and write bench/results/<date>-<device>.json; then the flash-attention
+# parity test and its benchmark against PyTorch SDPA (bench/results/<date>-<device>-attention.json). Needs nvcc, cmake,
 # python3 (numpy; PyTorch for the reference); no Node.
 #
 #   bench/cuda/run-device.sh [--diffusers-src PATH] [--quick] [--arch 90]
@@ -55,6 +56,21 @@ else
   log "no --diffusers-src: the reference timings are skipped"
 fi
 
+# The attention kernels' own parity test and their benchmark against PyTorch SDPA (issue #8):
+# bench/results/<date>-<device>-attention.json.
+attention_rc=0
+log "attention: build, parity test, benchmark"
+if cmake -S bench/attention -B bench/attention/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >>"$tmp/run.log" 2>&1 &&
+  cmake --build bench/attention/build -j "$(nproc)" >>"$tmp/run.log" 2>&1; then
+  bench/attention/build/flash_attention_test 2>&1 | tee "$tmp/attention-test.log"
+  attention_rc=${PIPESTATUS[0]}
+  python3 bench/attention/run_bench.py 2>&1 | tee "$tmp/attention-bench.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || attention_rc=1
+else
+  tail -30 "$tmp/run.log"
+  attention_rc=1
+fi
+
 commit=$(git rev-parse HEAD 2>/dev/null || echo "${WAN_COMMIT:-unknown}")
 result=$(python3 - "$tmp" "$commit" "$parity_rc" "$bench_rc" "$diffusers_rc" <<'PY'
 import datetime, json, os, re, sys
@@ -92,5 +108,6 @@ PY
 log "wrote $result"
 if [ -n "${OUT:-}" ]; then
   cp "$result" "$OUT/" && cp "$tmp"/*.log "$tmp"/*.json "$OUT/" 2>/dev/null
+  cp bench/results/*-attention.json "$OUT/" 2>/dev/null
 fi
-[ "$parity_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$diffusers_rc" -eq 0 ]
+[ "$parity_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$diffusers_rc" -eq 0 ] && [ "$attention_rc" -eq 0 ]
