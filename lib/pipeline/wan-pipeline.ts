@@ -331,14 +331,19 @@ export class WanPipeline {
   /** The distilled pair and its sampling for `fast`, or null; refuses what cannot run. */
   private resolveFast(fast: boolean | FastLoraPair | undefined, hasCache: boolean, warnings: string[]): { pair: FastLoraPair; sampling: FastSampling; fromLoad: boolean } | null {
     if (fast === undefined || fast === false) return null;
+    // An API's speed switch (fast: true beside a cache) falls back to the cache where no pair applies.
+    if (fast === true && hasCache && (!this.transformer2 || !this.fastLoras)) {
+      warnings.push(
+        !this.transformer2
+          ? 'fast: the distilled 4-step LoRA pair is made for the two Wan2.2 A14B experts; this model has one transformer, so the step cache is used instead'
+          : 'fast: no distilled LoRA pair was given to WanPipeline.load (fastLoras), so the step cache is used instead',
+      );
+      return null;
+    }
     if (!this.transformer2) {
       throw new WanError('E_UNSUPPORTED', `fast: the distilled 4-step LoRA pair is made for the two experts of Wan2.2 A14B; this model (${this.plan.variant.description}) has one transformer`);
     }
     if (fast === true && !this.fastLoras) {
-      if (hasCache) {
-        warnings.push('fast: no distilled LoRA pair was given to WanPipeline.load (fastLoras), so the step cache is used instead');
-        return null;
-      }
       throw new WanError(
         'E_INVALID_ARGUMENT',
         'fast: no distilled 4-step LoRA pair: pass fast: {high, low} (e.g. lightx2v\'s wan2.2_t2v_A14b_high_noise_lora_rank64_lightx2v_4step_1217.safetensors and its low_noise twin) or load the pipeline with {fastLoras: {high, low}}',

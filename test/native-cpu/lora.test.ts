@@ -226,4 +226,15 @@ describe.runIf(haveFixtures)('generate() with LoRAs', () => {
       code: 'E_UNSUPPORTED', message: expect.stringMatching(/^fast: the distilled 4-step LoRA pair is made for the two experts/),
     });
   });
+
+  it('an API speed switch (fast beside a cache) falls back to the step cache where no pair applies', async () => {
+    // what Runware's acceleration "high" maps to (the adapter test checks the mapping), on a
+    // one-transformer model and on a pair loaded without fastLoras
+    const speedSwitch = { fast: true, cache: { kind: 'teacache', level: 0.75, maxConsecutive: 3 } } as const;
+    for (const [model, why] of [[pipe, /one transformer, so the step cache is used instead/], [pair, /no distilled LoRA pair was given .* step cache is used instead/]] as const) {
+      const result = await model.generate({ ...request, ...speedSwitch }).result;
+      expect(result.warnings.some((w) => why.test(w))).toBe(true);
+      expect(result.forwards.cache).toMatch(/^TeaCache/);
+    }
+  });
 });

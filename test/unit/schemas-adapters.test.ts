@@ -486,12 +486,22 @@ describe('Runware videoInference', () => {
     ]);
   });
 
+  it('maps the acceleration presets to TeaCache levels and "high" to fast mode, refusing a preset beside acceleratorOptions', () => {
+    const base = { positivePrompt: 'ab', duration: 5 };
+    expect(fromRunware({ ...base, acceleration: 'none' }).request.cache).toBeUndefined();
+    expect(fromRunware({ ...base, acceleration: 'low' }).request).toMatchObject({ cache: { kind: 'teacache', level: 0.25, maxConsecutive: 3 } });
+    expect(fromRunware({ ...base, acceleration: 'medium' }).request.fast).toBeUndefined();
+    expect(fromRunware({ ...base, acceleration: 'high' }).request).toMatchObject({ fast: true, cache: { kind: 'teacache', level: 0.75, maxConsecutive: 3 } });
+    const e = refused(() => fromRunware({ ...base, acceleration: 'low', acceleratorOptions: { fbCache: true } }));
+    expect(e.code).toBe('E_INVALID_ARGUMENT');
+    expect(onlyIssue(e, 'acceleration').expected).toMatch(/a preset or acceleratorOptions, not both/);
+  });
+
   it('refuses features it does not implement, unless their value means off', () => {
     const base = { positivePrompt: 'ab', duration: 5 };
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ safety: { mode: 'full' } }, 'safety.mode'],
       [{ safety: { checkContent: true } }, 'safety.checkContent'],
-      [{ acceleration: 'high' }, 'acceleration'],
       [{ includeCost: true }, 'includeCost'],
       [{ webhookURL: 'https://example.com/hook' }, 'webhookURL'],
       [{ uploadEndpoint: 'https://example.com/put' }, 'uploadEndpoint'],
@@ -510,9 +520,6 @@ describe('Runware videoInference', () => {
       expect(onlyIssue(e, field).kind).toBe('unsupported');
       expect(e.message).toMatch(new RegExp(`^Unsupported Runware videoInference request: ${field.replace(/[.[\]]/g, '\\$&')} = .* is not supported: `));
     }
-    expect(refused(() => fromRunware({ ...base, acceleration: 'high' })).message).toBe(
-      'Unsupported Runware videoInference request: acceleration = "high" is not supported: Runware acceleration presets is not implemented by wan-video; leave the field out or set it to "none"',
-    );
     // The documented "off" values pass.
     expect(() => fromRunware({ ...base, safety: { checkContent: false, mode: 'none' }, acceleration: 'none', includeCost: false })).not.toThrow();
   });

@@ -53,6 +53,11 @@
 //    defaults (0.5, 0.25, 3 consecutive steps) apply when the cache is on. Both caches at once
 //    are refused as not supported (wan-video runs one).
 //    acceleratorOptions fields with neither cache on have no effect and are reported.
+//  - acceleration presets (Runware documents them as configuring several parameters for speed; it
+//    does not say which): "low" and "medium" turn TeaCache on at level 0.25 and 0.5, "high" asks for
+//    fast mode (the distilled 4-step LoRA pair the pipeline was loaded with, Runware's "turbo"),
+//    falling back to TeaCache at level 0.75 without one; each with at most 3 cached steps in a row.
+//    A preset together with an acceleratorOptions cache is refused (one speed setting per request).
 //  - Schedulers: Runware names are mapped to wan-video's three: "Default", "UniPC",
 //    "UniPCMultistepScheduler" -> unipc; "DPM++ 2M", "DPMSolverMultistepScheduler" -> dpm++2m;
 //    "Euler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler" -> euler. Any other name
@@ -64,8 +69,8 @@
 //    are refused as not supported: Wan conditions on a first and optionally a last frame only.
 //  - Transport fields with no meaning for a local run are accepted and ignored: taskUUID,
 //    deliveryMethod, outputType "URL", ttl. model is accepted with a warning (the loaded model is
-//    used). webhookURL and uploadEndpoint are refused as not supported; includeCost, safety and
-//    acceleration are refused unless they hold their documented "off" value.
+//    used). webhookURL and uploadEndpoint are refused as not supported; includeCost and safety are
+//    refused unless they hold their documented "off" value.
 
 import { z } from 'zod';
 import { addInvalid, addUnsupported, bool, intIn, neverSupported, numIn, offOnly, oneOf, seedIn, text } from '../fields.js';
@@ -120,6 +125,8 @@ const FrameImageSchema = z
     }
   });
 type FrameImage = z.output<typeof FrameImageSchema>;
+
+const RUNWARE_ACCELERATION_LEVEL = { low: 0.25, medium: 0.5, high: 0.75 } as const;
 
 const AcceleratorOptionsSchema = z
   .strictObject({
@@ -212,7 +219,7 @@ export const RunwareRequestSchema = z
         mode: offOnly(oneOf(['none', 'fast', 'full']), ['none'], 'the content safety checker').optional(),
       })
       .optional(),
-    acceleration: offOnly(oneOf(['none', 'low', 'medium', 'high']), ['none'], 'Runware acceleration presets').optional(),
+    acceleration: oneOf(['none', 'low', 'medium', 'high']).optional(),
     advancedFeatures: neverSupported('advancedFeatures (watermarks)'),
     providerSettings: neverSupported('provider-specific settings'),
   })
@@ -227,6 +234,9 @@ export const RunwareRequestSchema = z
       addInvalid(ctx, ['frameImages'], 'frame images in inputs.frameImages or (older form) frameImages, not both');
     }
     const a = r.acceleratorOptions;
+    if (r.acceleration !== undefined && r.acceleration !== 'none' && (a?.teaCache || a?.fbCache)) {
+      addInvalid(ctx, ['acceleration'], '"none" when acceleratorOptions turns a cache on (a preset or acceleratorOptions, not both)');
+    }
     if (a && r.steps !== undefined) {
       if (a.cacheStartStep !== undefined && a.cacheStartStep > r.steps) {
         addInvalid(ctx, ['acceleratorOptions', 'cacheStartStep'], `an integer from 0 to steps (${r.steps})`);
@@ -350,6 +360,19 @@ export function fromRunware(input: unknown): AdapterResult {
     }
   }
 
+  // The presets: TeaCache at a growing level, and at "high" fast mode (a distilled 4-step LoRA pair,
+  // with that TeaCache as the fallback for a pipeline loaded without one), all with Runware's
+  // default bound of 3 cached steps in a row.
+  let fast: true | undefined;
+  if (r.acceleration !== undefined && r.acceleration !== 'none') {
+    cache = { kind: 'teacache', level: RUNWARE_ACCELERATION_LEVEL[r.acceleration], maxConsecutive: 3 };
+    fields.cache = 'acceleration';
+    if (r.acceleration === 'high') {
+      fast = true;
+      fields.fast = 'acceleration';
+    }
+  }
+
   const frames = r.inputs?.frameImages ?? r.frameImages;
   const { first, last } = frames ? assignFrames(frames) : {};
   r.lora?.forEach((_, i) => {
@@ -369,6 +392,7 @@ export function fromRunware(input: unknown): AdapterResult {
     scheduler: r.scheduler !== undefined ? RUNWARE_SCHEDULERS[r.scheduler] : undefined,
     numberResults: r.numberResults,
     cache,
+    fast,
     loras: r.lora?.map((l) => ({ path: l.model, weight: l.weight, transformer: l.transformer })),
     image: first,
     lastImage: last,
