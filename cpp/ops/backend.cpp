@@ -20,4 +20,16 @@ double Backend::mean_abs_difference(const Tensor& a, const Tensor* b) {
   return sum / static_cast<double>(n);
 }
 
+void Backend::add_to_weight(Tensor& w, const Tensor& delta, float scale) {
+  if (delta.numel() != w.numel())
+    fail("E_INVALID_ARGUMENT", "add_to_weight: delta " + shape_str(delta.shape()) + " does not match the weight " +
+                                   shape_str(w.shape()));
+  if (w.dtype() != DType::F32)
+    fail("E_UNSUPPORTED", std::string("add_to_weight: ") + dtype_name(w.dtype()) + " weights are not supported by the " +
+                              info().name + " backend");
+  Tensor flat = w.view({w.numel()});
+  const Tensor d = delta.view({delta.numel()});
+  linear_combination(flat, {{1.0f, &flat}, {scale, &d}});
+}
+
 }  // namespace wan

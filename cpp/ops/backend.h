@@ -132,6 +132,11 @@ class Backend {
   // downloads both tensors; a device backend overrides it with an on-device reduction.
   virtual double mean_abs_difference(const Tensor& a, const Tensor* b);
 
+  // ---- weights (LoRA merging)
+  // w += scale * delta, with w as upload_weight stored it (float32 here, bf16 matrices on CUDA) and
+  // delta float32 of the same size. The default serves float32 weights.
+  virtual void add_to_weight(Tensor& w, const Tensor& delta, float scale);
+
   // ---- embeddings
   // out[n, :] = table[ids[n], :]; ids are I32 and must lie in [0, rows of table).
   virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;

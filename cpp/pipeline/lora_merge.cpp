@@ -33,11 +33,6 @@ namespace {
 
 void check_update(const LoraUpdate& u, const Tensor& w) {
   const std::string what = "LoRA update of \"" + u.target + "\"";
-  // The merge runs in float32 backend ops; the CUDA backend keeps matrices in bf16, which needs a
-  // mixed-precision merge op that does not exist yet.
-  if (w.dtype() != DType::F32)
-    fail("E_UNSUPPORTED", what + ": merging into " + std::string(dtype_name(w.dtype())) +
-                              " weights (the CUDA backend's bf16 matrices) is not implemented yet");
   if (u.up.defined() != u.down.defined()) fail("E_INVALID_ARGUMENT", what + ": up and down come together");
   if (u.up.defined()) {
     if (u.up.rank() != 2 || u.down.rank() != 2 || u.up.dim(1) != u.down.dim(0))
@@ -85,12 +80,11 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
     for (const auto& [name, list] : by_target) {
       Tensor w = params_.at(name);
       if (!base_.count(name)) {
-        Tensor copy = backend_.empty(w.shape());
+        Tensor copy = backend_.empty(w.shape(), w.dtype());
         backend_.copy(w, copy);
         base_.emplace(name, copy);
       }
       patched_.push_back(name);
-      Tensor flat = w.view({w.numel()});
       for (const LoraUpdate* u : list) {
         if (u->up.defined()) {
           const int64_t out = u->up.dim(0), r = u->up.dim(1), in = u->down.dim(1);
@@ -103,11 +97,9 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
           backend_.permute(u->down, p, down_t);
           Tensor delta = delta_buf.narrow_flat(0, out * in).view({out, in});
           backend_.linear(u->up, down_t, nullptr, Activation::None, delta);
-          const Tensor delta_flat = delta.view({out * in});
-          backend_.linear_combination(flat, {{1.0f, &flat}, {u->scale, &delta_flat}});
+          backend_.add_to_weight(w, delta, u->scale);
         } else {
-          const Tensor d = u->diff.view({u->diff.numel()});
-          backend_.linear_combination(flat, {{1.0f, &flat}, {u->scale, &d}});
+          backend_.add_to_weight(w, u->diff, u->scale);
         }
       }
     }

@@ -41,6 +41,8 @@ class CudaBackend final : public Backend {
   void add_positional(Tensor& x, const Tensor& pos) override;
   void linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) override;
   void multiply(Tensor& x, const Tensor& y) override;
+  double mean_abs_difference(const Tensor& a, const Tensor* b) override;
+  void add_to_weight(Tensor& w, const Tensor& delta, float scale) override;
   void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void timestep_embedding(const Tensor& t, Tensor& y) override;
   void rope(Tensor& x, int heads, const Tensor& cos, const Tensor& sin) override;

@@ -170,6 +170,45 @@ void CudaBackend::multiply(Tensor& x, const Tensor& y) {
   after(op);
 }
 
+double CudaBackend::mean_abs_difference(const Tensor& a, const Tensor* b) {
+  const char* op = "mean_abs_difference";
+  require(a, op, "a");
+  if (b) {
+    require(*b, op, "b");
+    if (b->numel() != a.numel())
+      fail("E_INVALID_ARGUMENT", "mean_abs_difference: " + shape_str(a.shape()) + " and " + shape_str(b->shape()) +
+                                     " differ in size");
+  }
+  const int64_t n = a.numel();
+  if (n == 0) return 0.0;
+  enter();
+  Tensor sum = empty({2}, DType::F32);  // room for one double
+  double* dsum = static_cast<double*>(sum.raw());
+  check_cuda(cudaMemsetAsync(dsum, 0, sizeof(double), stream_), op);
+  AbsDiffSumParams p{a.f32(), b ? b->f32() : nullptr, dsum, n};
+  launch_abs_diff_sum(p, stream_);
+  after(op);
+  double host = 0.0;
+  check_cuda(cudaMemcpyAsync(&host, dsum, sizeof(double), cudaMemcpyDeviceToHost, stream_), op);
+  check_cuda(cudaStreamSynchronize(stream_), op);
+  return host / static_cast<double>(n);
+}
+
+void CudaBackend::add_to_weight(Tensor& w, const Tensor& delta, float scale) {
+  const char* op = "add_to_weight";
+  require_cuda(w, op, "weight");
+  require(delta, op, "delta");
+  if (w.dtype() != DType::F32 && w.dtype() != DType::BF16)
+    fail("E_UNSUPPORTED", std::string("add_to_weight: ") + dtype_name(w.dtype()) + " weights are not supported");
+  if (delta.numel() != w.numel())
+    fail("E_INVALID_ARGUMENT", "add_to_weight: delta " + shape_str(delta.shape()) + " does not match the weight " +
+                                   shape_str(w.shape()));
+  enter();
+  AddToWeightParams p{w.raw(), w.dtype() == DType::BF16, delta.f32(), scale, w.numel()};
+  launch_add_to_weight(p, stream_);
+  after(op);
+}
+
 void CudaBackend::linear_combination(Tensor& out, const std::vector<std::pair<float, const Tensor*>>& terms) {
   const char* op = "linear_combination";
   require(out, op, "out");

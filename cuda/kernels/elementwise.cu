@@ -58,6 +58,33 @@ __global__ void combine_kernel(CombineParams p) {
   }
 }
 
+__device__ __forceinline__ uint16_t float_to_bf16_rne(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+__global__ void add_to_weight_kernel(AddToWeightParams p) {
+  WAN_GRID_STRIDE(i, p.count) {
+    if (p.w_bf16) {
+      uint16_t* w = static_cast<uint16_t*>(p.w);
+      w[i] = float_to_bf16_rne(bf16_bits_to_float(w[i]) + p.scale * p.delta[i]);
+    } else {
+      float* w = static_cast<float*>(p.w);
+      w[i] += p.scale * p.delta[i];
+    }
+  }
+}
+
+__global__ void abs_diff_sum_kernel(AbsDiffSumParams p) {
+  double acc = 0.0;
+  WAN_GRID_STRIDE(i, p.count) acc += fabs(static_cast<double>(p.a[i]) - (p.b ? static_cast<double>(p.b[i]) : 0.0));
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  if ((threadIdx.x & 31) == 0) atomicAdd(p.sum, acc);
+}
+
 __global__ void multiply_kernel(MultiplyParams p) {
   WAN_GRID_STRIDE(i, p.count) p.x[i] *= p.y[i];
 }
@@ -174,6 +201,17 @@ void launch_add_periodic(const AddPeriodicParams& p, cudaStream_t s) {
 void launch_linear_combination(const CombineParams& p, cudaStream_t s) {
   if (p.count == 0) return;
   combine_kernel<<<grid_for(p.count, kThreads), kThreads, 0, s>>>(p);
+}
+
+void launch_add_to_weight(const AddToWeightParams& p, cudaStream_t s) {
+  if (p.count == 0) return;
+  add_to_weight_kernel<<<grid_for(p.count, kThreads), kThreads, 0, s>>>(p);
+}
+
+void launch_abs_diff_sum(const AbsDiffSumParams& p, cudaStream_t s) {
+  if (p.count == 0) return;
+  // Fewer blocks than one per element: each thread sums a stretch first, then one atomic per warp.
+  abs_diff_sum_kernel<<<grid_for(p.count, kThreads, 1024), kThreads, 0, s>>>(p);
 }
 
 void launch_multiply(const MultiplyParams& p, cudaStream_t s) {

@@ -59,6 +59,27 @@ struct CombineParams {
 };
 void launch_linear_combination(const CombineParams& p, cudaStream_t s);
 
+// w += scale * delta: a LoRA merged into a weight stored as float32 or as bf16 bit patterns
+// (rounded to nearest even, as the upload rounds); delta float32.
+struct AddToWeightParams {
+  void* w = nullptr;
+  bool w_bf16 = false;
+  const float* delta = nullptr;
+  float scale = 1.0f;
+  int64_t count = 0;
+};
+void launch_add_to_weight(const AddToWeightParams& p, cudaStream_t s);
+
+// *sum += sum_i |a[i] - b[i]| (b null: |a[i]|), in double; the caller zeroes *sum. The step
+// caches' relative-change test needs only this scalar, not the tensors on the host.
+struct AbsDiffSumParams {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  double* sum = nullptr;
+  int64_t count = 0;
+};
+void launch_abs_diff_sum(const AbsDiffSumParams& p, cudaStream_t s);
+
 // x *= y.
 struct MultiplyParams {
   float* x = nullptr;

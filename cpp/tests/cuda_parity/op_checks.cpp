@@ -1,4 +1,6 @@
 // Every op of cpp/ops/backend.h on random inputs, several shapes each, odd sizes included.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -381,6 +383,30 @@ void add_video(std::vector<Check>& v) {
   }
 }
 
+// The step caches' reduction and the LoRA merge into stored weights (bf16 matrices on CUDA).
+void add_cache_and_lora(std::vector<Check>& v) {
+  for (int64_t n : {int64_t{7}, int64_t{130 * 1536 + 3}}) {
+    v.push_back({"mean_abs_difference " + std::to_string(n), kF32, [n](Ctx& c) {
+                   Twin a = c.input({n}), b = c.input({n});
+                   const double ref = c.ref().mean_abs_difference(a.ref, &b.ref);
+                   const double dut = c.dut().mean_abs_difference(a.dut, &b.dut);
+                   const double ref1 = c.ref().mean_abs_difference(a.ref, nullptr);
+                   const double dut1 = c.dut().mean_abs_difference(a.dut, nullptr);
+                   return std::max(std::fabs(dut - ref) / ref, std::fabs(dut1 - ref1) / ref1);
+                 }});
+  }
+  // The merged weight is read back through a product: bf16 weights have no download.
+  v.push_back({"add_to_weight 96x200 then linear", kBf16, [](Ctx& c) {
+                 Twin w = c.weight({96, 200}), delta = c.input({96, 200}, -0.05f, 0.05f);
+                 c.ref().add_to_weight(w.ref, delta.ref, 0.7f);
+                 c.dut().add_to_weight(w.dut, delta.dut, 0.7f);
+                 Twin x = c.input({33, 200}), y = out(c, {33, 96});
+                 c.ref().linear(x.ref, w.ref, nullptr, Activation::None, y.ref);
+                 c.dut().linear(x.dut, w.dut, nullptr, Activation::None, y.dut);
+                 return c.rel_l2(y);
+               }});
+}
+
 }  // namespace
 
 std::vector<Check> op_checks() {
@@ -392,6 +418,7 @@ std::vector<Check> op_checks() {
   add_embeddings(v);
   add_attention(v);
   add_video(v);
+  add_cache_and_lora(v);
   return v;
 }
 
