@@ -166,8 +166,15 @@ export class WanPipeline {
     const spatial = this.vaeConfig.scaleFactorSpatial as 8 | 16;
     const normalized = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
     const { request } = normalized;
-    const warnings = [...this.warnings, ...normalized.warnings];
-    for (const message of warnings) emit({ type: 'warning', message });
+    // Every warning goes out as an event when it arises and into the result.
+    const warnings: string[] = [];
+    const warn = (messages: readonly string[]) => {
+      for (const message of messages) {
+        warnings.push(message);
+        emit({ type: 'warning', message });
+      }
+    };
+    warn([...this.warnings, ...normalized.warnings]);
     // Fast mode: a distilled pair decides steps, guidance, shift and the expert switch.
     const fastNotes: string[] = [];
     const fast = this.resolveFast(request.fast, request.cache !== undefined, fastNotes);
@@ -177,10 +184,7 @@ export class WanPipeline {
         if (v !== undefined) fastNotes.push(`${k} ${v} is replaced by fast mode's distilled setting`);
       }
     }
-    for (const message of fastNotes) {
-      warnings.push(message);
-      emit({ type: 'warning', message });
-    }
+    warn(fastNotes);
     if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
     const d = defaultsFor(this.plan.variant.variant);
     const width = request.width ?? d.width;
@@ -197,10 +201,7 @@ export class WanPipeline {
     const cache = request.cache && !fast
       ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim }, { width, height, steps })
       : null;
-    if (cache) {
-      warnings.push(...cache.warnings);
-      for (const message of cache.warnings) emit({ type: 'warning', message });
-    }
+    if (cache) warn(cache.warnings);
     const boundaryTimestep = fast ? fast.sampling.boundaryTimestep : boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined;
 
     // LoRAs: merged into the experts (the previous request's are taken out first).
@@ -219,16 +220,13 @@ export class WanPipeline {
     } catch (err) {
       throw fromNativeError(err);
     }
-    for (const message of unmatchedWarnings(loras)) {
-      warnings.push(message);
-      emit({ type: 'warning', message });
-    }
+    warn(unmatchedWarnings(loras));
     if (signal.aborted) throw cancelled();
 
     // Text.
     const useCfg = guidanceScale > 1;
     const encoded = await this.prompts.encode(useCfg ? [request.prompt, request.negativePrompt] : [request.prompt]);
-    for (const message of encoded.warnings) emit({ type: 'warning', message });
+    warn(encoded.warnings);
     emit({ type: 'encode', ms: encoded.timings.encodeMs, cacheHits: encoded.timings.cacheHits, cacheMisses: encoded.timings.cacheMisses, encoderLoads: encoded.timings.encoderLoads });
     const [, L, D] = encoded.embeds.shape;
     if (D !== c.textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${c.textDim}`);
@@ -293,6 +291,7 @@ export class WanPipeline {
       signal.removeEventListener('abort', onAbort);
     }
     const denoiseMs = performance.now() - tDenoise;
+    const computedCalls = denoised.calls.computed.filter(Boolean).length;
 
     // Frames, as each latent chunk is decoded.
     const tDecode = performance.now();
@@ -310,12 +309,12 @@ export class WanPipeline {
       seed: request.seed,
       experts: this.experts,
       forwards: {
-        computed: denoised.computed.reduce((a, b) => a + b, 0),
-        skipped: denoised.forwards.reduce((a, b) => a + b, 0) - denoised.computed.reduce((a, b) => a + b, 0),
+        computed: computedCalls,
+        skipped: denoised.calls.computed.length - computedCalls,
         cache: cache?.summary ?? null,
       },
       loras,
-      warnings: [...warnings, ...encoded.warnings],
+      warnings,
       timings: {
         encodeMs: encoded.timings.encodeMs,
         denoiseMs,
