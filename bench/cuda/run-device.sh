@@ -32,14 +32,14 @@ mkdir -p "$tmp/dump" bench/results
 log() { echo "== $*" | tee -a "$tmp/run.log"; }
 
 log "configure (sm_$arch)"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DWAN_BUILD_CUDA_TESTS=ON -DWAN_BUILD_CUDA_BENCH=ON \
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DWAN_BUILD_PARITY=ON -DWAN_BUILD_CUDA_BENCH=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" >>"$tmp/run.log" 2>&1 || { tail -30 "$tmp/run.log"; exit 1; }
 log "build"
-cmake --build "$build" --target wan_cuda_parity wan_cuda_bench -j "$(nproc)" >>"$tmp/run.log" 2>&1 \
+cmake --build "$build" --target wan_backend_parity wan_cuda_bench -j "$(nproc)" >>"$tmp/run.log" 2>&1 \
   || { tail -40 "$tmp/run.log"; exit 1; }
 
 log "parity"
-"$build/wan_cuda_parity" --json "$tmp/parity.json" 2>&1 | tee "$tmp/parity.log"
+"$build/wan_backend_parity" --json "$tmp/parity.json" 2>&1 | tee "$tmp/parity.log"
 parity_rc=${PIPESTATUS[0]}
 
 log "benchmark"

@@ -27,10 +27,10 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/backend/cublaslt_gemm.h"
-#include "cuda/backend/cuda_backend.h"
-#include "cuda/backend/cuda_error.h"
-#include "cuda/backend/make_cuda_backend.h"
+#include "backends/cuda/cublaslt_gemm.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_error.h"
+#include "backends/cuda/make_cuda_backend.h"
 #include "cuda/kernels/gemm_bf16.h"
 #include "io/weight_source.h"
 #include "models/dit/wan_dit.h"

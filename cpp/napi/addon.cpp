@@ -17,7 +17,7 @@
 #include "napi/vae_binding.h"
 
 #ifdef WAN_WITH_CUDA
-#include "cuda/backend/make_cuda_backend.h"
+#include "backends/cuda/make_cuda_backend.h"
 #include "cuda/device_query.h"
 #endif
 

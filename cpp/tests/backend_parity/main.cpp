@@ -1,6 +1,6 @@
-// wan_cuda_parity: the CUDA backend against the CPU backend, op by op and model by model.
+// wan_backend_parity: the CUDA backend against the CPU backend, op by op and model by model.
 //
-//   wan_cuda_parity [--json PATH] [--filter TEXT] [--cpu-only] [--no-models] [--perturb F]
+//   wan_backend_parity [--json PATH] [--filter TEXT] [--cpu-only] [--no-models] [--perturb F]
 //
 // With a device, the device under test is the CUDA backend. Without one (or with --cpu-only) it
 // is a second CPU backend: every check still runs through the same code (the harness's own test,
@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/backend/make_cuda_backend.h"
-#include "tests/cuda_parity/harness.h"
+#ifdef WAN_WITH_CUDA
+#include "backends/cuda/make_cuda_backend.h"
+#endif
+#include "tests/backend_parity/harness.h"
 
 using namespace wan;
 
@@ -80,12 +82,16 @@ int main(int argc, char** argv) {
   auto ref = make_cpu_backend(0);
   std::unique_ptr<Backend> dut;
   std::string why = "--cpu-only";
+#ifdef WAN_WITH_CUDA
   if (!cpu_only) dut = cuda::make_cuda_backend(cuda::cuda_device_from_env(), &why);
+#else
+  if (!cpu_only) why = "built without CUDA";
+#endif
   const bool on_device = dut != nullptr;
   if (!dut) dut = make_cpu_backend(0);
   const BackendInfo info = dut->info();
   const std::string device = on_device ? info.device : "none (cpu self-check)";
-  std::printf("wan_cuda_parity: device under test %s (%s, gemm %s)%s\n", device.c_str(), info.name.c_str(),
+  std::printf("wan_backend_parity: device under test %s (%s, gemm %s)%s\n", device.c_str(), info.name.c_str(),
               info.gemm.c_str(), on_device ? "" : (", " + why).c_str());
 
   auto checks = parity::op_checks();

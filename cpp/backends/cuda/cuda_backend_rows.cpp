@@ -2,8 +2,8 @@
 // shapes checked as the CPU backend checks them.
 #include <vector>
 
-#include "cuda/backend/cuda_backend.h"
-#include "cuda/backend/cuda_error.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_error.h"
 #include "cuda/kernels/elementwise.h"
 #include "cuda/kernels/norms.h"
 

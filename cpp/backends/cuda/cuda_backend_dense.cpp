@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "cuda/backend/cublaslt_gemm.h"
-#include "cuda/backend/cuda_backend.h"
-#include "cuda/backend/cuda_error.h"
+#include "backends/cuda/cublaslt_gemm.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_error.h"
 #include "cuda/kernels/elementwise.h"
 #include "cuda/kernels/gemm_bf16.h"
 

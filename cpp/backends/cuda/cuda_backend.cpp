@@ -1,14 +1,14 @@
 // The CUDA backend's device, stream, memory and copies; the ops live in cuda_backend_*.cpp.
-#include "cuda/backend/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "cuda/backend/cublaslt_gemm.h"
-#include "cuda/backend/cuda_error.h"
-#include "cuda/backend/make_cuda_backend.h"
+#include "backends/cuda/cublaslt_gemm.h"
+#include "backends/cuda/cuda_error.h"
+#include "backends/cuda/make_cuda_backend.h"
 
 namespace wan::cuda {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cuda/backend/cuda_backend.h"
-#include "cuda/backend/cuda_error.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_error.h"
 #include "cuda/kernels/attention_simple.h"
 #include "cuda/kernels/elementwise.h"
 

@@ -1,4 +1,4 @@
-#include "tests/cuda_parity/harness.h"
+#include "tests/backend_parity/harness.h"
 
 #include <cmath>
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "cuda/backend/device_pool.h"
+#include "backends/cuda/device_pool.h"
 #include "ops/backend.h"
 
 namespace wan::cuda {

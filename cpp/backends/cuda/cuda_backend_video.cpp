@@ -4,8 +4,8 @@
 // ops fail with E_DEVICE naming the op.
 #include <string>
 
-#include "cuda/backend/cuda_backend.h"
-#include "cuda/backend/cuda_error.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_error.h"
 #include "cuda/kernels/elementwise.h"
 
 #ifdef WAN_HAVE_VIDEO_KERNELS

@@ -7,7 +7,7 @@
 #include "models/dit/wan_dit.h"
 #include "models/umt5/umt5.h"
 #include "models/vae/wan_vae.h"
-#include "tests/cuda_parity/harness.h"
+#include "tests/backend_parity/harness.h"
 
 namespace wan::parity {
 

@@ -1,6 +1,6 @@
 // cuBLASLt behind the linear layers. Compiled for real only where CMake found cuBLASLt
 // (WAN_HAVE_CUBLASLT); elsewhere create() returns null.
-#include "cuda/backend/cublaslt_gemm.h"
+#include "backends/cuda/cublaslt_gemm.h"
 
 #ifdef WAN_HAVE_CUBLASLT
 

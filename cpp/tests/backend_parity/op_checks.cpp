@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "tests/cuda_parity/harness.h"
+#include "tests/backend_parity/harness.h"
 
 namespace wan::parity {
 

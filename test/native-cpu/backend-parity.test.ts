@@ -1,5 +1,5 @@
-// The CUDA parity harness (wan_cuda_parity, a C++ executable CMake builds with
-// WAN_BUILD_CUDA_TESTS) wherever a CUDA compiler is installed. Without a device it runs its CPU
+// The CUDA parity harness (wan_backend_parity, a C++ executable CMake builds with
+// WAN_BUILD_PARITY) wherever a CUDA compiler is installed. Without a device it runs its CPU
 // half: the CPU backend against a second CPU backend through every check, which proves the
 // harness builds, covers every op of the Backend interface, writes its JSON, and fails when the
 // device side's results are wrong (--perturb).
@@ -35,20 +35,20 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
   let out = '';
 
   beforeAll(() => {
-    out = mkdtempSync(join(tmpdir(), 'wan-cuda-parity-'));
+    out = mkdtempSync(join(tmpdir(), 'wan-backend-parity-'));
     const build = join(out, 'build');
     // One architecture: the point is that the harness and the CUDA sources build, not a fat binary.
     const configure = spawnSync(
       'cmake',
-      ['-S', repoRoot, '-B', build, '-DWAN_BUILD_CUDA_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release',
+      ['-S', repoRoot, '-B', build, '-DWAN_BUILD_PARITY=ON', '-DCMAKE_BUILD_TYPE=Release',
         '-DCMAKE_CUDA_ARCHITECTURES=90', `-DCMAKE_CUDA_COMPILER=${nvcc}`],
       { encoding: 'utf8' },
     );
     expect(configure.status, `${configure.stdout}\n${configure.stderr}`).toBe(0);
     const jobs = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? '2';
-    const r = spawnSync('cmake', ['--build', build, '--target', 'wan_cuda_parity', '-j', jobs], { encoding: 'utf8' });
+    const r = spawnSync('cmake', ['--build', build, '--target', 'wan_backend_parity', '-j', jobs], { encoding: 'utf8' });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-    exe = join(build, 'wan_cuda_parity');
+    exe = join(build, 'wan_backend_parity');
   }, 900_000);
 
   it('runs every check of every op and model through the harness and writes the JSON report', () => {

@@ -1,9 +1,9 @@
-#include "cuda/backend/device_pool.h"
+#include "backends/cuda/device_pool.h"
 
 #include <algorithm>
 #include <string>
 
-#include "cuda/backend/cuda_error.h"
+#include "backends/cuda/cuda_error.h"
 
 namespace wan::cuda {
 
