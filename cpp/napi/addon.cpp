@@ -9,7 +9,7 @@
 #include "io/weight_source.h"
 #include "napi/convert.h"
 #include "napi/model_loader.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 #include "napi/pipeline_binding.h"
 #include "napi/text_encoder_wrap.h"

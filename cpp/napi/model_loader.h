@@ -2,7 +2,7 @@
 // The two ways a model handle is made, shared by every model the addon exposes:
 //   loadX(plan)                      weights from the TypeScript plan's byte ranges;
 //   randomX(config, seed, options)   deterministic random weights (benchmarks).
-// Both build the model on a worker thread and resolve with its JS handle.
+// Both build the model on the device thread (napi/device_queue.h) and resolve with its JS handle.
 #include <napi.h>
 
 #include <memory>
@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "io/weight_source.h"
 #include "napi/convert.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 
 namespace wan::napi {
@@ -31,9 +31,9 @@ Napi::Value load_from_plan(const Napi::CallbackInfo& info, const char* fn, Parse
     auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(plan.Get("tensors").As<Napi::Array>()));
     Backend* backend = runtime(env).backend.get();
     auto model = std::make_shared<std::shared_ptr<Model>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    return DeviceJob::run(
+        env, {fn},
+        [=](DeviceJob&) {
           PlanWeightSource src(*backend, std::move(*specs));
           *model = std::make_shared<Model>(*backend, config, src);
         },
@@ -54,9 +54,9 @@ Napi::Value load_random(const Napi::CallbackInfo& info, const char* fn, Parse pa
         info.Length() > 2 && info[2].IsObject() && get_bool_or(info[2].As<Napi::Object>(), "shareLayers", false);
     Backend* backend = runtime(env).backend.get();
     auto model = std::make_shared<std::shared_ptr<Model>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    return DeviceJob::run(
+        env, {fn},
+        [=](DeviceJob&) {
           RandomWeightSource src(*backend, seed, 0.02f, share_layers);
           *model = std::make_shared<Model>(*backend, config, src);
         },

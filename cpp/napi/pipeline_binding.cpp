@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "napi/convert.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 #include "napi/transformer_wrap.h"
 #include "pipeline/denoise.h"
@@ -130,6 +130,7 @@ Napi::Value RunScheduler(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsObject()) fail("E_INVALID_ARGUMENT", "runScheduler(options) needs an object");
     Napi::Object o = info[0].As<Napi::Object>();
     Backend* backend = runtime(env).backend.get();
+    // Made and validated here (its schedule is host arithmetic); it runs, and is freed, on the device thread.
     std::shared_ptr<pipeline::Scheduler> scheduler = pipeline::make_scheduler(*backend, parse_scheduler_config(o));
 
     // The schedule: explicit sigmas, or steps and shift.
@@ -138,8 +139,7 @@ Napi::Value RunScheduler(const Napi::CallbackInfo& info) {
     } else {
       const double steps = get_number(o, "steps");
       if (std::floor(steps) != steps || !(std::fabs(steps) < 1e9))
-        fail("E_INVALID_ARGUMENT", "steps must be an integer from 1 to " +
-                                       std::to_string(pipeline::kMaxSchedulerSteps) + ", got " + std::to_string(steps));
+        fail("E_INVALID_ARGUMENT", "steps must be an integer >= 1, got " + std::to_string(steps));
       scheduler->set_timesteps(static_cast<int>(steps), get_number(o, "shift"));
     }
 
@@ -155,22 +155,27 @@ Napi::Value RunScheduler(const Napi::CallbackInfo& info) {
                                      std::to_string(scheduler->num_steps()));
 
     auto samples = std::make_shared<std::vector<float>>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    auto timesteps = std::make_shared<std::vector<float>>();
+    auto sigmas = std::make_shared<std::vector<float>>();
+    return DeviceJob::run(
+        env, {"wan-video:scheduler"},
+        [=](DeviceJob& job) {
+          Backend& backend = job.backend();
           const int64_t n = shape_numel(sample->shape);
           samples->resize(static_cast<size_t>(count * n));
-          Tensor x = backend->upload(sample->data.data(), sample->shape);
+          Tensor x = backend.upload(sample->data.data(), sample->shape);
           for (int64_t i = 0; i < count; ++i) {
-            Tensor v = backend->upload(outputs->data.data() + i * n, sample->shape);
+            Tensor v = backend.upload(outputs->data.data() + i * n, sample->shape);
             scheduler->step(v, x);
-            backend->download(x, samples->data() + i * n);
+            backend.download(x, samples->data() + i * n);
           }
+          *timesteps = scheduler->timesteps();
+          *sigmas = scheduler->sigmas();
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object r = Napi::Object::New(e);
-          r.Set("timesteps", to_f32_array(e, scheduler->timesteps()));
-          r.Set("sigmas", to_f32_array(e, scheduler->sigmas()));
+          r.Set("timesteps", to_f32_array(e, *timesteps));
+          r.Set("sigmas", to_f32_array(e, *sigmas));
           Napi::Object t = Napi::Object::New(e);
           t.Set("data", to_f32_array(e, *samples));
           Napi::Array shape = Napi::Array::New(e, ms.size());
@@ -300,75 +305,46 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     auto image = optional("contextImage");
     auto channel = optional("channelCondition");
     auto first = optional("firstFrameCondition");
-    Backend* backend = runtime(env).backend.get();
-
-    // Step events cross back through a thread-safe function; a throwing listener cannot stop the loop.
-    std::shared_ptr<Napi::ThreadSafeFunction> on_step;
-    if (o.Has("onStep") && o.Get("onStep").IsFunction())
-      on_step = std::make_shared<Napi::ThreadSafeFunction>(
-          Napi::ThreadSafeFunction::New(env, o.Get("onStep").As<Napi::Function>(), "wan-video step", 0, 1));
-    // Cancellation: JS sets element 0 of an Int32Array (Atomics.store) that the loop polls between steps.
-    std::shared_ptr<Napi::Reference<Napi::Int32Array>> cancel_ref;
-    int32_t* cancel_flag = nullptr;
-    if (o.Has("cancelFlag") && !o.Get("cancelFlag").IsUndefined() && !o.Get("cancelFlag").IsNull()) {
-      Napi::Value v = o.Get("cancelFlag");
-      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-          v.As<Napi::Int32Array>().ElementLength() < 1)
-        fail("E_INVALID_ARGUMENT", "field \"cancelFlag\" must be an Int32Array of at least one element");
-      cancel_flag = v.As<Napi::Int32Array>().Data();
-      cancel_ref = std::make_shared<Napi::Reference<Napi::Int32Array>>(Napi::Persistent(v.As<Napi::Int32Array>()));
-    }
+    DeviceJob::Options options{"wan-video:denoise"};
+    options.cancel_flag = get_cancel_flag(o);
+    // Step events cross back through the job's thread-safe function; a throwing listener cannot stop the loop.
+    if (o.Has("onStep") && o.Get("onStep").IsFunction()) options.on_progress = o.Get("onStep").As<Napi::Function>();
 
     struct Result {
-      Tensor latents;
+      HostTensor latents;
       std::vector<float> timesteps, step_ms;
       std::vector<int> experts, forwards, computed;
       std::vector<pipeline::CacheCall> calls;
       std::vector<float> per_step;  // host copies of the latents after each step
     };
     auto result = std::make_shared<Result>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    return DeviceJob::run(
+        env, options,
+        [=](DeviceJob& job) {
+          Backend& backend = job.backend();
           pipeline::DenoiseInputs in;
-          in.latents = backend->upload(latents->data.data(), latents->shape);
-          in.prompt_embeds = backend->upload(prompt->data.data(), prompt->shape);
-          if (negative) in.negative_embeds = backend->upload(negative->data.data(), negative->shape);
-          if (image) in.context_image = backend->upload(image->data.data(), image->shape);
-          if (channel) in.channel_condition = backend->upload(channel->data.data(), channel->shape);
-          if (first) in.first_frame_condition = backend->upload(first->data.data(), first->shape);
+          in.latents = backend.upload(latents->data.data(), latents->shape);
+          in.prompt_embeds = backend.upload(prompt->data.data(), prompt->shape);
+          if (negative) in.negative_embeds = backend.upload(negative->data.data(), negative->shape);
+          if (image) in.context_image = backend.upload(image->data.data(), image->shape);
+          if (channel) in.channel_condition = backend.upload(channel->data.data(), channel->shape);
+          if (first) in.first_frame_condition = backend.upload(first->data.data(), first->shape);
           in.per_token_timesteps = per_token;
           const size_t n = latents->data.size();
-          struct ReleaseOnExit {
-            std::shared_ptr<Napi::ThreadSafeFunction> tsfn;
-            ~ReleaseOnExit() {
-              if (tsfn) tsfn->Release();
-            }
-          } release{on_step};
-          auto cancelled = [cancel_flag]() {
-            return cancel_flag && *static_cast<volatile int32_t*>(cancel_flag) != 0;
-          };
           pipeline::DenoiseResult done = pipeline::denoise(
-              *backend, *high, low.get(), cfg, std::move(in),
-              [&](const pipeline::StepEvent& ev, const Tensor& lat) {
-                if (on_step) {
-                  on_step->BlockingCall(new pipeline::StepEvent(ev), [](Napi::Env e, Napi::Function fn, pipeline::StepEvent* s) {
-                    std::unique_ptr<pipeline::StepEvent> owned(s);
-                    Napi::Object o = Napi::Object::New(e);
-                    o.Set("index", owned->index);
-                    o.Set("total", owned->total);
-                    o.Set("timestep", owned->timestep);
-                    o.Set("expert", owned->expert);
-                    o.Set("forwards", owned->forwards);
-                    o.Set("computed", owned->computed);
-                    o.Set("ms", owned->ms);
-                    try {
-                      fn.Call({o});
-                    } catch (const Napi::Error&) {
-                      // the listener's problem, not the loop's
-                    }
-                  });
-                }
+              backend, *high, low.get(), cfg, std::move(in), [&](const pipeline::StepEvent& ev, const Tensor& lat) {
+                job.to_js([ev](Napi::Env e, Napi::Function fn) {
+                  if (fn.IsEmpty()) return;
+                  Napi::Object o = Napi::Object::New(e);
+                  o.Set("index", ev.index);
+                  o.Set("total", ev.total);
+                  o.Set("timestep", ev.timestep);
+                  o.Set("expert", ev.expert);
+                  o.Set("forwards", ev.forwards);
+                  o.Set("computed", ev.computed);
+                  o.Set("ms", ev.ms);
+                  fn.Call({o});
+                });
                 result->timesteps.push_back(ev.timestep);
                 result->experts.push_back(ev.expert);
                 result->forwards.push_back(ev.forwards);
@@ -376,17 +352,15 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
                 result->step_ms.push_back(static_cast<float>(ev.ms));
                 if (record) {
                   result->per_step.resize(result->per_step.size() + n);
-                  backend->download(lat, result->per_step.data() + result->per_step.size() - n);
+                  backend.download(lat, result->per_step.data() + result->per_step.size() - n);
                 }
-              },
-              cancelled);
-          result->latents = done.latents;
+              });
+          result->latents = download(backend, done.latents);
           result->calls = std::move(done.calls);
-          (void)cancel_ref;  // keeps the flag's buffer alive until the loop ends
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
-          out.Set("latents", tensor_to_js(e, *backend, result->latents));
+          out.Set("latents", host_tensor_to_js(e, result->latents));
           auto numbers = [&](const auto& v) {
             Napi::Array a = Napi::Array::New(e, v.size());
             for (size_t i = 0; i < v.size(); ++i) a.Set(i, Napi::Number::New(e, static_cast<double>(v[i])));

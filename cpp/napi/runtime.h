@@ -5,12 +5,15 @@
 #include <memory>
 #include <string>
 
+#include "napi/device_queue.h"
 #include "ops/backend.h"
 
 namespace wan::napi {
 
 struct Runtime {
   std::unique_ptr<Backend> backend;
+  // The backend's job thread; declared after it, so it stops (and runs out its tasks) first.
+  std::unique_ptr<DeviceQueue> device = std::make_unique<DeviceQueue>();
   std::string backend_reason;  // why this backend (info().backendReason)
   Napi::FunctionReference transformer_ctor;
   Napi::FunctionReference text_encoder_ctor;
@@ -18,5 +21,13 @@ struct Runtime {
 };
 
 Runtime& runtime(Napi::Env env);
+
+// Drops a model's last JS-side reference on the device thread, after the jobs queued before it:
+// its memory is freed where its work runs, never under a job that still uses it.
+template <typename T>
+void release_on_device(Napi::Env env, std::shared_ptr<T>& model) {
+  if (!model) return;
+  runtime(env).device->post([m = std::move(model)]() mutable { m.reset(); });
+}
 
 }  // namespace wan::napi

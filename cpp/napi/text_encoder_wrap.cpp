@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "napi/convert.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 
 namespace wan::napi {
@@ -41,7 +41,7 @@ Napi::Value TextEncoderWrap::WeightBytes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TextEncoderWrap::Dispose(const Napi::CallbackInfo& info) {
-  model_.reset();
+  release_on_device(info.Env(), model_);
   return info.Env().Undefined();
 }
 
@@ -71,11 +71,13 @@ Napi::Value TextEncoderWrap::Encode(const Napi::CallbackInfo& info) {
     auto ids = std::make_shared<std::vector<int32_t>>(get_i32(in, "ids", n));
     auto mask = std::make_shared<std::vector<int32_t>>(get_i32(in, "mask", n));
     auto model = model_;
-    Backend* backend = runtime(env).backend.get();
-    auto result = std::make_shared<Tensor>();
-    return PromiseWorker::Start(
-        env, [=]() { *result = model->forward(*ids, *mask, shape[0], shape[1]); },
-        [=](Napi::Env e) -> Napi::Value { return tensor_to_js(e, *backend, *result); });
+    DeviceJob::Options options{"wan-video:text-encode"};
+    if (info.Length() > 1 && info[1].IsObject()) options.cancel_flag = get_cancel_flag(info[1].As<Napi::Object>());
+    auto result = std::make_shared<HostTensor>();
+    return DeviceJob::run(
+        env, options,
+        [=](DeviceJob& job) { *result = download(job.backend(), model->forward(*ids, *mask, shape[0], shape[1])); },
+        [=](Napi::Env e) -> Napi::Value { return host_tensor_to_js(e, *result); });
   });
 }
 

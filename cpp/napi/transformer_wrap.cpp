@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "napi/convert.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 
 namespace wan::napi {
@@ -66,8 +66,9 @@ Napi::Value TransformerWrap::WeightBytes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TransformerWrap::Dispose(const Napi::CallbackInfo& info) {
-  model_.reset();  // a forward in flight holds its own reference and frees on completion
-  lora_.reset();
+  // A forward in flight holds its own reference; the memory is freed on the device thread.
+  release_on_device(info.Env(), lora_);
+  release_on_device(info.Env(), model_);
   return info.Env().Undefined();
 }
 
@@ -116,9 +117,9 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
     auto model = model_;  // keeps the weights alive while the merge runs
     Backend* backend = runtime(env).backend.get();
     auto stats = std::make_shared<pipeline::MergeStats>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    return DeviceJob::run(
+        env, {"wan-video:lora-merge"},
+        [=](DeviceJob&) {
           PlanWeightSource src(*backend, *specs);
           auto take = [&](const std::string& n) { return n.empty() ? Tensor() : src.take(n, shapes.at(n)); };
           std::vector<pipeline::LoraUpdate> updates;
@@ -151,8 +152,9 @@ Napi::Value TransformerWrap::ClearLoras(const Napi::CallbackInfo& info) {
   return guarded_promise(env, [&]() -> Napi::Value {
     auto patcher = lora_;
     auto model = model_;
-    return PromiseWorker::Start(
-        env, [=]() { if (patcher) patcher->clear(); }, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return DeviceJob::run(
+        env, {"wan-video:lora-clear"}, [=](DeviceJob&) { if (patcher) patcher->clear(); },
+        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
   });
 }
 
@@ -172,29 +174,36 @@ Napi::Value TransformerWrap::Forward(const Napi::CallbackInfo& info) {
       image = std::make_shared<HostTensor>(get_host_tensor(in, "encoderHiddenStatesImage"));
 
     auto model = model_;
-    Backend* backend = runtime(env).backend.get();
-    auto sample = std::make_shared<Tensor>();
-    auto tr = std::make_shared<dit::Trace>();
-    return PromiseWorker::Start(
-        env,
-        [=]() {
+    DeviceJob::Options options{"wan-video:forward"};
+    if (info.Length() > 1 && info[1].IsObject()) options.cancel_flag = get_cancel_flag(info[1].As<Napi::Object>());
+    struct Out {
+      HostTensor sample;
+      std::vector<std::pair<std::string, HostTensor>> trace;
+    };
+    auto out = std::make_shared<Out>();
+    return DeviceJob::run(
+        env, options,
+        [=](DeviceJob& job) {
+          Backend& backend = job.backend();
           dit::DitInputs di;
-          di.hidden_states = backend->upload(hidden->data.data(), hidden->shape);
+          di.hidden_states = backend.upload(hidden->data.data(), hidden->shape);
           di.timestep = timestep->data;
           di.per_token_timestep = timestep->shape.size() == 2;
-          di.context = backend->upload(context->data.data(), context->shape);
-          if (image) di.context_image = backend->upload(image->data.data(), image->shape);
-          *sample = model->forward(di, trace ? tr.get() : nullptr);
+          di.context = backend.upload(context->data.data(), context->shape);
+          if (image) di.context_image = backend.upload(image->data.data(), image->shape);
+          dit::Trace tr;
+          out->sample = download(backend, model->forward(di, trace ? &tr : nullptr));
+          for (auto& [name, tensor] : tr.tensors) out->trace.emplace_back(name, download(backend, tensor));
         },
         [=](Napi::Env e) -> Napi::Value {
-          Napi::Object out = Napi::Object::New(e);
-          out.Set("sample", tensor_to_js(e, *backend, *sample));
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("sample", host_tensor_to_js(e, out->sample));
           if (trace) {
             Napi::Object t = Napi::Object::New(e);
-            for (auto& [name, tensor] : tr->tensors) t.Set(name, tensor_to_js(e, *backend, tensor));
-            out.Set("trace", t);
+            for (auto& [name, tensor] : out->trace) t.Set(name, host_tensor_to_js(e, tensor));
+            o.Set("trace", t);
           }
-          return out;
+          return o;
         });
   });
 }

@@ -6,7 +6,7 @@
 #include "models/vae/wan_vae.h"
 #include "napi/convert.h"
 #include "napi/model_loader.h"
-#include "napi/promise_worker.h"
+#include "napi/device_job.h"
 #include "napi/runtime.h"
 #include "napi/vae_decode_job.h"
 
@@ -73,7 +73,7 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
     return model_;
   }
 
-  // decode({data, shape}, {normalized, format}, onChunk) -> {done, cancel}
+  // decode({data, shape}, {normalized, format, cancelFlag?}, onChunk) -> {done, cancel}
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
@@ -90,11 +90,11 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       if (format != "rgb8" && format != "float")
         fail("E_INVALID_ARGUMENT", "field \"format\" must be \"rgb8\" or \"float\"");
       r.rgb8 = format == "rgb8";
-      return start_decode_job(env, std::move(r), info[2].As<Napi::Function>());
+      return start_decode_job(env, std::move(r), info[2].As<Napi::Function>(), get_cancel_flag(opts));
     });
   }
 
-  // encode({data, shape}) -> Promise<{mean, logvar}>
+  // encode({data, shape}, {cancelFlag?}) -> Promise<{mean, logvar}>
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guarded_promise(env, [&]() -> Napi::Value {
@@ -103,30 +103,22 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       in.Set("video", info[0]);
       auto video = std::make_shared<HostTensor>(get_host_tensor(in, "video"));
       auto m = model(env);
+      DeviceJob::Options options{"wan-video:vae-encode"};
+      if (info.Length() > 1 && info[1].IsObject()) options.cancel_flag = get_cancel_flag(info[1].As<Napi::Object>());
       auto post = std::make_shared<vae::Posterior>();
-      return PromiseWorker::Start(
-          env, [=]() { *post = m->encode(video->data.data(), video->shape); },
+      return DeviceJob::run(
+          env, options, [=](DeviceJob&) { *post = m->encode(video->data.data(), video->shape); },
           [=](Napi::Env e) -> Napi::Value {
-            auto tensor = [&](const std::vector<float>& v) {
-              Napi::Float32Array data = Napi::Float32Array::New(e, v.size());
-              std::copy(v.begin(), v.end(), data.Data());
-              Napi::Array shape = Napi::Array::New(e, post->shape.size());
-              for (size_t i = 0; i < post->shape.size(); ++i) shape.Set(i, static_cast<double>(post->shape[i]));
-              Napi::Object t = Napi::Object::New(e);
-              t.Set("data", data);
-              t.Set("shape", shape);
-              return t;
-            };
             Napi::Object out = Napi::Object::New(e);
-            out.Set("mean", tensor(post->mean));
-            out.Set("logvar", tensor(post->logvar));
+            out.Set("mean", host_tensor_to_js(e, HostTensor{post->mean, post->shape}));
+            out.Set("logvar", host_tensor_to_js(e, HostTensor{post->logvar, post->shape}));
             return out;
           });
     });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    model_.reset();  // a job in flight holds its own reference
+    release_on_device(info.Env(), model_);  // a job in flight holds its own reference
     return info.Env().Undefined();
   }
 

@@ -2,13 +2,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <new>
-#include <thread>
 
 #include "core/error.h"
 #include "models/vae/rgb8.h"
+#include "napi/device_job.h"
 
 namespace wan::napi {
 
@@ -17,67 +14,25 @@ namespace {
 // Chunks handed to JS whose callback has not finished yet; the decoder waits beyond this.
 constexpr int kChunksAhead = 2;
 
-struct Message;
-void call_js(Napi::Env env, Napi::Function, std::nullptr_t*, Message* raw);
-using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Message, call_js>;
-
-// What only the JS thread may touch (references are not thread-safe).
-struct JsSide {
-  Napi::FunctionReference on_chunk;
-  Napi::Promise::Deferred deferred;
-  Napi::Reference<Napi::Value> callback_error;
-  Tsfn tsfn;
-  // While the decoder waits for a consumer, only the consumer can wake it: if nothing else keeps
-  // the process alive, the consumer is gone, and the job must not hold the process open.
-  bool unreferenced = false;
-  explicit JsSide(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-};
-
-struct Job {
+struct Decode {
   DecodeRequest request;
-  std::atomic<bool> cancel{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  int in_flight = 0;
-  std::unique_ptr<JsSide> js;
-
-  void chunk_consumed() {
-    std::lock_guard<std::mutex> lock(mu);
-    --in_flight;
-    cv.notify_all();
-  }
-  int chunks_in_flight() {
-    std::lock_guard<std::mutex> lock(mu);
-    return in_flight;
-  }
-  // JS thread: a consumer's promise settled.
-  void consumer_settled(Napi::Env env) {
-    chunk_consumed();
-    if (js && js->unreferenced) {
-      js->tsfn.Ref(env);
-      js->unreferenced = false;
-    }
-  }
-  void request_cancel() {
-    cancel = true;
-    std::lock_guard<std::mutex> lock(mu);
-    cv.notify_all();
-  }
+  std::unique_ptr<vae::WanVae::DecodeStream> stream;
+  std::atomic<int> in_flight{0};
+  int64_t chunks = 0, frames = 0;
+  std::chrono::steady_clock::time_point t0;
+  double seconds = 0;
+  bool consumer_failed = false;  // JS thread only
 };
 
-struct Message {
-  std::shared_ptr<Job> job;
-  bool done = false;
+// One decoded chunk on its way to JS; the RGB bytes go to a Buffer without a copy where allowed.
+struct Chunk {
   vae::DecodedFrames frames;  // pixels emptied when sent as bytes
-  uint8_t* rgb = nullptr;     // owned until handed to a Buffer
-  std::string code, error;    // done with an error
-  int64_t chunks = 0, total_frames = 0;
-  double seconds = 0.0;
-  ~Message() { delete[] rgb; }
+  uint8_t* rgb = nullptr;
+  ~Chunk() { delete[] rgb; }
 };
 
-Napi::Object chunk_to_js(Napi::Env env, Message& m) {
-  const vae::DecodedFrames& f = m.frames;
+Napi::Object chunk_to_js(Napi::Env env, Chunk& c) {
+  const vae::DecodedFrames& f = c.frames;
   Napi::Object o = Napi::Object::New(env);
   o.Set("sample", Napi::Number::New(env, static_cast<double>(f.sample)));
   o.Set("frameStart", Napi::Number::New(env, static_cast<double>(f.first_frame)));
@@ -85,9 +40,9 @@ Napi::Object chunk_to_js(Napi::Env env, Message& m) {
   o.Set("height", Napi::Number::New(env, static_cast<double>(f.height)));
   o.Set("width", Napi::Number::New(env, static_cast<double>(f.width)));
   const size_t n = static_cast<size_t>(f.frames * f.height * f.width * 3);
-  if (m.rgb) {
-    uint8_t* bytes = m.rgb;
-    m.rgb = nullptr;  // the Buffer owns them now (or copied them and freed them already)
+  if (c.rgb) {
+    uint8_t* bytes = c.rgb;
+    c.rgb = nullptr;  // the Buffer owns them now (or copied them and freed them already)
     o.Set("rgb", Napi::Buffer<uint8_t>::NewOrCopy(env, bytes, n, [](Napi::Env, uint8_t* p) { delete[] p; }));
   } else {
     Napi::Float32Array data = Napi::Float32Array::New(env, n);
@@ -97,130 +52,97 @@ Napi::Object chunk_to_js(Napi::Env env, Message& m) {
   return o;
 }
 
-void record_callback_error(Job& job, Napi::Value error) {
-  if (job.js && job.js->callback_error.IsEmpty()) job.js->callback_error = Napi::Persistent(error);
-  job.request_cancel();
+// JS thread: a chunk's consumer is done with it; the decoder may run on.
+void consumed(Napi::Env env, const std::shared_ptr<DeviceJob>& job, Decode& d) {
+  d.in_flight.fetch_sub(1);
+  job->set_referenced(env, true);
+  job->resume();
 }
 
-void deliver_chunk(Napi::Env env, const std::shared_ptr<Job>& job, Message& m) {
-  if (!job->js || !job->js->callback_error.IsEmpty()) {
-    job->chunk_consumed();
-    return;
-  }
+void consumer_failed(Napi::Env env, const std::shared_ptr<DeviceJob>& job, Decode& d, Napi::Value error) {
+  d.consumer_failed = true;
+  job->fail_with(error);
+  job->cancel();
+  consumed(env, job, d);
+}
+
+// JS thread: hands a chunk to the callback and follows the promise it may return.
+void deliver(Napi::Env env, Napi::Function on_chunk, const std::shared_ptr<DeviceJob>& job,
+             const std::shared_ptr<Decode>& d, Chunk& c) {
+  if (d->consumer_failed) return consumed(env, job, *d);
   try {
-    Napi::Value result = job->js->on_chunk.Call({chunk_to_js(env, m)});
-    if (result.IsPromise() || (result.IsObject() && result.As<Napi::Object>().Get("then").IsFunction())) {
-      Napi::Object thenable = result.As<Napi::Object>();
-      auto consumed = Napi::Function::New(env, [job](const Napi::CallbackInfo& info) { job->consumer_settled(info.Env()); });
-      auto failed = Napi::Function::New(env, [job](const Napi::CallbackInfo& info) {
-        record_callback_error(*job, info.Length() > 0 ? info[0] : info.Env().Undefined());
-        job->consumer_settled(info.Env());
-      });
-      thenable.Get("then").As<Napi::Function>().Call(thenable, {consumed, failed});
-      if (job->js && !job->js->unreferenced && job->chunks_in_flight() >= kChunksAhead) {
-        job->js->tsfn.Unref(env);
-        job->js->unreferenced = true;
-      }
-    } else {
-      job->chunk_consumed();
-    }
+    Napi::Value result = on_chunk.Call({chunk_to_js(env, c)});
+    const bool thenable = result.IsPromise() || (result.IsObject() && result.As<Napi::Object>().Get("then").IsFunction());
+    if (!thenable) return consumed(env, job, *d);
+    Napi::Object t = result.As<Napi::Object>();
+    auto ok = Napi::Function::New(env, [job, d](const Napi::CallbackInfo& info) { consumed(info.Env(), job, *d); });
+    auto bad = Napi::Function::New(env, [job, d](const Napi::CallbackInfo& info) {
+      consumer_failed(info.Env(), job, *d, info.Length() > 0 ? info[0] : info.Env().Undefined());
+    });
+    t.Get("then").As<Napi::Function>().Call(t, {ok, bad});
+    // While the decoder waits for this consumer, only the consumer can wake it: if nothing else
+    // keeps the process alive, the consumer is gone, and the job must not hold the process open.
+    if (d->in_flight.load() >= kChunksAhead) job->set_referenced(env, false);
   } catch (const Napi::Error& e) {
-    record_callback_error(*job, e.Value());
-    job->chunk_consumed();
+    consumer_failed(env, job, *d, e.Value());
   }
 }
 
-void settle(Napi::Env env, const std::shared_ptr<Job>& job, Message& m) {
-  std::unique_ptr<JsSide> js = std::move(job->js);
-  if (!js) return;
-  if (!js->callback_error.IsEmpty()) {
-    js->deferred.Reject(js->callback_error.Value());
-  } else if (!m.code.empty()) {
-    js->deferred.Reject(to_js_error(env, m.code, m.error).Value());
-  } else {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("chunks", Napi::Number::New(env, static_cast<double>(m.chunks)));
-    r.Set("frames", Napi::Number::New(env, static_cast<double>(m.total_frames)));
-    r.Set("seconds", Napi::Number::New(env, m.seconds));
-    js->deferred.Resolve(r);
+// Device thread: one chunk per task, or a wait for the consumer.
+DeviceJob::Step step(DeviceJob& job, const std::shared_ptr<Decode>& d) {
+  job.backend().check_cancel("between VAE chunks");
+  const DecodeRequest& r = d->request;
+  if (!d->stream) {
+    d->t0 = std::chrono::steady_clock::now();
+    d->stream = std::make_unique<vae::WanVae::DecodeStream>(*r.model, r.latents.data.data(), r.latents.shape, r.normalized);
   }
-}
-
-void call_js(Napi::Env env, Napi::Function, std::nullptr_t*, Message* raw) {
-  std::unique_ptr<Message> m(raw);
-  if (!env) {
-    // The environment is going away: nothing to call; let the decoder run out.
-    m->job->request_cancel();
-    if (!m->done) m->job->chunk_consumed();
-    return;
+  if (d->stream->done()) {
+    // Settle once every chunk's consumer is done with it.
+    if (d->in_flight.load() > 0) return DeviceJob::Step::Wait;
+    d->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - d->t0).count();
+    d->stream.reset();
+    return DeviceJob::Step::Done;
   }
-  Napi::HandleScope scope(env);
-  if (m->done)
-    settle(env, m->job, *m);
-  else
-    deliver_chunk(env, m->job, *m);
-}
-
-void run(std::shared_ptr<Job> job, Tsfn tsfn) {
-  auto done = std::make_unique<Message>();
-  done->job = job;
-  done->done = true;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    const DecodeRequest& r = job->request;
-    auto sink = [&](vae::DecodedFrames&& f) {
-      {
-        std::unique_lock<std::mutex> lock(job->mu);
-        job->cv.wait(lock, [&] { return job->in_flight < kChunksAhead || job->cancel; });
-        if (job->cancel) fail("E_CANCELLED", "the VAE decode was cancelled");
-        ++job->in_flight;
-      }
-      auto m = std::make_unique<Message>();
-      m->job = job;
-      if (r.rgb8) {
-        m->rgb = new uint8_t[f.pixels.size()];
-        vae::frames_to_rgb8(f.pixels.data(), static_cast<int64_t>(f.pixels.size()), m->rgb);
-        f.pixels = std::vector<float>();
-      }
-      done->chunks += 1;
-      done->total_frames += f.frames;
-      m->frames = std::move(f);
-      if (tsfn.BlockingCall(m.get()) == napi_ok) m.release();
-      else job->chunk_consumed();
-    };
-    r.model->decode(r.latents.data.data(), r.latents.shape, r.normalized, sink, &job->cancel);
-  } catch (const Error& e) {
-    done->code = e.code();
-    done->error = e.what();
-  } catch (const std::bad_alloc&) {
-    done->code = "E_OOM";
-    done->error = "out of memory";
-  } catch (const std::exception& e) {
-    done->code = "E_NATIVE";
-    done->error = e.what();
+  if (d->in_flight.load() >= kChunksAhead) return DeviceJob::Step::Wait;
+  auto c = std::make_shared<Chunk>();
+  c->frames = d->stream->next();
+  if (r.rgb8) {
+    std::vector<float>& px = c->frames.pixels;
+    c->rgb = new uint8_t[px.size()];
+    vae::frames_to_rgb8(px.data(), static_cast<int64_t>(px.size()), c->rgb);
+    px = std::vector<float>();
   }
-  done->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Frames that belong to no one are not waited for: a cancelled job settles at once.
-  if (tsfn.BlockingCall(done.get()) == napi_ok) done.release();
-  tsfn.Release();
+  d->chunks += 1;
+  d->frames += c->frames.frames;
+  d->in_flight.fetch_add(1);
+  std::weak_ptr<DeviceJob> weak = job.shared_from_this();
+  job.to_js([weak, d, c](Napi::Env env, Napi::Function on_chunk) {
+    if (auto j = weak.lock()) deliver(env, on_chunk, j, d, *c);
+  });
+  return DeviceJob::Step::Again;
 }
 
 }  // namespace
 
-Napi::Object start_decode_job(Napi::Env env, DecodeRequest request, Napi::Function on_chunk) {
-  auto job = std::make_shared<Job>();
-  job->request = std::move(request);
-  job->js = std::make_unique<JsSide>(env);
-  job->js->on_chunk = Napi::Persistent(on_chunk);
-  Napi::Promise promise = job->js->deferred.Promise();
-  Tsfn tsfn = Tsfn::New(env, "wan-video:vae-decode", 0, 1, nullptr);
-  job->js->tsfn = tsfn;
-  std::thread(run, job, tsfn).detach();
-
+Napi::Object start_decode_job(Napi::Env env, DecodeRequest request, Napi::Function on_chunk, Napi::Value cancel_flag) {
+  auto d = std::make_shared<Decode>();
+  d->request = std::move(request);
+  DeviceJob::Options options{"wan-video:vae-decode"};
+  options.cancel_flag = cancel_flag;
+  options.on_progress = on_chunk;
+  auto job = DeviceJob::start(
+      env, options, [d](DeviceJob& j) { return step(j, d); },
+      [d](Napi::Env e) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("chunks", Napi::Number::New(e, static_cast<double>(d->chunks)));
+        r.Set("frames", Napi::Number::New(e, static_cast<double>(d->frames)));
+        r.Set("seconds", Napi::Number::New(e, d->seconds));
+        return r;
+      });
   Napi::Object handle = Napi::Object::New(env);
-  handle.Set("done", promise);
+  handle.Set("done", job->promise());
   handle.Set("cancel", Napi::Function::New(env, [job](const Napi::CallbackInfo& info) {
-    job->request_cancel();
+    job->cancel();
     return info.Env().Undefined();
   }));
   return handle;

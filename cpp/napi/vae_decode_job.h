@@ -1,9 +1,11 @@
 #pragma once
-// A streaming VAE decode: runs on its own thread (a decode is long work, kept off the libuv pool),
-// hands each chunk's frames to a JS callback through a thread-safe function, and settles a promise
-// at the end. If the callback returns a promise, the job waits for it before running more than one
-// chunk ahead, so a slow consumer holds back the decoder instead of piling up frames. cancel() is
-// checked between chunks.
+// A streaming VAE decode as a device job (napi/device_job.h): one task per chunk on the device
+// thread, each chunk's frames handed to a JS callback as soon as they are decoded, and a promise
+// settled at the end. If the callback returns a promise, the job runs at most one chunk ahead of
+// it: until the consumer catches up the job posts nothing, so the device thread serves other jobs
+// (a consumer may itself be waiting for one, e.g. frame interpolation) instead of blocking.
+// Cancellation is the job's one token: the caller's cancelFlag, the handle's cancel(), a consumer
+// that threw; it is polled before every chunk and inside the long convolutions.
 #include <napi.h>
 
 #include <memory>
@@ -20,7 +22,8 @@ struct DecodeRequest {
   bool rgb8 = true;  // RGB bytes, else float frames in [-1, 1]
 };
 
-// Returns {done: Promise<{chunks, frames, seconds}>, cancel(): void}.
-Napi::Object start_decode_job(Napi::Env env, DecodeRequest request, Napi::Function on_chunk);
+// Returns {done: Promise<{chunks, frames, seconds}>, cancel(): void}. `cancel_flag`: undefined or
+// an Int32Array (see get_cancel_flag).
+Napi::Object start_decode_job(Napi::Env env, DecodeRequest request, Napi::Function on_chunk, Napi::Value cancel_flag);
 
 }  // namespace wan::napi

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/tensor.h"
 
 namespace wan {
@@ -173,6 +174,35 @@ class Backend {
   // out[B, Sq, H*D] = softmax(q k^T * scale) v per head; q [B, Sq, H*D], k and v [B, Sk, H*D].
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
                          Tensor& out) = 0;
+
+  // ---- cancellation
+  // The job whose work runs on this backend now: the device thread that owns the backend sets it
+  // around each task of a job (null outside one). Models poll it between blocks, steps, chunks and
+  // layers; long ops poll it between the pieces they already split their work into (query blocks,
+  // row panels, conv tiles), so that a cancel takes effect within about a second at any size.
+  // Read and written by the owning thread only.
+  void set_cancel(const CancelToken* token) { cancel_ = token; }
+  const CancelToken* cancel_token() const { return cancel_; }
+  // Throws E_CANCELLED when the current job was cancelled.
+  void check_cancel(const char* where) const { wan::check_cancel(cancel_, where); }
+
+ private:
+  const CancelToken* cancel_ = nullptr;
+};
+
+// Sets the backend's current job for a scope (restoring the previous one after).
+class CancelScope {
+ public:
+  CancelScope(Backend& backend, const CancelToken* token) : backend_(backend), previous_(backend.cancel_token()) {
+    backend_.set_cancel(token);
+  }
+  ~CancelScope() { backend_.set_cancel(previous_); }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  Backend& backend_;
+  const CancelToken* previous_;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);

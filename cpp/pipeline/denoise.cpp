@@ -33,7 +33,7 @@ void put_first_frame(Backend& be, Tensor& x, const Tensor& cond) {
 }  // namespace
 
 DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
-                      DenoiseInputs in, const StepCallback& on_step, const CancelCheck& cancelled) {
+                      DenoiseInputs in, const StepCallback& on_step) {
   Tensor& latents = in.latents;
   if (latents.rank() != 5) fail("E_INVALID_ARGUMENT", "latents must be [B, C, F, H, W]");
   const int64_t B = latents.dim(0), F = latents.dim(2), H = latents.dim(3), W = latents.dim(4);
@@ -61,7 +61,7 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
   // The scheduler's own latents keep their first frame (the reference records them unblended);
   // only the model inputs and the result carry the clean condition.
   for (int i = 0; i < static_cast<int>(timesteps.size()); ++i) {
-    if (cancelled && cancelled()) fail("E_CANCELLED", "cancelled before step " + std::to_string(i + 1));
+    be.check_cancel("before a denoising step");
     const auto t0 = std::chrono::steady_clock::now();
     const float t = timesteps[i];
     const bool use_low = low_noise && config.boundary_timestep >= 0 && t < config.boundary_timestep;

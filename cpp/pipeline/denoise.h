@@ -52,16 +52,14 @@ struct StepEvent {
 // Called after every step with the latents it produced (a backend tensor, valid during the call).
 using StepCallback = std::function<void(const StepEvent&, const Tensor& latents)>;
 
-// Polled between steps; true stops the loop with E_CANCELLED.
-using CancelCheck = std::function<bool()>;
-
 struct DenoiseResult {
   Tensor latents;               // the first-frame blend applied for TI2V
   std::vector<CacheCall> calls; // one per transformer call, in call order (cond, then uncond)
 };
 
-// Runs the loop; `low_noise` may be null (one expert).
+// Runs the loop; `low_noise` may be null (one expert). The job's cancel (Backend::check_cancel) is
+// polled before every step and, inside the transformer, before every block.
 DenoiseResult denoise(Backend& backend, dit::WanDit& high_noise, dit::WanDit* low_noise, const DenoiseConfig& config,
-                      DenoiseInputs inputs, const StepCallback& on_step, const CancelCheck& cancelled);
+                      DenoiseInputs inputs, const StepCallback& on_step);
 
 }  // namespace wan::pipeline

@@ -64,8 +64,6 @@ struct SchedulerConfig {
   FlowMatchEulerConfig euler;
 };
 
-constexpr int kMaxSchedulerSteps = 100;
-
 class Scheduler {
  public:
   explicit Scheduler(Backend& backend) : backend_(backend) {}

@@ -106,11 +106,11 @@ describe('native schedulers', () => {
   describe('arguments', () => {
     const base = { kind: 'unipc' as const, sample: tensor([1, 2]), modelOutputs: none([2]) };
 
-    it('refuses bad step counts, naming steps', async () => {
-      for (const steps of [0, 101, -3, 2.5]) {
+    it('refuses step counts that cannot run, naming steps (the request limit is MAX_STEPS, checked in TypeScript)', async () => {
+      for (const steps of [0, -3, 2.5]) {
         await expect(addon.runScheduler({ ...base, steps, shift: 3 })).rejects.toMatchObject({
           code: 'E_INVALID_ARGUMENT',
-          message: expect.stringMatching(/steps must be an integer from 1 to 100/),
+          message: expect.stringMatching(/steps must be an integer >= 1/),
         });
       }
       await expect(addon.runScheduler({ ...base, shift: 3 })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: /"steps"/ });

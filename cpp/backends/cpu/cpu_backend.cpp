@@ -33,6 +33,8 @@ std::string cpu_model_name() {
 
 int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
 
+constexpr int64_t kPanelMacs = int64_t{1} << 32;
+
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : pool_(threads), gemm_(pool_) {}
@@ -104,7 +106,14 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Ac
   const int64_t K = x.dim(-1), M = rows_of(x), N = w.dim(0);
   WAN_CHECK(w.rank() == 2 && w.dim(1) == K, "linear: weight " + shape_str(w.shape()) + " for input " + shape_str(x.shape()));
   WAN_CHECK(y.dim(-1) == N && rows_of(y) == M, "linear: output " + shape_str(y.shape()));
-  gemm_(true, M, N, K, 1.0f, x.f32(), K, w.f32(), K, 0.0f, y.f32(), N);
+  // Row panels of about 2^32 multiply-adds (tens of milliseconds here), the job's cancel polled
+  // between them: at 2048x2048 one product over every token takes a minute. A panel keeps hundreds
+  // of rows, where the GEMM runs at full speed; rows are independent, so the split changes nothing.
+  const int64_t panel = M * N * K <= kPanelMacs ? M : std::max<int64_t>(256, kPanelMacs / std::max<int64_t>(1, N * K));
+  for (int64_t m0 = 0; m0 < M; m0 += panel) {
+    if (m0 > 0) check_cancel("in a matrix product");
+    gemm_(true, std::min(panel, M - m0), N, K, 1.0f, x.f32() + m0 * K, K, w.f32(), K, 0.0f, y.f32() + m0 * N, N);
+  }
   if (!bias && act == Activation::None) return;
   const float* b = bias ? bias->f32() : nullptr;
   float* out = y.f32();
@@ -160,6 +169,7 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, co
       const float* kh = kd + b * Sk * HD + h * D;
       const float* vh = vd + b * Sk * HD + h * D;
       for (int64_t q0 = 0; q0 < Sq; q0 += block) {
+        check_cancel("in attention");
         const int64_t rows = std::min(block, Sq - q0);
         const float* qh = qd + (b * Sq + q0) * HD + h * D;
         float* oh = od + (b * Sq + q0) * HD + h * D;

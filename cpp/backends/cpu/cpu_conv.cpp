@@ -66,6 +66,7 @@ void CpuBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, co
   std::vector<const float*> frames(p.kt);
 
   for (int64_t to = 0; to < To; ++to) {
+    check_cancel("in a convolution");
     int dt0 = 0;  // zero frames come first, so the taps that read data are a suffix
     for (int dt = 0; dt < p.kt; ++dt) {
       frames[dt] = frame(to * p.stride_t + dt);
@@ -84,6 +85,7 @@ void CpuBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, co
     }
     const int64_t Kt = (p.kt - dt0) * tap_cols, span = int64_t{p.kw} * Cin;
     for (int64_t m0 = 0; m0 < M; m0 += tile) {
+      check_cancel("in a convolution");
       const int64_t rows = std::min(tile, M - m0);
       pool_.parallel_for(rows, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {

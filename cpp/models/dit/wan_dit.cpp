@@ -265,6 +265,7 @@ void WanDit::run_blocks(DitPass& pass, int first, int last, Trace* trace) {
   Tensor mod_rows = be.empty({R, 6, dim});
   const Modulation mod{&mod_rows, &pass.row_of_token};
   for (int i = first; i < last; ++i) {
+    be.check_cancel("between transformer blocks");
     const BlockW& blk = w_.blocks[i];
     be.modulation_rows(blk.scale_shift_table.view({6, dim}), pass.timestep_proj, mod_rows);
     block_forward(blk, pass.x, pass.context, pass.image.defined() ? &pass.image : nullptr, mod, pass.rope_cos,

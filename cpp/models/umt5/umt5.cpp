@@ -72,6 +72,7 @@ Tensor Umt5Encoder::forward(const std::vector<int32_t>& ids, const std::vector<i
   Tensor g = be.empty({N, c.d_ff}), u = be.empty({N, c.d_ff});
   auto per_batch = [&](const Tensor& t) { return t.view({B, L, t.dim(-1)}); };
   for (const LayerW& l : w_.layers) {
+    be.check_cancel("between text-encoder layers");
     be.rms_norm(x, l.attn_norm, c.eps, h);
     be.linear(h, l.q, nullptr, Activation::None, q);
     be.linear(h, l.k, nullptr, Activation::None, k);

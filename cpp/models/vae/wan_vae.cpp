@@ -34,10 +34,6 @@ Tensor WanVae::encode_chunk(const Tensor& x_in, bool first, CausalCache& cache) 
 
 namespace {
 
-void check_cancel(const std::atomic<bool>* cancel) {
-  if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "the VAE job was cancelled");
-}
-
 PermuteParams perm_of(std::initializer_list<int> order) {
   PermuteParams p;
   p.rank = static_cast<int>(order.size());
@@ -48,63 +44,83 @@ PermuteParams perm_of(std::initializer_list<int> order) {
 
 }  // namespace
 
-void WanVae::decode(const float* latents, const Shape& shape, bool normalized, const FrameSink& sink,
-                    const std::atomic<bool>* cancel) {
-  const WanVaeConfig& cfg = config_;
+WanVae::DecodeStream::DecodeStream(WanVae& vae, const float* latents, const Shape& shape, bool normalized)
+    : vae_(vae), latents_(latents), shape_(shape), normalized_(normalized) {
+  const WanVaeConfig& cfg = vae.config_;
   if (!cfg.with_decoder) fail("E_INVALID_ARGUMENT", "this VAE was loaded without its decoder");
   if (shape.size() != 5 || shape[1] != cfg.z_dim || shape[0] < 1 || shape[2] < 1 || shape[3] < 1 || shape[4] < 1)
     fail("E_INVALID_ARGUMENT", "latents " + shape_str(shape) + " must be [batch, " + std::to_string(cfg.z_dim) +
                                    ", frames, height, width]");
-  const int64_t B = shape[0], Z = shape[1], T = shape[2], h = shape[3], w = shape[4], hw = h * w;
-  std::vector<float> mean(Z, 0.0f), inv_std(Z, 1.0f);
+  const int64_t Z = shape[1];
+  mean_.assign(Z, 0.0f);
+  inv_std_.assign(Z, 1.0f);
   if (normalized) {
     if (static_cast<int64_t>(cfg.latents_mean.size()) != Z || static_cast<int64_t>(cfg.latents_std.size()) != Z)
       fail("E_INVALID_ARGUMENT", "this VAE has no latents_mean/latents_std: decode raw latents instead");
     for (int64_t c = 0; c < Z; ++c) {
-      mean[c] = cfg.latents_mean[c];
-      inv_std[c] = 1.0f / cfg.latents_std[c];  // the pipelines hold 1/std as a float32 tensor and divide by it
-    }
-  }
-  const int p = cfg.patch_size, rgb = cfg.pixel_channels();
-  std::vector<float> chunk(static_cast<size_t>(hw * Z));
-  for (int64_t b = 0; b < B; ++b) {
-    CausalCache cache(backend_);
-    int64_t first_frame = 0;
-    for (int64_t t = 0; t < T; ++t) {
-      check_cancel(cancel);
-      // One latent frame, channels-last.
-      for (int64_t c = 0; c < Z; ++c) {
-        const float* src = latents + ((b * Z + c) * T + t) * hw;
-        for (int64_t i = 0; i < hw; ++i) chunk[i * Z + c] = normalized ? src[i] / inv_std[c] + mean[c] : src[i];
-      }
-      Tensor z = pointwise_conv(backend_, w_.post_quant_conv, backend_.upload(chunk.data(), {1, h, w, Z}));
-      cache.rewind();
-      Tensor out = decode_chunk(z, t == 0, cache);
-      z = Tensor();
-      const int64_t F = out.dim(0), H = out.dim(1) * p, W = out.dim(2) * p;
-      if (p > 1) {
-        // Channels (c, kw, kh) of each patch back to pixels: [F, h, kh, w, kw, c].
-        Tensor pixels = backend_.empty({F, H, W, rgb});
-        backend_.permute(out.view({F, out.dim(1), out.dim(2), rgb, p, p}), perm_of({0, 1, 5, 2, 4, 3}), pixels);
-        out = pixels;
-      }
-      DecodedFrames f;
-      f.sample = b;
-      f.first_frame = first_frame;
-      f.frames = F;
-      f.height = H;
-      f.width = W;
-      f.pixels.resize(static_cast<size_t>(out.numel()));
-      backend_.download(out, f.pixels.data());
-      out = Tensor();
-      for (float& v : f.pixels) v = std::min(1.0f, std::max(-1.0f, v));
-      first_frame += F;
-      sink(std::move(f));
+      mean_[c] = cfg.latents_mean[c];
+      inv_std_[c] = 1.0f / cfg.latents_std[c];  // the pipelines hold 1/std as a float32 tensor and divide by it
     }
   }
 }
 
-Posterior WanVae::encode(const float* video, const Shape& shape, const std::atomic<bool>* cancel) {
+WanVae::DecodeStream::~DecodeStream() = default;
+
+bool WanVae::DecodeStream::done() const { return sample_ >= shape_[0]; }
+
+DecodedFrames WanVae::DecodeStream::next() {
+  WAN_CHECK(!done(), "DecodeStream::next past the last chunk");
+  Backend& be = vae_.backend_;
+  be.check_cancel("between VAE chunks");
+  const WanVaeConfig& cfg = vae_.config_;
+  const int64_t Z = shape_[1], T = shape_[2], h = shape_[3], w = shape_[4], hw = h * w, b = sample_, t = frame_;
+  if (t == 0) {
+    cache_ = std::make_unique<CausalCache>(be);
+    first_frame_ = 0;
+  }
+  // One latent frame, channels-last.
+  std::vector<float> chunk(static_cast<size_t>(hw * Z));
+  for (int64_t c = 0; c < Z; ++c) {
+    const float* src = latents_ + ((b * Z + c) * T + t) * hw;
+    for (int64_t i = 0; i < hw; ++i) chunk[i * Z + c] = normalized_ ? src[i] / inv_std_[c] + mean_[c] : src[i];
+  }
+  Tensor z = pointwise_conv(be, vae_.w_.post_quant_conv, be.upload(chunk.data(), {1, h, w, Z}));
+  cache_->rewind();
+  Tensor out = vae_.decode_chunk(z, t == 0, *cache_);
+  z = Tensor();
+  const int p = cfg.patch_size, rgb = cfg.pixel_channels();
+  const int64_t F = out.dim(0), H = out.dim(1) * p, W = out.dim(2) * p;
+  if (p > 1) {
+    // Channels (c, kw, kh) of each patch back to pixels: [F, h, kh, w, kw, c].
+    Tensor pixels = be.empty({F, H, W, rgb});
+    be.permute(out.view({F, out.dim(1), out.dim(2), rgb, p, p}), perm_of({0, 1, 5, 2, 4, 3}), pixels);
+    out = pixels;
+  }
+  DecodedFrames f;
+  f.sample = b;
+  f.first_frame = first_frame_;
+  f.frames = F;
+  f.height = H;
+  f.width = W;
+  f.pixels.resize(static_cast<size_t>(out.numel()));
+  be.download(out, f.pixels.data());
+  out = Tensor();
+  for (float& v : f.pixels) v = std::min(1.0f, std::max(-1.0f, v));
+  first_frame_ += F;
+  if (++frame_ == T) {
+    frame_ = 0;
+    ++sample_;
+    cache_.reset();  // the sample's feature cache is freed as soon as it is no longer needed
+  }
+  return f;
+}
+
+void WanVae::decode(const float* latents, const Shape& shape, bool normalized, const FrameSink& sink) {
+  DecodeStream stream(*this, latents, shape, normalized);
+  while (!stream.done()) sink(stream.next());
+}
+
+Posterior WanVae::encode(const float* video, const Shape& shape) {
   const WanVaeConfig& cfg = config_;
   if (!cfg.with_encoder) fail("E_INVALID_ARGUMENT", "this VAE was loaded without its encoder");
   const int p = cfg.patch_size, rgb = cfg.in_channels / (p * p);
@@ -124,7 +140,7 @@ Posterior WanVae::encode(const float* video, const Shape& shape, const std::atom
     std::vector<std::vector<float>> outs;  // per chunk, channels-last [Tc, h, w, 2z]
     int64_t frames_out = 0, h = 0, w = 0;
     for (int64_t i = 0; i < chunks; ++i) {
-      check_cancel(cancel);
+      backend_.check_cancel("between VAE chunks");
       const int64_t t0 = i == 0 ? 0 : 1 + 4 * (i - 1), t1 = i == 0 ? 1 : 1 + 4 * i, Tc = t1 - t0;
       std::vector<float> host(static_cast<size_t>(C * Tc * H * W));
       for (int64_t c = 0; c < C; ++c)

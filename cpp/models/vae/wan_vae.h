@@ -2,8 +2,8 @@
 // AutoencoderKLWan: the causal video VAE of Wan2.1 and Wan2.2. Decoding runs one latent frame at a
 // time through the feature cache (the first gives 1 frame, each further one 4) and hands each
 // chunk's frames to a sink before the next chunk starts, so memory does not grow with the video.
-#include <atomic>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "models/vae/causal_cache.h"
@@ -34,13 +34,33 @@ class WanVae {
   size_t weight_bytes() const { return weight_bytes_; }
 
   // latents: host floats [B, z_dim, T, h, w]. With `normalized`, they are the diffusion model's
-  // latents and are first mapped back as the Wan pipelines do: z / (1 / std) + mean.
-  // Throws E_CANCELLED when *cancel is set, checked before every chunk.
-  void decode(const float* latents, const Shape& shape, bool normalized, const FrameSink& sink,
-              const std::atomic<bool>* cancel = nullptr);
+  // latents and are first mapped back as the Wan pipelines do: z / (1 / std) + mean. The job's
+  // cancel (Backend::check_cancel) is polled before every chunk and inside the long convolutions.
+  void decode(const float* latents, const Shape& shape, bool normalized, const FrameSink& sink);
+
+  // The same decode, one chunk per next(): the caller decides when the next chunk runs (the
+  // addon's decode job hands the device to other work while a slow consumer catches up).
+  // `latents` must outlive the stream.
+  class DecodeStream {
+   public:
+    DecodeStream(WanVae& vae, const float* latents, const Shape& shape, bool normalized);
+    ~DecodeStream();
+    bool done() const;
+    DecodedFrames next();
+
+   private:
+    WanVae& vae_;
+    const float* latents_;
+    Shape shape_;
+    bool normalized_;
+    std::vector<float> mean_, inv_std_;
+    int64_t sample_ = 0, frame_ = 0, first_frame_ = 0;
+    std::unique_ptr<CausalCache> cache_;
+  };
+
   // video: host floats [B, 3, T, H, W] in [-1, 1]; T = 1 + 4k (further frames are ignored, as the
   // reference ignores them).
-  Posterior encode(const float* video, const Shape& shape, const std::atomic<bool>* cancel = nullptr);
+  Posterior encode(const float* video, const Shape& shape);
 
  private:
   Tensor decode_chunk(const Tensor& z, bool first, CausalCache& cache);
