@@ -1,5 +1,4 @@
-// The addon's pipeline functions: schedulers and torch-compatible noise (the denoising loop joins
-// them here when it lands).
+// The addon's pipeline functions: the denoising loop, schedulers and torch-compatible noise.
 import type { NativeTensor, NativeTransformer } from './native.js';
 
 /** Which flow-matching scheduler: diffusers' UniPCMultistepScheduler, DPMSolverMultistepScheduler (DPM-Solver++), FlowMatchEulerDiscreteScheduler. */
@@ -29,7 +28,7 @@ export interface NativeSchedulerConfig {
 }
 
 export interface NativeSchedulerRunOptions extends NativeSchedulerConfig {
-  /** 1 to 100 (ignored when `sigmas` is given). */
+  /** At least 1 (ignored when `sigmas` is given); requests are limited to MAX_STEPS before they get here. */
   steps?: number;
   /** Flow shift, > 0 (ignored when `sigmas` is given). */
   shift?: number;
@@ -107,7 +106,7 @@ export interface NativeDenoiseOptions {
   cache?: NativeStepCache | null;
   /** Called on the JS thread after every step (a throwing listener does not stop the loop). */
   onStep?: (event: NativeStepEvent) => void;
-  /** Set element 0 (Atomics.store) to stop the loop before its next step: runDenoise rejects with E_CANCELLED. */
+  /** Set element 0 (Atomics.store) to stop the loop before its next transformer block: runDenoise rejects with E_CANCELLED. */
   cancelFlag?: Int32Array;
 }
 

@@ -31,25 +31,28 @@ export interface NativeVaeDecodeOptions {
   /** The latents are the diffusion model's normalised ones: map them back with latents_mean/std first. */
   normalized?: boolean;
   format?: 'rgb8' | 'float';
+  /** Set element 0 (Atomics.store) to stop before the next chunk: `done` rejects with E_CANCELLED. */
+  cancelFlag?: Int32Array;
 }
 
 export interface NativeVaeDecodeJob {
   /** Settles when every chunk was handed over (and every promise the callback returned settled). */
   done: Promise<{ chunks: number; frames: number; seconds: number }>;
-  /** Stops before the next chunk; `done` rejects with E_CANCELLED. */
+  /** Stops before the next chunk (the same token as cancelFlag); `done` rejects with E_CANCELLED. */
   cancel(): void;
 }
 
 export interface NativeVae {
   /** latents [B, z, T, h, w]; onChunk gets each chunk as soon as it is decoded. If it returns a
-   * promise, the decoder runs at most one chunk ahead of it. */
+   * promise, the decoder runs at most one chunk ahead of it, and meanwhile the device thread serves
+   * other jobs. */
   decode(
     latents: Tensor,
     options: NativeVaeDecodeOptions,
     onChunk: (chunk: NativeVaeChunk) => void | Promise<unknown>,
   ): NativeVaeDecodeJob;
   /** video [B, 3, T, H, W] in [-1, 1] -> posterior mean and log-variance [B, z, T', H', W']. */
-  encode(video: Tensor): Promise<{ mean: Tensor; logvar: Tensor }>;
+  encode(video: Tensor, options?: { cancelFlag?: Int32Array }): Promise<{ mean: Tensor; logvar: Tensor }>;
   /** Frees the weights (a job in flight keeps them until it ends). */
   dispose(): void;
   readonly weightBytes: number;

@@ -1,5 +1,12 @@
 // The typed contract of what the native addon exports. Nothing else in lib/ touches the addon
 // untyped.
+//
+// Every call that works on the backend (loads, forwards, encodes, the loop, VAE jobs, LoRA merges)
+// runs on the addon's one job thread per device, in the order called; none blocks the JS thread or
+// the libuv pool. Long calls take `cancelFlag`: an Int32Array (on a SharedArrayBuffer) whose
+// element 0, once set with Atomics.store, makes the call reject with E_CANCELLED within about a
+// second (between transformer blocks, steps, VAE chunks, text-encoder layers). A pipeline passes
+// one flag per job to all of them.
 import type { TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
 import type { NativePipelineApi } from './native-pipeline.js';
 import type { NativeVaeApi } from './native-vae.js';
@@ -46,7 +53,7 @@ export interface NativeTransformerInputs {
 export interface NativeTransformer {
   forward(
     inputs: NativeTransformerInputs,
-    options?: { trace?: boolean },
+    options?: { trace?: boolean; cancelFlag?: Int32Array },
   ): Promise<{ sample: NativeTensor; trace?: Record<string, NativeTensor> }>;
   /** Frees the weights (a forward in flight keeps them until it ends). */
   dispose(): void;
@@ -74,7 +81,7 @@ export interface NativeLoraUpdate {
 
 export interface NativeTextEncoder {
   /** ids and mask [B, L] (mask 1 for real tokens) -> last_hidden_state [B, L, d_model]. */
-  encode(inputs: { ids: Int32Array; mask: Int32Array; shape: [number, number] }): Promise<NativeTensor>;
+  encode(inputs: { ids: Int32Array; mask: Int32Array; shape: [number, number] }, options?: { cancelFlag?: Int32Array }): Promise<NativeTensor>;
   /** Frees the weights (an encode in flight keeps them until it ends). */
   dispose(): void;
   readonly weightBytes: number;

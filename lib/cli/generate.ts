@@ -1,6 +1,7 @@
 // wan-video generate: one request to one output, with progress on a terminal, plain lines otherwise,
 // JSON lines with --json; Ctrl-C cancels cleanly.
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 
 import { WanError } from '../errors.js';
 import type { JobEvent } from '../pipeline/job.js';
@@ -47,6 +48,13 @@ function requestFromFlags(values: Record<string, unknown>): Record<string, unkno
     throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
   }
   return req;
+}
+
+/** Where result i of a job goes: --out itself for the first, `name-i.ext` (or `folder-i`) for the others. */
+export function resultPath(out: string, index: number): string {
+  if (index === 0) return out;
+  const ext = extname(out);
+  return `${out.slice(0, out.length - ext.length)}-${index}${ext}`;
 }
 
 function asNumber(v: unknown): unknown {
@@ -107,36 +115,39 @@ export async function runGenerate(args: string[]): Promise<number> {
     controller.abort();
   };
   process.once('SIGINT', onSigint);
-  let sink: FrameSink | undefined;
+  // One output per result (numberResults), opened at its first frames.
+  const sinks: FrameSink[] = [];
   try {
     const job = pipe.generate(request, { signal: controller.signal });
     const started = performance.now();
     for await (const ev of job) {
       if (ev.type === 'frames') {
-        sink ??= openOutput(values.out, { format: values.format as OutputFormat | undefined, fps: ev.fps, quality, writeMode });
-        await sink.add(ev.frames, ev.width, ev.height);
+        sinks[ev.result] ??= openOutput(resultPath(values.out, ev.result), { format: values.format as OutputFormat | undefined, fps: ev.fps, quality, writeMode });
+        await sinks[ev.result].add(ev.frames, ev.width, ev.height);
       }
       if (values.json) {
-        const line = ev.type === 'frames' ? { type: 'frames', index: ev.index, count: ev.frames.length, width: ev.width, height: ev.height } : ev.type === 'done' ? { type: 'done' } : ev;
+        const line = ev.type === 'frames' ? { type: 'frames', result: ev.result, index: ev.index, count: ev.frames.length, width: ev.width, height: ev.height } : ev.type === 'done' ? { type: 'done' } : ev;
         process.stdout.write(`${JSON.stringify(line, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
       } else if (ev.type === 'step') {
         if (tty) process.stderr.write(`\r${progressLine(ev, started)}`);
-        else log(`step ${ev.index + 1}/${ev.total} expert=${ev.expert} computed=${ev.computed}/${ev.forwards} ${(ev.ms / 1000).toFixed(2)}s`);
+        else log(`${ev.result > 0 ? `result ${ev.result + 1} ` : ''}step ${ev.index + 1}/${ev.total} expert=${ev.expert} computed=${ev.computed}/${ev.forwards} ${(ev.ms / 1000).toFixed(2)}s`);
       } else if (ev.type === 'warning') {
         log(`${tty ? '\n' : ''}warning: ${ev.message}`);
       } else if (ev.type === 'encode' && !tty) {
         log(`text encoded in ${ev.ms.toFixed(0)} ms (cache ${ev.cacheHits} hit, ${ev.cacheMisses} miss)`);
       }
     }
-    const result = await job.result;
-    const files = await sink!.finish();
+    const results = await job.results;
     if (tty) process.stderr.write('\n');
-    const summary = { files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000, forwards: result.forwards };
-    if (values.json) process.stdout.write(`${JSON.stringify({ type: 'result', ...summary })}\n`);
-    else log(`wrote ${files.length === 1 ? files[0] : `${files.length} files`}: ${summary.frames} frames ${summary.width}x${summary.height} at ${summary.fps} fps, seed ${summary.seed}, ${summary.seconds.toFixed(1)} s${result.forwards.cache ? `; ${result.forwards.skipped} of ${result.forwards.computed + result.forwards.skipped} transformer calls cached (${result.forwards.cache})` : ''}`);
+    for (const result of results) {
+      const files = await sinks[result.index].finish();
+      const summary = { result: result.index, files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000, forwards: result.forwards };
+      if (values.json) process.stdout.write(`${JSON.stringify({ type: 'result', ...summary })}\n`);
+      else log(`wrote ${files.length === 1 ? files[0] : `${files.length} files`}: ${summary.frames} frames ${summary.width}x${summary.height} at ${summary.fps} fps, seed ${summary.seed}, ${summary.seconds.toFixed(1)} s${result.forwards.cache ? `; ${result.forwards.skipped} of ${result.forwards.computed + result.forwards.skipped} transformer calls cached (${result.forwards.cache})` : ''}`);
+    }
     return 0;
   } catch (err) {
-    sink?.abort();
+    for (const sink of sinks) sink?.abort();
     if ((err as WanError).code === 'E_CANCELLED') {
       log(`${tty ? '\n' : ''}cancelled; nothing was written`);
       return 130;

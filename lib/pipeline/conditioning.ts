@@ -43,6 +43,7 @@ export async function encodeCondition(
   height: number,
   width: number,
   placed: Array<[number, RgbImage]>,
+  opts: { cancelFlag?: Int32Array } = {},
 ): Promise<NativeTensor> {
   const n = height * width;
   const video = new Float32Array(3 * frames * n);
@@ -50,7 +51,7 @@ export async function encodeCondition(
     const planes = imageToPlanes(img);
     for (let c = 0; c < 3; c++) video.set(planes.subarray(c * n, (c + 1) * n), (c * frames + f) * n);
   }
-  const { mean } = await vae.encode({ data: video, shape: [1, 3, frames, height, width] });
+  const { mean } = await vae.encode({ data: video, shape: [1, 3, frames, height, width] }, { cancelFlag: opts.cancelFlag });
   return normalizeLatents(mean, cfg);
 }
 
@@ -69,14 +70,14 @@ export function frameMask(frames: number, latentFrames: number, h: number, w: nu
 export async function imageConditioning(
   vae: NativeVae,
   cfg: VaeConfig,
-  opts: { ti2v: boolean; frames: number; height: number; width: number; latentShape: number[]; image: RgbImage; lastImage?: RgbImage },
+  opts: { ti2v: boolean; frames: number; height: number; width: number; latentShape: number[]; image: RgbImage; lastImage?: RgbImage; cancelFlag?: Int32Array },
 ): Promise<{ firstFrameCondition?: NativeTensor; channelCondition?: NativeTensor }> {
-  const { frames, height, width } = opts;
-  if (opts.ti2v) return { firstFrameCondition: await encodeCondition(vae, cfg, 1, height, width, [[0, opts.image]]) };
+  const { frames, height, width, cancelFlag } = opts;
+  if (opts.ti2v) return { firstFrameCondition: await encodeCondition(vae, cfg, 1, height, width, [[0, opts.image]], { cancelFlag }) };
   const [, , T, h, w] = opts.latentShape;
   const placed: Array<[number, RgbImage]> = [[0, opts.image]];
   if (opts.lastImage) placed.push([frames - 1, opts.lastImage]);
-  const cond = await encodeCondition(vae, cfg, frames, height, width, placed);
+  const cond = await encodeCondition(vae, cfg, frames, height, width, placed, { cancelFlag });
   const mask = frameMask(frames, T, h, w, placed.map(([f]) => f));
   const data = new Float32Array(mask.length + cond.data.length);
   data.set(mask);

@@ -1,13 +1,20 @@
-// A generation job: an async iterable of events and a promise of the result. Events are buffered
-// so a consumer that starts late still sees every one; cancel() stops the native work between
-// steps or VAE chunks.
-import type { WanError } from '../errors.js';
+// A generation job: an async iterable of events and promises of its results. Events are buffered
+// so a consumer that starts late still sees every one. One cancellation path: cancel(), or the
+// caller's AbortSignal, sets the job's flag (an Int32Array on a SharedArrayBuffer) that every
+// native stage polls, between transformer blocks, steps and VAE chunks.
+//
+// A job holds on to nothing of the caller's once it has ended: it listens to the caller's signal
+// only while it runs, so a long-lived signal shared by many jobs neither keeps their frames alive
+// nor collects one listener per job.
+import { WanError } from '../errors.js';
 import type { LoraLoadReport } from '../lora/apply.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
   | {
       type: 'step';
+      /** Which result (0-based) this step belongs to. */
+      result: number;
       index: number;
       total: number;
       timestep: number;
@@ -20,28 +27,50 @@ export type JobEvent =
       cached: number;
       ms: number;
     }
-  | { type: 'frames'; index: number; frames: Buffer[]; width: number; height: number; fps: number }
+  | { type: 'frames'; result: number; index: number; frames: Buffer[]; width: number; height: number; fps: number }
   | { type: 'warning'; message: string }
-  | { type: 'done'; result: GenerateResult };
+  | { type: 'done'; result: GenerateResult; results: GenerateResult[] };
 
+/** One video of a job. */
 export interface GenerateResult {
+  /** Its place among the job's results (numberResults), 0-based. */
+  index: number;
+  /** Its seed: the request's seed + index. */
+  seed: bigint;
   /** RGB uint8 frames, width x height x 3 bytes each. */
   frames: Buffer[];
   width: number;
   height: number;
   fps: number;
-  seed: bigint;
   /** 'single', or 'both-resident' for a Wan2.2 A14B pair (see ExpertPlacement). */
   experts: 'single' | 'both-resident';
   /** Transformer calls that ran every block, and those the step cache served; `cache` says which cache ran with what settings (null: none). */
   forwards: { computed: number; skipped: number; cache: string | null };
-  /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs). */
+  /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs); merged once per job. */
   loras: LoraLoadReport;
+  /** The job's warnings. */
   warnings: string[];
+  /** encodeMs and the cache counts are the job's (text is encoded once); totalMs runs from the job's start to this result's end. */
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }
 
+/** What the work of a job sees. */
+export interface JobContext {
+  emit(e: JobEvent): void;
+  /** Aborted when the job is cancelled. */
+  signal: AbortSignal;
+  /** Element 0 becomes 1 when the job is cancelled; pass it to every native call of the job. */
+  cancelFlag: Int32Array;
+  /** Throws E_CANCELLED once the job was cancelled. */
+  throwIfCancelled(): void;
+}
+
+export const cancelledError = () => new WanError('E_CANCELLED', 'the job was cancelled');
+
 export class Job implements AsyncIterable<JobEvent> {
+  /** Every result, in order, once the job has ended. */
+  readonly results: Promise<GenerateResult[]>;
+  /** The first result, once the job has ended (with `results`). */
   readonly result: Promise<GenerateResult>;
   private readonly events: JobEvent[] = [];
   private waiters: Array<() => void> = [];
@@ -49,14 +78,38 @@ export class Job implements AsyncIterable<JobEvent> {
   private failure: unknown;
   private readonly abort = new AbortController();
 
-  constructor(run: (ctx: { emit: (e: JobEvent) => void; signal: AbortSignal }) => Promise<GenerateResult>, signal?: AbortSignal) {
-    if (signal) {
-      if (signal.aborted) this.abort.abort();
-      else signal.addEventListener('abort', () => this.abort.abort(), { once: true });
-    }
-    this.result = run({ emit: (e) => this.push(e), signal: this.abort.signal }).then(
+  /**
+   * `run` starts once `after` has settled (the pipeline's previous job): jobs run one at a time.
+   * The caller's `signal` is listened to only while `run` runs; a job whose signal aborted while it
+   * waited ends with E_CANCELLED as soon as its turn comes.
+   */
+  constructor(run: (ctx: JobContext) => Promise<GenerateResult[]>, signal?: AbortSignal, after: Promise<unknown> = Promise.resolve()) {
+    const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+    const inner = this.abort.signal;
+    inner.addEventListener('abort', () => Atomics.store(cancelFlag, 0, 1), { once: true });
+    const ctx: JobContext = {
+      emit: (e) => this.push(e),
+      signal: inner,
+      cancelFlag,
+      throwIfCancelled: () => {
+        if (inner.aborted) throw cancelledError();
+      },
+    };
+    const start = async (): Promise<GenerateResult[]> => {
+      await after.catch(() => undefined);
+      if (signal?.aborted) this.abort.abort();
+      ctx.throwIfCancelled();
+      const onAbort = () => this.abort.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await run(ctx);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    };
+    this.results = start().then(
       (r) => {
-        this.push({ type: 'done', result: r });
+        this.push({ type: 'done', result: r[0], results: r });
         this.finish();
         return r;
       },
@@ -66,11 +119,13 @@ export class Job implements AsyncIterable<JobEvent> {
         throw err as WanError;
       },
     );
-    // The result promise is also consumed through iteration; do not report it as unhandled twice.
+    this.result = this.results.then((r) => r[0]);
+    // Both promises are also consumed through iteration; do not report them as unhandled.
+    this.results.catch(() => undefined);
     this.result.catch(() => undefined);
   }
 
-  /** Stops the job within one step or one VAE chunk; `result` rejects with E_CANCELLED. */
+  /** Stops the job within about a second (between transformer blocks, steps, VAE chunks); `results` rejects with E_CANCELLED. */
   cancel(): void {
     this.abort.abort();
   }

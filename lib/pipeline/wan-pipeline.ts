@@ -1,36 +1,43 @@
-// WanPipeline: a model folder loaded once, requests turned into videos one at a time.
+// WanPipeline: a model folder loaded once, requests turned into videos one job at a time.
 //   const pipe = await WanPipeline.load(dir, { device });
-//   const job = pipe.generate(request, { signal });
-//   for await (const ev of job) { ... }       // encode, step, frames, warning, done
-//   const { frames, width, height, fps, seed, timings } = await job.result;
+//   const { plan, warnings } = pipe.plan(request);  // validate only: nothing runs
+//   const job = pipe.generate(request, { signal });  // or pipe.generate(plan)
+//   for await (const ev of job) { ... }              // warning, encode, step, frames, done
+//   const [first, ...more] = await job.results;      // numberResults videos; job.result is the first
 //   await pipe.dispose();
+//
+// A job is a plan (lib/pipeline/plan.ts: every decision, made before native work) run by the
+// executor below, stage by stage:
+//   LoRAs merged -> text encoded -> image conditioning -> per result: noise for its seed, the
+//   denoising loop -> frames decoded chunk by chunk [-> post-processed] -> result.
+// LoRAs, text and image conditioning happen once per job; the rest once per result.
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
-import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
+import type { NativeDenoiseResult, NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
-import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
+import type { NativeAddon, NativeTensor, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
+import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/apply.js';
+import type { FastLoraPair } from '../lora/fast.js';
 import { inspectModelFolder } from '../model/folder.js';
 import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TransformerPlan, VaeConfig } from '../model/types.js';
 import { planVae } from '../model/vae-plan.js';
-import { defaultsFor } from '../schemas/request.js';
-import { normalizeRequest } from '../schemas/normalize.js';
+import type { RequestApi } from '../schemas/issues.js';
+import { type SchedulerName, defaultsFor } from '../schemas/request.js';
 import { PromptEncoder } from '../text/prompt-encoder.js';
 import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
-import { type GenerateResult, Job, type JobEvent } from './job.js';
 import { type RgbImage, imageConditioning } from './conditioning.js';
+import { type GenerateResult, Job, type JobContext } from './job.js';
+import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, resolveGeneration } from './plan.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
-import { type LoraRequest, applyLoras, unmatchedWarnings } from '../lora/apply.js';
-import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
-import { resolveStepCache } from './step-cache.js';
 
 export interface LoadOptions {
   device?: DevicePreference;
@@ -44,6 +51,12 @@ export interface LoadOptions {
   fastLoras?: FastLoraPair;
 }
 
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  /** Which shape the request is in (default: told by its fields). */
+  api?: RequestApi | 'auto';
+}
+
 /**
  * Where the experts of a Wan2.2 A14B pair live. On the CPU backend every weight is already in host
  * memory, so parking the idle expert would save nothing: both stay resident, or the folder is
@@ -52,26 +65,26 @@ export interface LoadOptions {
  */
 export type ExpertPlacement = 'single' | 'both-resident';
 
-const SCHEDULER_KINDS: Record<string, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
-
-/** A raw RGB image at the output size; files and data URLs need a decoder and a resize not written yet. */
-function rawImage(src: unknown, field: string, width: number, height: number): RgbImage | undefined {
-  if (src === undefined) return undefined;
-  if (typeof src === 'string') throw new WanError('E_UNSUPPORTED', `${field}: image files and data URLs are not decoded yet; pass {data: Uint8Array RGB, width, height}`);
-  const img = src as RgbImage;
-  if (img.width !== width || img.height !== height) {
-    throw new WanError('E_UNSUPPORTED', `${field}: the image is ${img.width}x${img.height} but the video is ${width}x${height}; resizing is not implemented yet`);
-  }
-  return img;
+/** The prompt embeddings of a job, encoded once for all its results. */
+interface TextEmbeddings {
+  prompt: NativeTensor;
+  negative: NativeTensor | null;
+  timings: { encodeMs: number; cacheHits: number; cacheMisses: number };
 }
+
+/** The transformer inputs an image condition adds (none without one). */
+type ImageConditioning = Awaited<ReturnType<typeof imageConditioning>>;
 
 export class WanPipeline {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** Plans made by this pipeline's plan(): generate() runs them as they are. */
+  private readonly plans = new WeakSet<GenerationPlan>();
 
   private constructor(
     private readonly addon: NativeAddon,
-    readonly plan: TransformerPlan,
+    /** The (high-noise) transformer's plan: its variant, config and tensors. */
+    readonly transformerPlan: TransformerPlan,
     private readonly transformer: NativeTransformer,
     private readonly transformer2: NativeTransformer | null,
     private readonly vae: NativeVae,
@@ -79,18 +92,24 @@ export class WanPipeline {
     private readonly plan2: TransformerPlan | null,
     private readonly vaeConfig: VaeConfig,
     private readonly prompts: PromptEncoder,
-    private readonly scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null,
-    private readonly boundaryRatio: number | null,
-    /** model_index.json's expand_timesteps (Wan2.2 TI2V): one timestep per token. */
-    private readonly expandTimesteps: boolean,
+    /** What a plan needs to know about this model. */
+    readonly facts: ModelFacts,
   ) {}
 
-  /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores). */
-  readonly warnings: string[] = [];
+  /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores); every plan repeats it. */
+  get warnings(): readonly string[] {
+    return this.facts.warnings;
+  }
+
   /** Where the experts live (reported in every result). */
-  experts: ExpertPlacement = 'single';
+  get experts(): ExpertPlacement {
+    return this.transformer2 ? 'both-resident' : 'single';
+  }
+
   /** The pair `fast: true` uses. */
-  fastLoras: FastLoraPair | null = null;
+  get fastLoras(): FastLoraPair | null {
+    return this.facts.fastLoras;
+  }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -112,7 +131,7 @@ export class WanPipeline {
       throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} as float32 on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
     }
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
-    let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
+    let scheduler: ModelFacts['scheduler'] = null;
     const loadWarnings: string[] = [];
     try {
       const json = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
@@ -120,11 +139,28 @@ export class WanPipeline {
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
       if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
       if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'scheduler', 'scheduler_config.json')}: ${mapped.reason}`);
-      const name = Object.entries(SCHEDULER_KINDS).find(([, k]) => k === mapped.config.kind)![0];
+      const name = (Object.entries(SCHEDULER_KINDS) as Array<[SchedulerName, NativeSchedulerConfig['kind']]>).find(([, k]) => k === mapped.config.kind)![0];
       scheduler = { ...mapped, name };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    const info = addon.info();
+    const spatial = vaePlan.config.scaleFactorSpatial;
+    if (spatial !== 8 && spatial !== 16) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'vae')}: a spatial compression of ${spatial} is not one of the Wan VAEs' (8, 16)`);
+    const facts: ModelFacts = {
+      variant: plan.variant.variant,
+      description: plan.variant.description,
+      transformer: plan.config,
+      transformer2: plan2?.config ?? null,
+      vae: { zDim: vaePlan.config.zDim, spatial, temporal: 4 },
+      scheduler,
+      boundaryRatio: folder.boundaryRatio,
+      expandTimesteps: folder.expandTimesteps === true,
+      fastLoras: opts.fastLoras ?? null,
+      textLength: 512,
+      device: { backend: info.backend, threads: info.threads },
+      warnings: loadWarnings,
+    };
     try {
       const transformer = await addon.loadTransformer(plan);
       const transformer2 = plan2 ? await addon.loadTransformer(plan2) : null;
@@ -133,223 +169,199 @@ export class WanPipeline {
         load: () => addon.loadTextEncoder(textPlan),
         tokenizer,
         encoderKey: textPlan.source,
+        maxLength: facts.textLength,
         releaseAfterEncode: opts.releaseTextEncoder,
         cacheBytes: opts.embeddingCacheBytes,
       });
-      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
-      pipe.experts = transformer2 ? 'both-resident' : 'single';
-      pipe.fastLoras = opts.fastLoras ?? null;
-      pipe.warnings.push(...loadWarnings);
-      return pipe;
+      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts);
     } catch (err) {
       throw fromNativeError(err);
     }
   }
 
-  /** Queues a request (any accepted API shape); one job runs at a time. */
-  generate(request: unknown, opts: { signal?: AbortSignal } = {}): Job {
+  /**
+   * Validates a request (any accepted API shape) against this model without running anything:
+   * the plan says what would run (size, steps, seeds, LoRAs, cache, estimated time); an invalid
+   * request throws a WanError naming the field. generate(plan) runs it as planned.
+   */
+  plan(request: unknown, opts: Pick<PlanOptions, 'api' | 'randomSeed'> = {}): { plan: GenerationPlan; warnings: string[] } {
     if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
-    const previous = this.queue;
-    const job = new Job(async (ctx) => {
-      await previous.catch(() => undefined);
-      return this.run(request, ctx);
-    }, opts.signal);
-    this.queue = job.result.catch(() => undefined);
+    const plan = resolveGeneration(request, this.facts, opts);
+    this.plans.add(plan);
+    return { plan, warnings: plan.warnings };
+  }
+
+  /**
+   * Queues a request (any accepted API shape, or a plan from plan()); one job runs at a time. A
+   * request the model cannot serve rejects the job at once, without waiting for the queue.
+   */
+  generate(request: unknown, opts: GenerateOptions = {}): Job {
+    if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
+    let plan: GenerationPlan;
+    try {
+      plan = this.plans.has(request as GenerationPlan) ? (request as GenerationPlan) : resolveGeneration(request, this.facts, { api: opts.api });
+    } catch (err) {
+      return new Job(() => Promise.reject(err), opts.signal);
+    }
+    const job = new Job((ctx) => this.execute(plan, ctx), opts.signal, this.queue);
+    this.queue = job.results.then(
+      () => undefined,
+      () => undefined,
+    );
     return job;
   }
 
-  private async run(input: unknown, { emit, signal }: { emit: (e: JobEvent) => void; signal: AbortSignal }): Promise<GenerateResult> {
+  // ---------------------------------------------------------------------------------------------
+  // The executor: runs a plan, deciding nothing the plan did not.
+  // ---------------------------------------------------------------------------------------------
+
+  private async execute(plan: GenerationPlan, ctx: JobContext): Promise<GenerateResult[]> {
     const t0 = performance.now();
-    const cancelled = () => new WanError('E_CANCELLED', 'the job was cancelled');
-    if (signal.aborted) throw cancelled();
-    const c = this.plan.config;
-    const spatial = this.vaeConfig.scaleFactorSpatial as 8 | 16;
-    const normalized = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
-    const { request } = normalized;
-    // Every warning goes out as an event when it arises and into the result.
+    // Every warning goes out as an event when it arises and into the results.
     const warnings: string[] = [];
     const warn = (messages: readonly string[]) => {
       for (const message of messages) {
         warnings.push(message);
-        emit({ type: 'warning', message });
+        ctx.emit({ type: 'warning', message });
       }
     };
-    warn([...this.warnings, ...normalized.warnings]);
-    // Fast mode: a distilled pair decides steps, guidance, shift and the expert switch.
-    const fastNotes: string[] = [];
-    const fast = this.resolveFast(request.fast, request.cache !== undefined, fastNotes);
-    if (fast) {
-      if (request.cache) fastNotes.push('fast mode runs 4 distilled steps: the step cache is not used');
-      for (const [k, v] of [['steps', request.steps], ['guidanceScale', request.guidanceScale], ['guidanceScale2', request.guidanceScale2], ['shift', request.shift], ['boundaryRatio', request.boundaryRatio]] as const) {
-        if (v !== undefined) fastNotes.push(`${k} ${v} is replaced by fast mode's distilled setting`);
-      }
-    }
-    warn(fastNotes);
-    if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
-    const d = defaultsFor(this.plan.variant.variant);
-    const width = request.width ?? d.width;
-    const height = request.height ?? d.height;
-    const numFrames = request.numFrames ?? d.numFrames;
-    const steps = fast?.sampling.steps ?? request.steps ?? d.steps;
-    const guidanceScale = fast?.sampling.guidanceScale ?? request.guidanceScale ?? d.guidanceScale;
-    const guidanceScale2 = fast?.sampling.guidanceScale2 ?? request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
-    const schedulerName = fast ? fast.sampling.scheduler : request.scheduler;
-    const fromFolder = this.scheduler && this.scheduler.name === schedulerName && !fast ? this.scheduler : null;
-    const shift = fast?.sampling.shift ?? request.shift ?? fromFolder?.shift ?? d.shift;
-    const schedulerConfig: NativeSchedulerConfig = fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] };
-    const boundaryRatio = request.boundaryRatio ?? this.boundaryRatio ?? d.boundaryRatio;
-    const cache = request.cache && !fast
-      ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim }, { width, height, steps })
-      : null;
-    if (cache) warn(cache.warnings);
-    const boundaryTimestep = fast ? fast.sampling.boundaryTimestep : boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined;
+    warn(plan.warnings);
 
-    // LoRAs: merged into the experts (the previous request's are taken out first).
-    const loraList: LoraRequest[] = [
-      ...(fast ? [{ path: fast.pair.high, weight: 1, transformer: 'high' as const }, { path: fast.pair.low, weight: 1, transformer: 'low' as const }] : []),
-      ...(request.loras ?? []),
-    ];
-    const nFast = fast ? 2 : 0;
-    let loras;
+    const loras = await this.mergeLoras(plan);
+    warn(unmatchedWarnings(loras));
+    ctx.throwIfCancelled();
+
+    const text = await this.encodeText(plan, ctx, warn);
+    ctx.throwIfCancelled();
+
+    const conditioning = await this.conditionOnImages(plan, ctx);
+    ctx.throwIfCancelled();
+
+    const results: GenerateResult[] = [];
+    for (const [index, seed] of plan.seeds.entries()) {
+      const tDenoise = performance.now();
+      const denoised = await this.denoise(plan, seed, text, conditioning, ctx, index);
+      const denoiseMs = performance.now() - tDenoise;
+      const tDecode = performance.now();
+      const frames = await this.decode(plan, denoised.latents, ctx, index);
+      const computed = denoised.calls.computed.filter(Boolean).length;
+      results.push({
+        index,
+        seed,
+        frames,
+        width: plan.width,
+        height: plan.height,
+        fps: plan.fps,
+        experts: this.experts,
+        forwards: { computed, skipped: denoised.calls.computed.length - computed, cache: plan.cache?.summary ?? null },
+        loras,
+        warnings,
+        timings: { ...text.timings, denoiseMs, decodeMs: performance.now() - tDecode, totalMs: performance.now() - t0, stepMs: denoised.stepMs },
+      });
+    }
+    return results;
+  }
+
+  /** LoRAs (fast mode's pair and the request's) merged into the experts; the previous job's are taken out first. */
+  private async mergeLoras(plan: GenerationPlan): Promise<LoraLoadReport> {
+    const c = this.transformerPlan.config;
     try {
-      loras = await applyLoras(
+      return await applyLoras(
         { high: { native: this.transformer, config: c }, low: this.transformer2 && this.plan2 ? { native: this.transformer2, config: this.plan2.config } : null },
-        loraList,
-        { fieldOf: (i) => (i < nFast ? `fast.${i === 0 ? 'high' : 'low'}${fast!.fromLoad ? ' (LoadOptions.fastLoras)' : ''}` : `${normalized.fields[`loras[${i - nFast}].path`] ?? `loras[${i - nFast}].path`}`) },
+        plan.loras,
+        { fieldOf: (i) => plan.loras[i].field },
       );
     } catch (err) {
       throw fromNativeError(err);
     }
-    warn(unmatchedWarnings(loras));
-    if (signal.aborted) throw cancelled();
+  }
 
-    // Text.
-    const useCfg = guidanceScale > 1;
-    const encoded = await this.prompts.encode(useCfg ? [request.prompt, request.negativePrompt] : [request.prompt]);
-    warn(encoded.warnings);
-    emit({ type: 'encode', ms: encoded.timings.encodeMs, cacheHits: encoded.timings.cacheHits, cacheMisses: encoded.timings.cacheMisses, encoderLoads: encoded.timings.encoderLoads });
-    const [, L, D] = encoded.embeds.shape;
-    if (D !== c.textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${c.textDim}`);
-    const promptEmbeds = { data: encoded.embeds.data.slice(0, L * D), shape: [1, L, D] };
-    const negativeEmbeds = useCfg ? { data: encoded.embeds.data.slice(L * D), shape: [1, L, D] } : null;
-    if (signal.aborted) throw cancelled();
-
-    // Noise for the seed, as torch.randn with a CPU generator gives it.
-    const shape = [1, this.vaeConfig.zDim, Math.floor((numFrames - 1) / 4) + 1, height / spatial, width / spatial];
-    const latents = { data: this.addon.randn(request.seed, shape), shape };
-
-    // Image conditioning (Wan2.2 I2V / FLF2V channels, TI2V's clean first frame).
-    const image = rawImage(request.image, 'image', width, height);
-    const lastImage = rawImage(request.lastImage, 'lastImage', width, height);
-    let conditioning = {};
-    if (image) {
-      const ti2v = this.expandTimesteps;
-      if (!ti2v && c.inChannels !== this.vaeConfig.zDim * 2 + 4) {
-        throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) takes no image condition`);
-      }
-      if (c.imageDim !== null) throw new WanError('E_UNSUPPORTED', 'image: Wan2.1 I2V needs CLIP image features, which are not implemented yet');
-      if (ti2v && lastImage) throw new WanError('E_INVALID_ARGUMENT', 'lastImage: TI2V conditions on a first frame only');
-      conditioning = await imageConditioning(this.vae, this.vaeConfig, { ti2v, frames: numFrames, height, width, latentShape: shape, image, lastImage });
-    } else if (c.inChannels !== this.vaeConfig.zDim) {
-      throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) needs an image`);
-    }
-    if (signal.aborted) throw cancelled();
-
-    // The loop.
-    const tDenoise = performance.now();
-    const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
-    const onAbort = () => Atomics.store(cancelFlag, 0, 1);
-    signal.addEventListener('abort', onAbort, { once: true });
-    let denoised;
+  /** The prompt (and, with guidance, the negative prompt) through the text encoder, or its cache. */
+  private async encodeText(plan: GenerationPlan, ctx: JobContext, warn: (m: readonly string[]) => void): Promise<TextEmbeddings> {
+    const texts = plan.negativePrompt === null ? [plan.prompt] : [plan.prompt, plan.negativePrompt];
+    let encoded;
     try {
-      denoised = await this.addon.runDenoise({
-        transformer: this.transformer,
-        transformer2: this.transformer2,
-        scheduler: schedulerConfig,
-        steps,
-        shift,
-        sigmas: fast?.sampling.sigmas,
-        guidanceScale,
-        guidanceScale2,
-        boundaryTimestep: this.transformer2 ? boundaryTimestep : undefined,
-        latents,
-        promptEmbeds,
-        negativeEmbeds,
-        perTokenTimesteps: this.expandTimesteps,
-        ...conditioning,
-        cache: cache?.native ?? null,
-        onStep: (e) =>
-          emit({
-            type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise',
-            forwards: e.forwards, computed: e.computed, cached: e.forwards - e.computed, ms: e.ms,
-          }),
-        cancelFlag,
-      });
+      encoded = await this.prompts.encode(texts, { cancelFlag: ctx.cancelFlag });
     } catch (err) {
       throw fromNativeError(err);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
-    const denoiseMs = performance.now() - tDenoise;
-    const computedCalls = denoised.calls.computed.filter(Boolean).length;
-
-    // Frames, as each latent chunk is decoded.
-    const tDecode = performance.now();
-    const frames: Buffer[] = [];
-    for await (const chunk of decodeFrames(this.vae, denoised.latents, { signal })) {
-      const views = frameViews(chunk);
-      emit({ type: 'frames', index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height, fps: request.fps });
-      frames.push(...views);
-    }
+    warn(encoded.warnings);
+    const { encodeMs, cacheHits, cacheMisses, encoderLoads } = encoded.timings;
+    ctx.emit({ type: 'encode', ms: encodeMs, cacheHits, cacheMisses, encoderLoads });
+    const [, L, D] = encoded.embeds.shape;
+    const textDim = this.transformerPlan.config.textDim;
+    if (D !== textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${textDim}`);
     return {
-      frames,
-      width,
-      height,
-      fps: request.fps,
-      seed: request.seed,
-      experts: this.experts,
-      forwards: {
-        computed: computedCalls,
-        skipped: denoised.calls.computed.length - computedCalls,
-        cache: cache?.summary ?? null,
-      },
-      loras,
-      warnings,
-      timings: {
-        encodeMs: encoded.timings.encodeMs,
-        denoiseMs,
-        decodeMs: performance.now() - tDecode,
-        totalMs: performance.now() - t0,
-        stepMs: denoised.stepMs,
-        cacheHits: encoded.timings.cacheHits,
-        cacheMisses: encoded.timings.cacheMisses,
-      },
+      prompt: { data: encoded.embeds.data.slice(0, L * D), shape: [1, L, D] },
+      negative: plan.negativePrompt === null ? null : { data: encoded.embeds.data.slice(L * D), shape: [1, L, D] },
+      timings: { encodeMs, cacheHits, cacheMisses },
     };
   }
 
-  /** The distilled pair and its sampling for `fast`, or null; refuses what cannot run. */
-  private resolveFast(fast: boolean | FastLoraPair | undefined, hasCache: boolean, warnings: string[]): { pair: FastLoraPair; sampling: FastSampling; fromLoad: boolean } | null {
-    if (fast === undefined || fast === false) return null;
-    // An API's speed switch (fast: true beside a cache) falls back to the cache where no pair applies.
-    if (fast === true && hasCache && (!this.transformer2 || !this.fastLoras)) {
-      warnings.push(
-        !this.transformer2
-          ? 'fast: the distilled 4-step LoRA pair is made for the two Wan2.2 A14B experts; this model has one transformer, so the step cache is used instead'
-          : 'fast: no distilled LoRA pair was given to WanPipeline.load (fastLoras), so the step cache is used instead',
-      );
-      return null;
+  /** The transformer inputs of the plan's images (Wan2.2 I2V/FLF2V channels, TI2V's clean first frame); none without images. */
+  private async conditionOnImages(plan: GenerationPlan, ctx: JobContext): Promise<ImageConditioning> {
+    if (!plan.image) return {};
+    // The plan admitted raw RGB at the output size only (lib/pipeline/plan.ts checkImageSource).
+    const image = plan.image.image as RgbImage;
+    const lastImage = plan.image.lastImage as RgbImage | undefined;
+    try {
+      return await imageConditioning(this.vae, this.vaeConfig, {
+        ti2v: plan.image.mode === 'first-frame',
+        frames: plan.numFrames,
+        height: plan.height,
+        width: plan.width,
+        latentShape: plan.latentShape,
+        image,
+        lastImage,
+        cancelFlag: ctx.cancelFlag,
+      });
+    } catch (err) {
+      throw fromNativeError(err);
     }
-    if (!this.transformer2) {
-      throw new WanError('E_UNSUPPORTED', `fast: the distilled 4-step LoRA pair is made for the two experts of Wan2.2 A14B; this model (${this.plan.variant.description}) has one transformer`);
+  }
+
+  /** Noise for the seed (torch.randn with a CPU generator), then the native loop. */
+  private async denoise(plan: GenerationPlan, seed: bigint, text: TextEmbeddings, conditioning: ImageConditioning, ctx: JobContext, result: number): Promise<NativeDenoiseResult> {
+    const shape = [...plan.latentShape];
+    const s = plan.sampling;
+    try {
+      return await this.addon.runDenoise({
+        transformer: this.transformer,
+        transformer2: this.transformer2,
+        scheduler: s.scheduler,
+        steps: s.steps,
+        shift: s.shift,
+        sigmas: s.sigmas,
+        guidanceScale: s.guidanceScale,
+        guidanceScale2: s.guidanceScale2,
+        boundaryTimestep: s.boundaryTimestep,
+        latents: { data: this.addon.randn(seed, shape), shape },
+        promptEmbeds: text.prompt,
+        negativeEmbeds: text.negative,
+        perTokenTimesteps: s.perTokenTimesteps,
+        ...conditioning,
+        cache: plan.cache?.native ?? null,
+        onStep: (e) =>
+          ctx.emit({
+            type: 'step', result, index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise',
+            forwards: e.forwards, computed: e.computed, cached: e.forwards - e.computed, ms: e.ms,
+          }),
+        cancelFlag: ctx.cancelFlag,
+      });
+    } catch (err) {
+      throw fromNativeError(err);
     }
-    if (fast === true && !this.fastLoras) {
-      throw new WanError(
-        'E_INVALID_ARGUMENT',
-        'fast: no distilled 4-step LoRA pair: pass fast: {high, low} (e.g. lightx2v\'s wan2.2_t2v_A14b_high_noise_lora_rank64_lightx2v_4step_1217.safetensors and its low_noise twin) or load the pipeline with {fastLoras: {high, low}}',
-      );
+  }
+
+  /** Frames, as each latent chunk is decoded (and, where a post-process applies, once it has run on the chunk). */
+  private async decode(plan: GenerationPlan, latents: NativeTensor, ctx: JobContext, result: number): Promise<Buffer[]> {
+    const frames: Buffer[] = [];
+    for await (const chunk of decodeFrames(this.vae, latents, { cancelFlag: ctx.cancelFlag })) {
+      const views = frameViews(chunk);
+      ctx.emit({ type: 'frames', result, index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height, fps: plan.fps });
+      frames.push(...views);
     }
-    const pair = fast === true ? this.fastLoras! : fast;
-    return { pair, sampling: fastSampling(), fromLoad: fast === true };
+    return frames;
   }
 
   /** Frees every model once the queued jobs have ended. */

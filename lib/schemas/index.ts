@@ -14,6 +14,7 @@ export {
   MODEL_VARIANTS,
   defaultsFor,
   shiftFor,
+  sizeShift,
   type GenerateRequest,
   type GenerateRequestInput,
   type ImageSource,
@@ -35,6 +36,7 @@ export {
 } from './normalize.js';
 export { RequestError, zodToRequestError, toRequestIssues, formatPath, type RequestApi, type RequestIssue } from './issues.js';
 export { UNSUPPORTED, MAX_SEED } from './fields.js';
+export { MAX_STEPS } from './limits.js';
 export type { AdapterResult } from './adapters/common.js';
 export { OxenRequestSchema, fromOxen, OXEN_WAN_MODELS, type OxenRequest } from './adapters/oxen.js';
 export {

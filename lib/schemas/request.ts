@@ -1,20 +1,22 @@
 // The canonical generate() request: wan-video's own field names, validated with zod.
 //
-// Model-dependent defaults (steps, guidance, shift, size, frames) are deliberately NOT schema
-// defaults: the same request may run on Wan2.1 1.3B (50 steps, shift 5) or Wan2.2 T2V-A14B (40 steps,
-// shift 12), and only the pipeline knows which model is loaded. The schema leaves those fields
-// undefined and `defaultsFor(variant)` below is the table the pipeline fills them from. Defaults that
-// do not depend on the model (fps 16, scheduler, output, numberResults, the negative prompt) are
-// schema defaults.
+// Model-dependent defaults (steps, guidance, shift, size, frames, fps, the negative prompt) are
+// deliberately NOT schema defaults: the same request may run on Wan2.1 1.3B (50 steps, shift 5,
+// 16 fps) or Wan2.2 TI2V 5B (24 fps), and only the pipeline knows which model is loaded. The schema
+// leaves those fields undefined and `defaultsFor(variant)` below is the one table the generation
+// plan (lib/pipeline/plan.ts) fills them from. Defaults that do not depend on the model
+// (scheduler, output, numberResults) are schema defaults.
 //
 // Sanity bounds on sizes, frames and steps are ours, not a reference's: they keep a typo (width
 // 19200) from becoming a multi-terabyte allocation, and they are wide enough for every hosted API's
 // documented range (the adapters enforce those narrower ranges with the APIs' own field names).
+// The step limit is declared once, in limits.ts.
 
 import { z } from 'zod';
 import { WanError } from '../errors.js';
 import type { ModelVariant } from '../model/types.js';
 import { MAX_SEED, addInvalid, addUnsupported, bool, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
+import { MAX_STEPS } from './limits.js';
 
 /**
  * The negative prompt every official Wan config uses by default (`wan_shared_cfg.sample_neg_prompt`
@@ -107,8 +109,8 @@ export const CacheSchema = z
     kind: oneOf(['teacache', 'fbcache']),
     threshold: numIn(0, 1).optional(),
     level: numIn(0, 1).optional(),
-    startStep: intIn(0, 1000).optional(),
-    endStep: intIn(1, 1000).optional(),
+    startStep: intIn(0, MAX_STEPS).optional(),
+    endStep: intIn(1, MAX_STEPS).optional(),
     startPercent: intIn(0, 99).optional(),
     endPercent: intIn(1, 100).optional(),
     maxConsecutive: intIn(1, 5).optional(),
@@ -141,13 +143,14 @@ export const OutputSchema = z.strictObject({
 export const GenerateRequestSchema = z
   .strictObject({
     prompt: text(1),
-    /** Empty is allowed and means "no negative prompt" (fal's default is ""). */
-    negativePrompt: text(0).default(WAN_DEFAULT_NEGATIVE_PROMPT),
+    /** Empty is allowed and means "no negative prompt" (fal's default is ""); left out, the model's official one (defaultsFor). */
+    negativePrompt: text(0).optional(),
     width: intIn(16, 4096).optional(),
     height: intIn(16, 4096).optional(),
     numFrames: intIn(1, 1025).optional(),
-    fps: intIn(1, 120).default(16),
-    steps: intIn(1, 1000).optional(),
+    /** Left out: the model's (defaultsFor: 16, TI2V 5B 24). */
+    fps: intIn(1, 120).optional(),
+    steps: intIn(1, MAX_STEPS).optional(),
     /** CFG scale; for Wan2.2 A14B the high-noise (first) expert's, as diffusers' guidance_scale. */
     guidanceScale: numIn(0, 50).optional(),
     /** Wan2.2 A14B low-noise (second) expert's CFG scale, as diffusers' guidance_scale_2. */
@@ -293,8 +296,12 @@ export function defaultsFor(variant: ModelVariant): VariantDefaults {
   return structuredClone(d);
 }
 
+/** The shift the official script picks for a variant at this size, when it picks one by size (Wan2.1 I2V at 480p: 3.0). */
+export function sizeShift(variant: ModelVariant, width: number, height: number): number | undefined {
+  return defaultsFor(variant).shiftBySize?.find((s) => s.width === width && s.height === height)?.shift;
+}
+
 /** The official shift for a variant at a size (Wan2.1 I2V switches to 3.0 at 480p). */
 export function shiftFor(variant: ModelVariant, width: number, height: number): number {
-  const d = defaultsFor(variant);
-  return d.shiftBySize?.find((s) => s.width === width && s.height === height)?.shift ?? d.shift;
+  return sizeShift(variant, width, height) ?? defaultsFor(variant).shift;
 }

@@ -46,7 +46,8 @@ export class PromptEncoder {
     return this.encoder !== undefined;
   }
 
-  async encode(prompts: string[]): Promise<EncodedPrompts> {
+  /** `cancelFlag`: a job's cancel flag; the encoder stops between layers once it is set. */
+  async encode(prompts: string[], opts: { cancelFlag?: Int32Array } = {}): Promise<EncodedPrompts> {
     if (prompts.length === 0) throw new WanError('E_INVALID_ARGUMENT', 'encode() needs at least one prompt');
     const L = this.maxLength;
     const tokenized = prompts.map((p) => tokenizePrompt(this.opts.tokenizer, p, L));
@@ -71,7 +72,7 @@ export class PromptEncoder {
       const encoder = await this.acquire();
       let out;
       try {
-        out = await encoder.encode({ ids, mask, shape: [rows.length, L] });
+        out = await encoder.encode({ ids, mask, shape: [rows.length, L] }, { cancelFlag: opts.cancelFlag });
       } finally {
         if (this.opts.releaseAfterEncode) this.release();
       }

@@ -13,6 +13,8 @@ export interface DecodeFramesOptions {
   /** 'rgb8' (default): RGB bytes as the pipelines post-process frames; 'float': [-1, 1]. */
   format?: 'rgb8' | 'float';
   signal?: AbortSignal;
+  /** A job's cancel flag (see NativeVae.decode): the decode stops before its next chunk once it is set. */
+  cancelFlag?: Int32Array;
 }
 
 const cancelledError = () => new WanError('E_CANCELLED', 'the VAE decode was cancelled');
@@ -27,7 +29,7 @@ export function decodeFrames(vae: NativeVae, latents: NativeTensor, opts: Decode
   let failure: unknown = null;
   const job = vae.decode(
     latents,
-    { normalized: (opts.latents ?? 'normalized') === 'normalized', format: opts.format ?? 'rgb8' },
+    { normalized: (opts.latents ?? 'normalized') === 'normalized', format: opts.format ?? 'rgb8', cancelFlag: opts.cancelFlag },
     (chunk) => new Promise<void>((taken) => {
       queue.push({ chunk, taken });
       wake?.();

@@ -9,8 +9,10 @@
 // GET /api/ai/models/<id>) could not be read when this was written, so:
 //
 // Choices where the documentation we could read is silent:
-//  - Ranges: the canonical request's sanity bounds (sizes 16..4096, frames 1..1025, steps 1..1000,
-//    guidance 0..50); seed a non-negative integer. Defaults: none are applied here. A field left out
+//  - Ranges: the canonical request's sanity bounds (sizes 16..4096, frames 1..1025, steps 1..MAX_STEPS
+//    (lib/schemas/limits.ts), guidance 0..50); seed a non-negative integer.
+//  - num_generations (the queue endpoint's field, POST /api/ai/queue): that many videos with seeds
+//    seed, seed + 1, ... (the canonical numberResults, 1..20); absent means 1. Defaults: none are applied here. A field left out
 //    stays undefined and the pipeline applies the loaded model's reference default (defaultsFor),
 //    which is what a diffusers-backed service does when an argument is omitted.
 //  - num_frames that is not 4k+1 is not refused: the normaliser rounds it as diffusers does
@@ -22,10 +24,11 @@
 //    services commonly run, the step cache is the trade that needs no other model.
 //  - model: accepted (the API requires it) but it does not choose anything here: the model is the
 //    one the Pipeline was opened with. A warning says so.
-//  - negative_prompt absent: the canonical default (the official Wan negative prompt) applies.
+//  - negative_prompt absent: the loaded model's official negative prompt applies (defaultsFor).
 
 import { z } from 'zod';
 import { bool, intIn, numIn, seedIn, text } from '../fields.js';
+import { MAX_STEPS } from '../limits.js';
 import { parseRequest } from '../issues.js';
 import type { GenerateRequestInput } from '../request.js';
 import { finish, type AdapterResult } from './common.js';
@@ -43,11 +46,12 @@ export const OxenRequestSchema = z.strictObject({
   negative_prompt: text(0).optional(),
   height: intIn(16, 4096).optional(),
   width: intIn(16, 4096).optional(),
-  num_inference_steps: intIn(1, 1000).optional(),
+  num_inference_steps: intIn(1, MAX_STEPS).optional(),
   num_frames: intIn(1, 1025).optional(),
   guidance_scale: numIn(0, 50).optional(),
   seed: seedIn(0n, (1n << 64n) - 1n).optional(),
   run_fast: bool().optional(),
+  num_generations: intIn(1, 20).optional(),
 });
 export type OxenRequest = z.input<typeof OxenRequestSchema>;
 
@@ -62,6 +66,7 @@ const FIELDS: Record<string, string> = {
   seed: 'seed',
   cache: 'run_fast',
   fast: 'run_fast',
+  numberResults: 'num_generations',
 };
 
 export function fromOxen(input: unknown): AdapterResult {
@@ -81,6 +86,7 @@ export function fromOxen(input: unknown): AdapterResult {
     seed: o.seed,
     cache: o.run_fast ? { kind: 'teacache' } : undefined,
     fast: o.run_fast ? true : undefined,
+    numberResults: o.num_generations,
   };
   return finish('oxen', mapped, warnings, { ...FIELDS });
 }

@@ -1,0 +1,284 @@
+// The resolution step of generate(): a request (any accepted API shape) and the facts of the
+// loaded model in, a GenerationPlan out. Everything decided before native work is decided here:
+// normalisation, the variant's defaults (size, frames, fps, steps, guidance, shift by size, the
+// task's negative prompt), fast mode, the step cache, the LoRA list, limits, what the model needs
+// in the way of images, the seeds of each result, and how long it will take. No I/O, no addon:
+// a server calls it (through WanPipeline.plan) to refuse a request before accepting it, and the
+// executor (WanPipeline) runs what it says without deciding anything again.
+import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
+import { WanError } from '../errors.js';
+import type { LoraRequest } from '../lora/apply.js';
+import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
+import type { ModelVariant, TransformerConfig } from '../model/types.js';
+import { MAX_STEPS } from '../schemas/limits.js';
+import { type NormalizedRequest, normalizeRequest, seedsFor } from '../schemas/normalize.js';
+import type { RequestApi } from '../schemas/issues.js';
+import { type ImageSource, type SchedulerName, defaultsFor, sizeShift } from '../schemas/request.js';
+import { type DeviceFacts, type GenerationEstimate, LONG_REQUEST_SECONDS, estimateGeneration, formatDuration } from './estimate.js';
+import type { RgbImage } from './conditioning.js';
+import { type ResolvedStepCache, resolveStepCache } from './step-cache.js';
+
+/** The scheduler names of requests mapped to the native kinds. */
+export const SCHEDULER_KINDS: Record<SchedulerName, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
+
+/** What the plan needs to know about the loaded model; WanPipeline gathers it once at load. */
+export interface ModelFacts {
+  variant: ModelVariant;
+  /** One line naming the model, for messages. */
+  description: string;
+  /** The (high-noise) transformer. */
+  transformer: TransformerConfig;
+  /** The low-noise expert of a Wan2.2 A14B pair. */
+  transformer2: TransformerConfig | null;
+  vae: { zDim: number; spatial: 8 | 16; temporal: 4 };
+  /** The folder's scheduler_config.json, mapped; null without one. */
+  scheduler: { config: NativeSchedulerConfig; shift: number; name: SchedulerName } | null;
+  /** model_index.json's boundary_ratio (Wan2.2 A14B). */
+  boundaryRatio: number | null;
+  /** model_index.json's expand_timesteps (Wan2.2 TI2V): one timestep per token. */
+  expandTimesteps: boolean;
+  /** The pair `fast: true` uses (LoadOptions.fastLoras). */
+  fastLoras: FastLoraPair | null;
+  /** Text tokens the prompt encoder pads to (512). */
+  textLength: number;
+  /** Where the work runs, for the time estimate. */
+  device: DeviceFacts;
+  /** What loading noticed but did not refuse; repeated in every plan. */
+  warnings: readonly string[];
+}
+
+/** How the transformer is conditioned on images: TI2V's clean first latent frame, or the Wan I2V/FLF2V mask + condition channels. */
+export interface ImagePlan {
+  mode: 'first-frame' | 'channels';
+  image: ImageSource;
+  lastImage?: ImageSource;
+  /** Wan2.1 I2V/FLF2V also take CLIP image features (encoder_hidden_states_image). */
+  clip: boolean;
+}
+
+export interface SamplingPlan {
+  scheduler: NativeSchedulerConfig;
+  schedulerName: SchedulerName;
+  steps: number;
+  shift: number;
+  /** An explicit schedule (fast mode's distilled sigmas) instead of steps/shift. */
+  sigmas?: number[];
+  guidanceScale: number;
+  guidanceScale2: number;
+  /** Wan2.2 A14B: the high-noise expert runs while t >= this; undefined with one transformer. */
+  boundaryTimestep?: number;
+  perTokenTimesteps: boolean;
+}
+
+export interface GenerationPlan {
+  api: RequestApi;
+  /** The request as normalised (the user's fields, seed drawn when absent). */
+  request: NormalizedRequest;
+  /** Canonical field path -> the field the user wrote, for messages. */
+  fields: Record<string, string>;
+  width: number;
+  height: number;
+  numFrames: number;
+  fps: number;
+  /** [1, C, latent frames, h, w]: the noise of each result. */
+  latentShape: [number, number, number, number, number];
+  /** One seed per result: seed, seed + 1, ... */
+  seeds: bigint[];
+  prompt: string;
+  /** Null: no guidance, so no negative pass. */
+  negativePrompt: string | null;
+  sampling: SamplingPlan;
+  cache: ResolvedStepCache | null;
+  /** Fast mode's pair first (when on), then the request's, each with the field that named it. */
+  loras: Array<LoraRequest & { field: string }>;
+  fast: { pair: FastLoraPair; sampling: FastSampling; fromLoad: boolean } | null;
+  image: ImagePlan | null;
+  output: NormalizedRequest['output'];
+  estimate: GenerationEstimate;
+  /** Everything the user should know before it runs, in order. */
+  warnings: string[];
+}
+
+export interface PlanOptions {
+  /** Which shape the request is in (default: told by its fields). */
+  api?: RequestApi | 'auto';
+  /** Source of a seed when the request has none (tests pass a fixed one). */
+  randomSeed?: () => bigint;
+}
+
+/**
+ * Resolves a request against a model. Throws a WanError naming the field for a request the model
+ * cannot serve (E_INVALID_ARGUMENT, E_UNSUPPORTED); warnings say what was chosen for the user.
+ */
+export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanOptions = {}): GenerationPlan {
+  const c = model.transformer;
+  const normalized = normalizeRequest(input, { api: opts.api, vaeScale: { spatial: model.vae.spatial, temporal: model.vae.temporal }, patch: c.patchSize, randomSeed: opts.randomSeed });
+  const { request, fields } = normalized;
+  const name = (key: string) => fields[key] ?? key;
+  const warnings = [...model.warnings, ...normalized.warnings];
+  const d = defaultsFor(model.variant);
+
+  // Fast mode: a distilled pair decides steps, guidance, shift and the expert switch.
+  const fast = resolveFast(request, model, warnings);
+  if (fast) {
+    if (request.cache) warnings.push("fast mode runs 4 distilled steps: the step cache is not used");
+    for (const [k, v] of [['steps', request.steps], ['guidanceScale', request.guidanceScale], ['guidanceScale2', request.guidanceScale2], ['shift', request.shift], ['boundaryRatio', request.boundaryRatio]] as const) {
+      if (v !== undefined) warnings.push(`${k} ${v} is replaced by fast mode's distilled setting`);
+    }
+  }
+
+  const width = request.width ?? d.width;
+  const height = request.height ?? d.height;
+  const numFrames = request.numFrames ?? d.numFrames;
+  const fps = request.fps ?? d.fps;
+  if (d.supportedSizes.length > 0 && !d.supportedSizes.some(([w, h]) => w === width && h === height)) {
+    warnings.push(
+      `${width}x${height} is not one of the sizes ${model.variant} was trained for (${d.supportedSizes.map(([w, h]) => `${w}x${h}`).join(', ')}); it runs, but the official code refuses it and quality may suffer`,
+    );
+  }
+
+  // Sampling.
+  const steps = fast?.sampling.steps ?? request.steps ?? d.steps;
+  if (steps > MAX_STEPS) throw new WanError('E_INVALID_ARGUMENT', `${name('steps')}: ${steps} steps: expected an integer from 1 to ${MAX_STEPS}`);
+  const guidanceScale = fast?.sampling.guidanceScale ?? request.guidanceScale ?? d.guidanceScale;
+  const guidanceScale2 = fast?.sampling.guidanceScale2 ?? request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
+  const schedulerName: SchedulerName = fast ? fast.sampling.scheduler : request.scheduler;
+  const fromFolder = model.scheduler && model.scheduler.name === schedulerName && !fast ? model.scheduler : null;
+  // The official per-size shift (Wan2.1 I2V at 480p: 3.0) is more specific than the folder's one value.
+  const shift = fast?.sampling.shift ?? request.shift ?? sizeShift(model.variant, width, height) ?? fromFolder?.shift ?? d.shift;
+  const boundaryRatio = request.boundaryRatio ?? model.boundaryRatio ?? d.boundaryRatio;
+  const boundaryTimestep = !model.transformer2
+    ? undefined
+    : fast
+      ? fast.sampling.boundaryTimestep
+      : boundaryRatio !== undefined && boundaryRatio !== null
+        ? boundaryRatio * 1000
+        : undefined;
+  const sampling: SamplingPlan = {
+    scheduler: fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] },
+    schedulerName,
+    steps,
+    shift,
+    sigmas: fast?.sampling.sigmas,
+    guidanceScale,
+    guidanceScale2,
+    boundaryTimestep,
+    perTokenTimesteps: model.expandTimesteps,
+  };
+
+  // The step cache, its window checked against the steps the loop will run.
+  let cache: ResolvedStepCache | null = null;
+  if (request.cache && !fast) {
+    for (const key of ['startStep', 'endStep'] as const) {
+      const v = request.cache[key];
+      if (v !== undefined && v > steps) throw new WanError('E_INVALID_ARGUMENT', `${name(`cache.${key}`)}: ${v}: expected at most the ${steps} steps the loop runs`);
+    }
+    cache = resolveStepCache(request.cache, { variant: model.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: model.vae.zDim }, { width, height, steps });
+    warnings.push(...cache.warnings);
+  }
+
+  // LoRAs: fast mode's pair first, then the request's.
+  const loras: GenerationPlan['loras'] = [
+    ...(fast
+      ? [
+          { path: fast.pair.high, weight: 1, transformer: 'high' as const, field: `fast.high${fast.fromLoad ? ' (LoadOptions.fastLoras)' : ''}` },
+          { path: fast.pair.low, weight: 1, transformer: 'low' as const, field: `fast.low${fast.fromLoad ? ' (LoadOptions.fastLoras)' : ''}` },
+        ]
+      : []),
+    ...(request.loras ?? []).map((l, i) => ({ ...l, field: name(`loras[${i}].path`) })),
+  ];
+
+  const image = imagePlan(request, model, { width, height }, name);
+
+  const useCfg = guidanceScale > 1;
+  const latentFrames = Math.floor((numFrames - 1) / model.vae.temporal) + 1;
+  const latentShape: GenerationPlan['latentShape'] = [1, model.vae.zDim, latentFrames, height / model.vae.spatial, width / model.vae.spatial];
+  const seeds = seedsFor(request);
+
+  const [pt, ph, pw] = c.patchSize;
+  const tokens = Math.ceil(latentFrames / pt) * Math.ceil(latentShape[3] / ph) * Math.ceil(latentShape[4] / pw);
+  const calls = steps * (useCfg ? 2 : 1) * seeds.length;
+  const estimate = estimateGeneration(c, { tokens, textLen: model.textLength, calls }, model.device);
+  if (estimate.seconds > LONG_REQUEST_SECONDS) {
+    warnings.push(
+      `this request will take at least about ${formatDuration(estimate.seconds)} on the ${model.device.backend === 'cuda' ? 'CUDA' : `CPU backend (${model.device.threads} threads)`}: ` +
+        `${calls} transformer calls of ${(estimate.flopsPerCall / 1e12).toFixed(1)} TFLOP at ${tokens} tokens (${width}x${height}x${numFrames}) at ${(estimate.flopsPerSecond / 1e9).toFixed(0)} GFLOP/s (${estimate.source}); ` +
+        'a smaller size, fewer frames or steps, or a GPU make it shorter',
+    );
+  }
+
+  return {
+    api: normalized.api,
+    request,
+    fields,
+    width,
+    height,
+    numFrames,
+    fps,
+    latentShape,
+    seeds,
+    prompt: request.prompt,
+    negativePrompt: useCfg ? (request.negativePrompt ?? d.negativePrompt) : null,
+    sampling,
+    cache,
+    loras,
+    fast,
+    image,
+    output: request.output,
+    estimate,
+    warnings,
+  };
+}
+
+/** The distilled pair and its sampling for `fast`, or null; refuses what cannot run. */
+function resolveFast(request: NormalizedRequest, model: ModelFacts, warnings: string[]): GenerationPlan['fast'] {
+  const fast = request.fast;
+  if (fast === undefined || fast === false) return null;
+  const paired = model.transformer2 !== null;
+  // An API's speed switch (fast: true beside a cache) falls back to the cache where no pair applies.
+  if (fast === true && request.cache !== undefined && (!paired || !model.fastLoras)) {
+    warnings.push(
+      !paired
+        ? 'fast: the distilled 4-step LoRA pair is made for the two Wan2.2 A14B experts; this model has one transformer, so the step cache is used instead'
+        : 'fast: no distilled LoRA pair was given to WanPipeline.load (fastLoras), so the step cache is used instead',
+    );
+    return null;
+  }
+  if (!paired) {
+    throw new WanError('E_UNSUPPORTED', `fast: the distilled 4-step LoRA pair is made for the two experts of Wan2.2 A14B; this model (${model.description}) has one transformer`);
+  }
+  if (fast === true && !model.fastLoras) {
+    throw new WanError(
+      'E_INVALID_ARGUMENT',
+      "fast: no distilled 4-step LoRA pair: pass fast: {high, low} (e.g. lightx2v's wan2.2_t2v_A14b_high_noise_lora_rank64_lightx2v_4step_1217.safetensors and its low_noise twin) or load the pipeline with {fastLoras: {high, low}}",
+    );
+  }
+  return { pair: fast === true ? model.fastLoras! : fast, sampling: fastSampling(), fromLoad: fast === true };
+}
+
+/** What the model needs in the way of images, checked against what the request gives. */
+function imagePlan(request: NormalizedRequest, model: ModelFacts, size: { width: number; height: number }, name: (key: string) => string): ImagePlan | null {
+  const c = model.transformer;
+  const ti2v = model.expandTimesteps;
+  // Wan2.1/2.2 I2V and FLF2V take the latents, a 4-channel frame mask and the condition latents.
+  const takesChannels = c.inChannels === model.vae.zDim * 2 + 4;
+  if (request.image === undefined) {
+    if (c.inChannels !== model.vae.zDim) throw new WanError('E_INVALID_ARGUMENT', `${name('image')}: this transformer (${model.description}) needs an image`);
+    return null;
+  }
+  if (!ti2v && !takesChannels) throw new WanError('E_INVALID_ARGUMENT', `${name('image')}: this transformer (${model.description}) takes no image condition`);
+  if (c.imageDim !== null) throw new WanError('E_UNSUPPORTED', `${name('image')}: Wan2.1 I2V needs CLIP image features, which are not implemented yet`);
+  if (ti2v && request.lastImage !== undefined) throw new WanError('E_INVALID_ARGUMENT', `${name('lastImage')}: TI2V conditions on a first frame only`);
+  checkImageSource(request.image, name('image'), size);
+  if (request.lastImage !== undefined) checkImageSource(request.lastImage, name('lastImage'), size);
+  return { mode: ti2v ? 'first-frame' : 'channels', image: request.image, lastImage: request.lastImage, clip: c.imageDim !== null };
+}
+
+/** Images the executor can use as they are: raw RGB at the output size (files and data URLs need a decoder and a resize not written yet). */
+function checkImageSource(src: ImageSource, field: string, size: { width: number; height: number }): void {
+  if (typeof src === 'string') throw new WanError('E_UNSUPPORTED', `${field}: image files and data URLs are not decoded yet; pass {data: Uint8Array RGB, width, height}`);
+  const img = src as RgbImage;
+  if (img.width !== size.width || img.height !== size.height) {
+    throw new WanError('E_UNSUPPORTED', `${field}: the image is ${img.width}x${img.height} but the video is ${size.width}x${size.height}; resizing is not implemented yet`);
+  }
+}
