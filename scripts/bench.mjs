@@ -31,26 +31,8 @@ const WAN21_1_3B = {
   addedKvProjDim: null, ropeMaxSeqLen: 1024, posEmbedSeqLen: null,
 };
 
-/** The matrix products of one forward: [m, n, k, batch, count]. */
-function ditMatmuls(c, tokens, textLen) {
-  const dim = c.numHeads * c.headDim;
-  const P = c.patchSize[0] * c.patchSize[1] * c.patchSize[2];
-  const L = c.numLayers;
-  return [
-    { what: 'patch_embedding', m: tokens, n: dim, k: c.inChannels * P, batch: 1, count: 1 },
-    { what: 'text_embedding.1', m: textLen, n: dim, k: c.textDim, batch: 1, count: 1 },
-    { what: 'text_embedding.2', m: textLen, n: dim, k: dim, batch: 1, count: 1 },
-    { what: 'attn q/k/v/o, cross q/o', m: tokens, n: dim, k: dim, batch: 1, count: 6 * L },
-    { what: 'cross k/v', m: textLen, n: dim, k: dim, batch: 1, count: 2 * L },
-    { what: 'ffn in', m: tokens, n: c.ffnDim, k: dim, batch: 1, count: L },
-    { what: 'ffn out', m: tokens, n: dim, k: c.ffnDim, batch: 1, count: L },
-    { what: 'self-attention qk^T', m: tokens, n: tokens, k: c.headDim, batch: c.numHeads, count: L },
-    { what: 'self-attention pv', m: tokens, n: c.headDim, k: tokens, batch: c.numHeads, count: L },
-    { what: 'cross-attention qk^T', m: tokens, n: textLen, k: c.headDim, batch: c.numHeads, count: L },
-    { what: 'cross-attention pv', m: tokens, n: c.headDim, k: textLen, batch: c.numHeads, count: L },
-    { what: 'proj_out', m: tokens, n: c.outChannels * P, k: dim, batch: 1, count: 1 },
-  ];
-}
+// The matrix products of one forward: the list the pipeline's time estimate uses (lib/pipeline/estimate.ts).
+const { ditMatmuls } = await import(join(root, 'dist', 'pipeline', 'estimate.js'));
 
 const UMT5_XXL = { vocabSize: 256384, dModel: 4096, dKv: 64, numHeads: 64, dFf: 10240, numLayers: 24, numBuckets: 32, maxDistance: 128, eps: 1e-6, gatedGelu: true };
 

@@ -45,7 +45,7 @@ export interface NormalizeResult {
 
 // Fields only one API has. `shift` is left out of fal's list: it is a canonical field name too.
 const RUNWARE_MARKS = ['positivePrompt', 'taskType'];
-const OXEN_MARKS = ['run_fast'];
+const OXEN_MARKS = ['run_fast', 'num_generations'];
 const FAL_MARKS = [
   'resolution', 'aspect_ratio', 'frames_per_second', 'guidance_scale_2', 'acceleration', 'enable_prompt_expansion',
   'enable_safety_checker', 'enable_output_safety_checker', 'interpolator_model', 'num_interpolated_frames',
@@ -57,7 +57,7 @@ const SHARED_SNAKE = ['negative_prompt', 'num_inference_steps', 'num_frames', 'g
 
 /**
  * Tell the request shape by its characteristic fields: positivePrompt/taskType -> Runware,
- * run_fast -> Oxen, fal's own fields (resolution, aspect_ratio, frames_per_second, ...) -> fal,
+ * run_fast/num_generations -> Oxen, fal's own fields (resolution, aspect_ratio, frames_per_second, ...) -> fal,
  * other diffusers-style snake_case fields -> Oxen, anything else -> canonical.
  */
 export function detectApi(input: unknown): RequestApi {

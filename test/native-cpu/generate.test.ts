@@ -1,6 +1,11 @@
 // generate() end to end on a tiny diffusers-layout folder: text prompt to RGB frames, with the
 // events streamed, cancellation mid-run, and bad requests refused by field.
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
+
+import type { GenerateResult } from '../../lib/pipeline/job.js';
 
 import type { JobEvent } from '../../lib/pipeline/job.js';
 import { WanPipeline } from '../../lib/pipeline/wan-pipeline.js';
@@ -138,6 +143,87 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
       code: 'E_INVALID_ARGUMENT',
       message: expect.stringMatching(/^image: .*takes no image condition/),
     });
+  });
+
+  it('makes numberResults videos with consecutive seeds, encoding the text once', async () => {
+    const job = pipe.generate({ ...request, steps: 2, seed: 100, numberResults: 3 });
+    const events: JobEvent[] = [];
+    for await (const ev of job) events.push(ev);
+    const results = await job.results;
+    expect(results.map((r) => [r.index, r.seed, r.frames.length])).toEqual([
+      [0, 100n, 5],
+      [1, 101n, 5],
+      [2, 102n, 5],
+    ]);
+    expect(await job.result).toBe(results[0]);
+    expect(events.filter((e) => e.type === 'encode')).toHaveLength(1);
+    const stepsOf = (r: number) => events.filter((e) => e.type === 'step' && e.result === r).length;
+    expect([stepsOf(0), stepsOf(1), stepsOf(2)]).toEqual([2, 2, 2]);
+    const framesOf = (r: number) => events.flatMap((e) => (e.type === 'frames' && e.result === r ? e.frames : []));
+    for (const r of results) expect(Buffer.concat(framesOf(r.index)).equals(Buffer.concat(r.frames))).toBe(true);
+    const done = events.at(-1);
+    expect(done?.type === 'done' && done.results).toEqual(results);
+    // Each result is the video its seed gives alone.
+    const alone = await pipe.generate({ ...request, steps: 2, seed: 101 }).result;
+    expect(Buffer.concat(alone.frames).equals(Buffer.concat(results[1].frames))).toBe(true);
+    expect(Buffer.concat(results[0].frames).equals(Buffer.concat(results[1].frames))).toBe(false);
+    // Oxen's queue field does the same.
+    expect((await pipe.generate({ prompt: 'a cat', width: 32, height: 32, num_frames: 5, num_inference_steps: 1, seed: 5, num_generations: 2 }).results).map((r) => r.seed)).toEqual([5n, 6n]);
+  });
+
+  it('plans without running: plan() validates against the model, generate(plan) runs it as planned', async () => {
+    const { plan, warnings } = pipe.plan({ prompt: 'a fox', width: 32, height: 32, numFrames: 5, steps: 2 });
+    expect(warnings.join('\n')).toMatch(/not given; using random seed/);
+    expect(plan).toMatchObject({ width: 32, height: 32, numFrames: 5, fps: 16, sampling: { steps: 2 } });
+    const result = await pipe.generate(plan).result;
+    expect(result.seed).toBe(plan.seeds[0]);
+    expect(() => pipe.plan({ ...request, steps: 101 })).toThrow(/steps = 101 is not allowed: expected an integer from 1 to 100/);
+    // Refused at once, before any work: no event but the failure.
+    const job = pipe.generate({ ...request, steps: 101 });
+    const seen: string[] = [];
+    await expect((async () => {
+      for await (const ev of job) seen.push(ev.type);
+    })()).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    expect(seen).toEqual([]);
+  });
+
+  it('keeps nothing alive through a long-lived signal: listeners go when a job ends, results are collectable', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const emitted: string[] = [];
+    const onWarning = (w: Error) => emitted.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      // Jobs run in helpers so that no frame of this function still holds one of them.
+      const runOne = async (seed: number) => {
+        const job = pipe.generate({ ...request, steps: 1, seed }, { signal: controller.signal });
+        return new WeakRef(await job.result);
+      };
+      const runQueued = async () => {
+        const queued = Array.from({ length: 12 }, (_, i) => pipe.generate({ ...request, steps: 1, seed: i }, { signal: controller.signal }));
+        await new Promise((r) => setTimeout(r, 0));
+        // Queued at once, only the running job listens.
+        expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1);
+        return Promise.all(queued.map(async (j) => new WeakRef(await j.result)));
+      };
+      const refs: Array<WeakRef<GenerateResult>> = [];
+      for (let i = 0; i < 15; i++) {
+        refs.push(await runOne(i));
+        expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      }
+      refs.push(...(await runQueued()));
+      for (let i = 0; i < 5 && refs.some((r) => r.deref()); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        gc();
+      }
+      expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      await new Promise((r) => setTimeout(r, 0));
+      expect(emitted).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('reports where the experts live, and refuses before loading a folder over the memory budget', async () => {

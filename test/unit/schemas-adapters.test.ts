@@ -7,6 +7,7 @@ import { fromRunware, RUNWARE_SCHEDULERS } from '../../lib/schemas/adapters/runw
 import { describeValue } from '../../lib/schemas/issues.js';
 import { normalizeRequest } from '../../lib/schemas/normalize.js';
 import { WAN_DEFAULT_NEGATIVE_PROMPT } from '../../lib/schemas/request.js';
+import { MAX_STEPS } from '../../lib/schemas/limits.js';
 
 // ---- helpers (kept in this file: only schemas*.test.ts files belong to this area) ----
 
@@ -76,7 +77,6 @@ describe('Oxen', () => {
       width: 832,
       height: 480,
       numFrames: 81,
-      fps: 16,
       steps: 30,
       guidanceScale: 5,
       seed: 42n,
@@ -89,17 +89,20 @@ describe('Oxen', () => {
     ]);
   });
 
-  it('leaves model-dependent fields to the pipeline and applies the Wan negative prompt', () => {
+  it('leaves model-dependent fields (fps and the negative prompt too) to the pipeline', () => {
     const { request, warnings } = fromOxen({ prompt: 'a cat' });
     expect(request).toEqual({
       prompt: 'a cat',
-      negativePrompt: WAN_DEFAULT_NEGATIVE_PROMPT,
-      fps: 16,
       scheduler: 'unipc',
       output: { format: 'mp4', writeMode: 'balanced' },
       numberResults: 1,
     });
     expect(warnings).toEqual([]);
+  });
+
+  it('num_generations asks for that many videos (numberResults)', () => {
+    expect(fromOxen({ ...valid, num_generations: 3 }).request.numberResults).toBe(3);
+    expect(refused(() => fromOxen({ ...valid, num_generations: 0 })).message).toContain('num_generations');
   });
 
   it('run_fast turns the step cache on at the per-model default threshold', () => {
@@ -111,7 +114,8 @@ describe('Oxen', () => {
     checkRanges(valid, fromOxen, [
       { field: 'height', inside: [16, 4096], outside: [15, 4097, 480.5], allowed: 'an integer from 16 to 4096' },
       { field: 'width', inside: [16, 4096], outside: [15, 4097], allowed: 'an integer from 16 to 4096' },
-      { field: 'num_inference_steps', inside: [1, 1000], outside: [0, 1001], allowed: 'an integer from 1 to 1000' },
+      { field: 'num_inference_steps', inside: [1, MAX_STEPS], outside: [0, MAX_STEPS + 1], allowed: `an integer from 1 to ${MAX_STEPS}` },
+      { field: 'num_generations', inside: [1, 20], outside: [0, 21], allowed: 'an integer from 1 to 20' },
       { field: 'num_frames', inside: [1, 1025], outside: [0, 1026], allowed: 'an integer from 1 to 1025' },
       { field: 'guidance_scale', inside: [0, 50], outside: [-0.01, 50.01], allowed: 'a number from 0 to 50' },
       { field: 'run_fast', inside: [true, false], outside: ['yes', 1], allowed: 'true or false' },
@@ -368,11 +372,10 @@ describe('Runware videoInference', () => {
     expect(warnings).toEqual(['model "runware:200@6" does not select a model here: the request runs on the model the pipeline was opened with']);
   });
 
-  it("applies Runware's documented defaults", () => {
+  it("applies Runware's documented defaults (the negative prompt is the model's)", () => {
     const { request, warnings } = fromRunware({ positivePrompt: 'ab', duration: 5 });
     expect(request).toEqual({
       prompt: 'ab',
-      negativePrompt: WAN_DEFAULT_NEGATIVE_PROMPT,
       numFrames: 120,
       fps: 24,
       scheduler: 'unipc',

@@ -16,6 +16,7 @@ import {
   WAN21_I2V_NEGATIVE_PROMPT,
   WAN_DEFAULT_NEGATIVE_PROMPT,
 } from '../../lib/schemas/request.js';
+import { MAX_STEPS } from '../../lib/schemas/limits.js';
 
 // ---- helpers (kept in this file: only schemas*.test.ts files belong to this area) ----
 
@@ -45,11 +46,9 @@ describe('canonical request', () => {
     expect(WAN21_FLF2V_NEGATIVE_PROMPT).toBe(`镜头切换，镜头晃动，${WAN_DEFAULT_NEGATIVE_PROMPT}`);
   });
 
-  it('fills only the model-independent defaults', () => {
+  it('fills only the model-independent defaults (fps and the negative prompt are the model\'s: defaultsFor)', () => {
     expect(GenerateRequestSchema.parse({ prompt: 'a cat' })).toEqual({
       prompt: 'a cat',
-      negativePrompt: WAN_DEFAULT_NEGATIVE_PROMPT,
-      fps: 16,
       scheduler: 'unipc',
       output: { format: 'mp4', writeMode: 'balanced' },
       numberResults: 1,
@@ -112,7 +111,7 @@ describe('canonical request', () => {
       { field: 'height', inside: [16, 4096], outside: [15, 4097], allowed: 'an integer from 16 to 4096' },
       { field: 'numFrames', inside: [1, 1025], outside: [0, 1026], allowed: 'an integer from 1 to 1025' },
       { field: 'fps', inside: [1, 120], outside: [0, 121], allowed: 'an integer from 1 to 120' },
-      { field: 'steps', inside: [1, 1000], outside: [0, 1001], allowed: 'an integer from 1 to 1000' },
+      { field: 'steps', inside: [1, MAX_STEPS], outside: [0, MAX_STEPS + 1], allowed: `an integer from 1 to ${MAX_STEPS}` },
       { field: 'guidanceScale', inside: [0, 50], outside: [-0.5, 50.5], allowed: 'a number from 0 to 50' },
       { field: 'guidanceScale2', inside: [0, 50], outside: [-0.5, 50.5], allowed: 'a number from 0 to 50' },
       { field: 'shift', inside: [0.01, 100], outside: [0, 100.5], allowed: 'a number greater than 0 and at most 100' },
