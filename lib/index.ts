@@ -16,8 +16,10 @@ export type { NativeVae, NativeVaeChunk } from './bindings/native-vae.js';
 export type { NativeDenoiseOptions, NativeDenoiseResult } from './bindings/native-pipeline.js';
 export { decodeFrames, decodeVideo, type DecodeFramesOptions } from './video/vae-decode.js';
 export { frameViews, toRgb8 } from './video/frames.js';
-export { normalizeRequest, GenerateRequestSchema, defaultsFor, type GenerateRequest } from './schemas/index.js';
-export { WanPipeline, type LoadOptions } from './pipeline/wan-pipeline.js';
+export { normalizeRequest, GenerateRequestSchema, defaultsFor, seedsFor, MAX_STEPS, type GenerateRequest } from './schemas/index.js';
+export { WanPipeline, type LoadOptions, type GenerateOptions } from './pipeline/wan-pipeline.js';
+export { resolveGeneration, type GenerationPlan, type ModelFacts, type SamplingPlan, type ImagePlan, type PlanOptions } from './pipeline/plan.js';
+export { estimateGeneration, type GenerationEstimate } from './pipeline/estimate.js';
 export { Job, type JobEvent, type GenerateResult } from './pipeline/job.js';
 export {
   planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,
