@@ -11,6 +11,7 @@
 //         memory costs per frame. BLAS only unless --portable; --numpy times numpy's matmul on the
 //         GEMMs of one 4-frame chunk.
 //   cache: the step caches at their default settings (scripts/bench-cache.mjs), --steps N (default 20).
+//   cancel: how long a cancel takes to return inside a step that takes minutes (scripts/bench-cancel.mjs).
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -313,6 +314,10 @@ const benches = {
   cache: async () => {
     const { benchCache } = await import('./bench-cache.mjs');
     await benchCache({ save, steps: Number(args[args.indexOf('--steps') + 1]) || 20, config: WAN21_1_3B });
+  },
+  cancel: async () => {
+    const { benchCancel } = await import('./bench-cancel.mjs');
+    await benchCancel({ save, config: WAN21_1_3B });
   },
 };
 
