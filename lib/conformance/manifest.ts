@@ -13,6 +13,9 @@ export const CASE_KINDS = [
   'randn',
   'umt5_forward',
   'tokenizer',
+  'image_preprocess',
+  'clip_preprocess',
+  'clip_vision_forward',
 ] as const;
 
 export const manifestSchema = z.object({
