@@ -23,9 +23,13 @@
 //  - model: accepted (the API requires it) but it does not choose anything here: the model is the
 //    one the Pipeline was opened with. A warning says so.
 //  - negative_prompt absent: the canonical default (the official Wan negative prompt) applies.
+//  - Images (the I2V models): Oxen's image-to-video pages take the first frame as `input_image`
+//    (an image URL); its Wan pages use diffusers' argument names, which are `image` and
+//    `last_image`. `input_image` and `image` are accepted as the first frame (one of them),
+//    `last_image` as the last; each may be an http(s) URL, a data URI, base64 or a local path.
 
 import { z } from 'zod';
-import { bool, intIn, numIn, seedIn, text } from '../fields.js';
+import { addInvalid, bool, intIn, numIn, seedIn, text } from '../fields.js';
 import { parseRequest } from '../issues.js';
 import type { GenerateRequestInput } from '../request.js';
 import { finish, type AdapterResult } from './common.js';
@@ -48,6 +52,11 @@ export const OxenRequestSchema = z.strictObject({
   guidance_scale: numIn(0, 50).optional(),
   seed: seedIn(0n, (1n << 64n) - 1n).optional(),
   run_fast: bool().optional(),
+  input_image: text(1).optional(),
+  image: text(1).optional(),
+  last_image: text(1).optional(),
+}).superRefine((o, ctx) => {
+  if (o.input_image !== undefined && o.image !== undefined) addInvalid(ctx, ['image'], 'either input_image or image, not both');
 });
 export type OxenRequest = z.input<typeof OxenRequestSchema>;
 
@@ -62,6 +71,7 @@ const FIELDS: Record<string, string> = {
   seed: 'seed',
   cache: 'run_fast',
   fast: 'run_fast',
+  lastImage: 'last_image',
 };
 
 export function fromOxen(input: unknown): AdapterResult {
@@ -81,6 +91,8 @@ export function fromOxen(input: unknown): AdapterResult {
     seed: o.seed,
     cache: o.run_fast ? { kind: 'teacache' } : undefined,
     fast: o.run_fast ? true : undefined,
+    image: o.input_image ?? o.image,
+    lastImage: o.last_image,
   };
-  return finish('oxen', mapped, warnings, { ...FIELDS });
+  return finish('oxen', mapped, warnings, { ...FIELDS, image: o.input_image !== undefined ? 'input_image' : 'image' });
 }
