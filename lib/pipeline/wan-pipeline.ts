@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
-import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
+import type { NativeAddon, NativeTensor, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { inspectModelFolder } from '../model/folder.js';
 import { estimateMemory } from '../model/memory.js';
@@ -26,7 +26,11 @@ import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
-import { type RgbImage, imageConditioning } from './conditioning.js';
+import { imageConditioning } from './conditioning.js';
+import {
+  type PipelineImageEncoder, checkImagesForModel, clipImageFeatures, imageConditioningKind, loadRequestImages, planPipelineImageEncoder, sizeFromImage,
+} from './image-inputs.js';
+import type { LoadImageOptions } from '../image/load.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 import { type LoraRequest, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
@@ -42,6 +46,12 @@ export interface LoadOptions {
   memoryBudgetBytes?: number;
   /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
   fastLoras?: FastLoraPair;
+  /** Wan2.1 I2V/FLF2V: the CLIP image encoder, a folder or a single file such as ComfyUI's
+   * clip_vision_h.safetensors (default: the pipeline folder's image_encoder/ and image_processor/). */
+  imageEncoder?: string;
+  /** How request images are read: `allowPrivateNetwork` lets image URLs reach loopback/private
+   * addresses (off by default: a server passes user input here), `limits` overrides IMAGE_LIMITS. */
+  images?: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>;
 }
 
 /**
@@ -53,17 +63,6 @@ export interface LoadOptions {
 export type ExpertPlacement = 'single' | 'both-resident';
 
 const SCHEDULER_KINDS: Record<string, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
-
-/** A raw RGB image at the output size; files and data URLs need a decoder and a resize not written yet. */
-function rawImage(src: unknown, field: string, width: number, height: number): RgbImage | undefined {
-  if (src === undefined) return undefined;
-  if (typeof src === 'string') throw new WanError('E_UNSUPPORTED', `${field}: image files and data URLs are not decoded yet; pass {data: Uint8Array RGB, width, height}`);
-  const img = src as RgbImage;
-  if (img.width !== width || img.height !== height) {
-    throw new WanError('E_UNSUPPORTED', `${field}: the image is ${img.width}x${img.height} but the video is ${width}x${height}; resizing is not implemented yet`);
-  }
-  return img;
-}
 
 export class WanPipeline {
   private queue: Promise<unknown> = Promise.resolve();
@@ -91,6 +90,9 @@ export class WanPipeline {
   experts: ExpertPlacement = 'single';
   /** The pair `fast: true` uses. */
   fastLoras: FastLoraPair | null = null;
+  /** Wan2.1 I2V/FLF2V's CLIP image encoder. */
+  private imageEncoder: PipelineImageEncoder | null = null;
+  private imageOptions: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'> = {};
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -103,6 +105,7 @@ export class WanPipeline {
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
     const vaePlan = await planVae(join(dir, 'vae'));
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
     const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
@@ -139,6 +142,8 @@ export class WanPipeline {
       const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
       pipe.experts = transformer2 ? 'both-resident' : 'single';
       pipe.fastLoras = opts.fastLoras ?? null;
+      pipe.imageOptions = opts.images ?? {};
+      if (imagePlan) pipe.imageEncoder = { native: await addon.loadImageEncoder(imagePlan), processor: imagePlan.processor, plan: imagePlan };
       pipe.warnings.push(...loadWarnings);
       return pipe;
     } catch (err) {
@@ -175,6 +180,11 @@ export class WanPipeline {
       }
     };
     warn([...this.warnings, ...normalized.warnings]);
+    // Images are read (downloaded, decoded) before any model runs, so a bad one fails first.
+    const images = await loadRequestImages(request, normalized.fields, { ...this.imageOptions, signal });
+    const imageKind = imageConditioningKind(this.plan.config, this.vaeConfig.zDim, this.expandTimesteps);
+    checkImagesForModel(imageKind, images, normalized.fields, this.plan.variant.description);
+    if (signal.aborted) throw cancelled();
     // Fast mode: a distilled pair decides steps, guidance, shift and the expert switch.
     const fastNotes: string[] = [];
     const fast = this.resolveFast(request.fast, request.cache !== undefined, fastNotes);
@@ -187,8 +197,13 @@ export class WanPipeline {
     warn(fastNotes);
     if (request.numberResults !== 1) throw new WanError('E_UNSUPPORTED', 'numberResults above 1 is not supported yet');
     const d = defaultsFor(this.plan.variant.variant);
-    const width = request.width ?? d.width;
-    const height = request.height ?? d.height;
+    // Without a size, an image sets the aspect ratio at the model's default area (diffusers' I2V examples).
+    const fromImage = images.image && request.width === undefined && request.height === undefined
+      ? sizeFromImage(images.image, d.width * d.height, spatial * c.patchSize[1])
+      : null;
+    if (fromImage) warn([`width/height not given: ${fromImage.width}x${fromImage.height} from the image's aspect ratio at the model's default area (${d.width}x${d.height})`]);
+    const width = request.width ?? fromImage?.width ?? d.width;
+    const height = request.height ?? fromImage?.height ?? d.height;
     const numFrames = request.numFrames ?? d.numFrames;
     const steps = fast?.sampling.steps ?? request.steps ?? d.steps;
     const guidanceScale = fast?.sampling.guidanceScale ?? request.guidanceScale ?? d.guidanceScale;
@@ -238,20 +253,20 @@ export class WanPipeline {
     const shape = [1, this.vaeConfig.zDim, Math.floor((numFrames - 1) / 4) + 1, height / spatial, width / spatial];
     const latents = { data: this.addon.randn(request.seed, shape), shape };
 
-    // Image conditioning (Wan2.2 I2V / FLF2V channels, TI2V's clean first frame).
-    const image = rawImage(request.image, 'image', width, height);
-    const lastImage = rawImage(request.lastImage, 'lastImage', width, height);
+    // Image conditioning (I2V/FLF2V mask + condition channels, TI2V's clean first frame) and, for
+    // Wan2.1 I2V/FLF2V, the CLIP features of the image(s).
     let conditioning = {};
-    if (image) {
-      const ti2v = this.expandTimesteps;
-      if (!ti2v && c.inChannels !== this.vaeConfig.zDim * 2 + 4) {
-        throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) takes no image condition`);
+    let contextImage: NativeTensor | null = null;
+    if (images.image) {
+      conditioning = await imageConditioning(this.vae, this.vaeConfig, { ti2v: imageKind === 'ti2v', frames: numFrames, height, width, latentShape: shape, image: images.image, lastImage: images.lastImage });
+      if (imageKind === 'i2v-2.1' || imageKind === 'flf2v-2.1') {
+        if (!this.imageEncoder) throw new WanError('E_MODEL_FORMAT', 'this Wan2.1 I2V transformer was loaded without its image encoder');
+        try {
+          contextImage = await clipImageFeatures(this.imageEncoder.native, this.imageEncoder.processor, images.lastImage ? [images.image, images.lastImage] : [images.image]);
+        } catch (err) {
+          throw fromNativeError(err);
+        }
       }
-      if (c.imageDim !== null) throw new WanError('E_UNSUPPORTED', 'image: Wan2.1 I2V needs CLIP image features, which are not implemented yet');
-      if (ti2v && lastImage) throw new WanError('E_INVALID_ARGUMENT', 'lastImage: TI2V conditions on a first frame only');
-      conditioning = await imageConditioning(this.vae, this.vaeConfig, { ti2v, frames: numFrames, height, width, latentShape: shape, image, lastImage });
-    } else if (c.inChannels !== this.vaeConfig.zDim) {
-      throw new WanError('E_INVALID_ARGUMENT', `image: this transformer (${this.plan.variant.description}) needs an image`);
     }
     if (signal.aborted) throw cancelled();
 
@@ -277,6 +292,7 @@ export class WanPipeline {
         negativeEmbeds,
         perTokenTimesteps: this.expandTimesteps,
         ...conditioning,
+        contextImage,
         cache: cache?.native ?? null,
         onStep: (e) =>
           emit({
@@ -359,6 +375,7 @@ export class WanPipeline {
     this.transformer.dispose();
     this.transformer2?.dispose();
     this.vae.dispose();
+    this.imageEncoder?.native.dispose();
     this.prompts.release();
   }
 
