@@ -14,13 +14,14 @@ import { fixturesRoot } from './paths.js';
 /** wan21I2V makes a Wan2.1 I2V pipeline: 36 channels, a CLIP image embedder (image_dim 64) and added K/V in
  * the transformer, the fixtures' tiny CLIP vision model as image_encoder/ (56x56 inputs, 17 tokens of 64) and
  * an image_processor/ config for it. */
-export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown>; inChannels?: 16 | 36; twoExperts?: boolean; wan21I2V?: boolean } = {}): Promise<string> {
+/** flf2v (with wan21I2V) adds the FLF2V image position embedding (2 x 17 CLIP tokens): a Wan2.1 FLF2V pipeline. */
+export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, unknown>; inChannels?: 16 | 36; twoExperts?: boolean; wan21I2V?: boolean; flf2v?: boolean } = {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'wan-tiny-pipeline-'));
   const models = join(fixturesRoot, 'models');
   const config: TransformerConfig = {
     patchSize: [1, 2, 2], numHeads: 2, headDim: 24, inChannels: opts.wan21I2V ? 36 : opts.inChannels ?? 16, outChannels: 16, textDim: 64, freqDim: 256,
     ffnDim: 64, numLayers: 2, crossAttnNorm: true, eps: 1e-6, imageDim: opts.wan21I2V ? 64 : null, addedKvProjDim: opts.wan21I2V ? 48 : null,
-    ropeMaxSeqLen: 1024, posEmbedSeqLen: null,
+    ropeMaxSeqLen: 1024, posEmbedSeqLen: opts.wan21I2V && opts.flf2v ? 34 : null,
   };
   mkdirSync(join(dir, 'transformer'));
   writeFileSync(
@@ -29,7 +30,7 @@ export async function makeTinyPipeline(opts: { schedulerExtra?: Record<string, u
       _class_name: 'WanTransformer3DModel', patch_size: config.patchSize, num_attention_heads: config.numHeads,
       attention_head_dim: config.headDim, in_channels: config.inChannels, out_channels: 16, text_dim: 64, freq_dim: 256, ffn_dim: 64,
       num_layers: 2, cross_attn_norm: true, qk_norm: 'rms_norm_across_heads', eps: 1e-6, image_dim: config.imageDim,
-      added_kv_proj_dim: config.addedKvProjDim, rope_max_seq_len: 1024, pos_embed_seq_len: null,
+      added_kv_proj_dim: config.addedKvProjDim, rope_max_seq_len: 1024, pos_embed_seq_len: config.posEmbedSeqLen,
     }),
   );
   let state = 12345;

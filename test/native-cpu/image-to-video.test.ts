@@ -106,6 +106,21 @@ describe.runIf(haveFixtures)('Wan2.1 I2V with its CLIP image encoder', () => {
     }
   });
 
+  it('Wan2.1 FLF2V: the CLIP features of the first and the last frame, paired by the transformer', async () => {
+    const flf = await WanPipeline.load(await makeTinyPipeline({ wan21I2V: true, flf2v: true }), { device: 'cpu' });
+    try {
+      const first = { data: testPixels(48, 40), width: 48, height: 40 };
+      const last = { data: testPixels(48, 40, 5), width: 48, height: 40 };
+      const a = await flf.generate({ ...request, image: first, lastImage: last }).result;
+      expect(a.frames).toHaveLength(5);
+      const b = await flf.generate({ ...request, image: first, lastImage: first }).result;
+      expect(Buffer.concat(a.frames).equals(Buffer.concat(b.frames))).toBe(false);
+      await expect(flf.generate({ ...request, image: first }).result).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringMatching(/^lastImage: the Wan2.1 FLF2V transformer needs a last frame/) });
+    } finally {
+      await flf.dispose();
+    }
+  });
+
   it('refuses a folder whose transformer needs an image encoder it does not have', async () => {
     const { rmSync } = await import('node:fs');
     const bare = await makeTinyPipeline({ wan21I2V: true });
