@@ -16,6 +16,7 @@ export const CASE_KINDS = [
   'image_preprocess',
   'clip_preprocess',
   'clip_vision_forward',
+  'i2v_inputs',
 ] as const;
 
 export const manifestSchema = z.object({

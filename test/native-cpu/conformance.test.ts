@@ -64,3 +64,16 @@ describe.runIf(haveFixtures)('conformance on the CPU backend', () => {
     for (const c of teacache) expect(c.tensors?.['out.computed@original'], c.case).toBe(0);
   });
 });
+
+describe('conformance on the repository\'s own cases (test/fixtures)', () => {
+  it('runs the Wan2.1 image-to-video input cases (diffusers-generated) and passes them', async () => {
+    const { repoRoot } = await import('../helpers/paths.js');
+    const { join } = await import('node:path');
+    const report = await runConformance(join(repoRoot, 'test', 'fixtures'), loadAddon('cpu').addon, { families: ['i2v'] });
+    expect(report.cases.length).toBeGreaterThanOrEqual(2);
+    for (const c of report.cases) {
+      expect(c.status, `${c.case}: ${c.reason ?? ''}`).toBe('pass');
+      expect(Object.keys(c.tensors ?? {}).sort()).toEqual(['out.condition', 'out.image_embeds', 'out.sample']);
+    }
+  });
+});
