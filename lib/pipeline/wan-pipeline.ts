@@ -108,7 +108,7 @@ export class WanPipeline {
     const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
-    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
+    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
     const budget = opts.memoryBudgetBytes ?? totalmem();
     if (need.weightsBytes > budget) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
