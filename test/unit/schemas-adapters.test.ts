@@ -436,6 +436,8 @@ describe('Runware videoInference', () => {
     expect([two.image, two.lastImage]).toEqual(['/a.png', '/b.png']);
     const swapped = fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: '/b.png', frame: 'last' }, { image: '/a.png', frame: 0 }] } }).request;
     expect([swapped.image, swapped.lastImage]).toEqual(['/a.png', '/b.png']);
+    const url = fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: 'https://example.com/a.png' }, { image: 'https://example.com/b.png', frame: 'last' }] } }).request;
+    expect([url.image, url.lastImage]).toEqual(['https://example.com/a.png', 'https://example.com/b.png']);
     const legacy = fromRunware({ positivePrompt: 'ab', duration: 5, frameImages: [{ inputImage: 'iVBORw0KGgoAAAANSUhEUg==' }] }).request;
     expect(legacy.image).toBe('data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==');
     const lastOnly = refused(() => fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: '/b.png', frame: 'last' }] } }));
