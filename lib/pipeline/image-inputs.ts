@@ -51,11 +51,12 @@ export function sizeFromImage(img: { width: number; height: number }, area: numb
 }
 
 /** What conditioning a transformer takes, told from its config (and the pipeline's expand_timesteps). */
-export type ImageConditioningKind = 'none' | 'ti2v' | 'i2v-2.2' | 'i2v-2.1' | 'flf2v-2.1';
+export type ImageConditioningKind = 'none' | 'ti2v' | 'i2v-2.2' | 'i2v-2.1' | 'flf2v-2.1' | 'unknown';
 
 export function imageConditioningKind(c: TransformerConfig, latentChannels: number, expandTimesteps: boolean): ImageConditioningKind {
   if (expandTimesteps) return 'ti2v';
-  if (c.inChannels !== latentChannels * 2 + 4) return 'none';
+  if (c.inChannels === latentChannels) return 'none';
+  if (c.inChannels !== latentChannels * 2 + 4) return 'unknown';
   if (c.imageDim === null) return 'i2v-2.2';
   return c.posEmbedSeqLen !== null ? 'flf2v-2.1' : 'i2v-2.1';
 }
@@ -64,6 +65,9 @@ export function imageConditioningKind(c: TransformerConfig, latentChannels: numb
 export function checkImagesForModel(kind: ImageConditioningKind, images: RequestImages, fields: Record<string, string>, description: string): void {
   const image = fields.image ?? 'image';
   const last = fields.lastImage ?? 'lastImage';
+  if (kind === 'unknown') {
+    throw new WanError('E_UNSUPPORTED', `this transformer (${description}) takes neither the VAE's latent channels alone (text-to-video) nor latents + mask + condition (image-to-video)`);
+  }
   if (kind === 'none' && images.image) throw new WanError('E_INVALID_ARGUMENT', `${image}: this transformer (${description}) takes no image condition`);
   if (kind !== 'none' && kind !== 'ti2v' && !images.image) throw new WanError('E_INVALID_ARGUMENT', `${image}: this transformer (${description}) needs an image`);
   if (kind === 'ti2v' && images.lastImage) throw new WanError('E_INVALID_ARGUMENT', `${last}: TI2V conditions on a first frame only`);
