@@ -25,3 +25,10 @@ export {
   planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,
   type LoraReport, type LoraLoadReport, type ExpertLoraReport, type LoraRequest, type FastLoraPair,
 } from './lora/index.js';
+export {
+  loadImage, decodeImage, fetchImageBytes, resizeImage, vaeImagePlanes, clipPixelValues, IMAGE_LIMITS,
+  type ImageInput, type LoadImageOptions, type LoadedImage, type ImageLimits, type FetchImageOptions, type RgbImage,
+} from './image/index.js';
+export { planImageEncoder } from './model/image-encoder-plan.js';
+export type { ImageEncoderPlan, ImageEncoderConfig, ImageProcessorConfig } from './model/types.js';
+export type { NativeImageEncoder } from './bindings/native.js';

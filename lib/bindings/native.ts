@@ -7,7 +7,7 @@
 // element 0, once set with Atomics.store, makes the call reject with E_CANCELLED within about a
 // second (between transformer blocks, steps, VAE chunks, text-encoder layers). A pipeline passes
 // one flag per job to all of them.
-import type { TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
+import type { ImageEncoderConfig, TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
 import type { NativePipelineApi } from './native-pipeline.js';
 import type { NativeVaeApi } from './native-vae.js';
 
@@ -89,6 +89,19 @@ export interface NativeTextEncoder {
 
 export type NativeTextEncoderConfig = TextEncoderConfig;
 
+export interface NativeImageEncoder {
+  /**
+   * pixel_values [B, C, S, S] (normalised) -> `penultimate` = hidden_states[-2] [B, tokens, hidden]
+   * (what the Wan2.1 I2V transformer takes); with lastLayer also the last layer's output.
+   */
+  encode(inputs: { pixelValues: NativeTensor }, options?: { lastLayer?: boolean }): Promise<{ penultimate: NativeTensor; lastHiddenState?: NativeTensor }>;
+  /** Frees the weights (an encode in flight keeps them until it ends). */
+  dispose(): void;
+  readonly weightBytes: number;
+}
+
+export type NativeImageEncoderConfig = ImageEncoderConfig;
+
 export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
@@ -97,4 +110,7 @@ export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   loadTextEncoder(plan: { config: NativeTextEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeTextEncoder>;
   /** Random weights for benchmarks; shareLayers gives every layer layer 0's tensors (same FLOPs, one layer's memory). */
   randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeTextEncoder>;
+  /** The CLIP vision encoder of Wan2.1 I2V (lib/model/image-encoder-plan.ts). */
+  loadImageEncoder(plan: { config: NativeImageEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeImageEncoder>;
+  randomImageEncoder(config: NativeImageEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeImageEncoder>;
 }

@@ -24,11 +24,14 @@ const FIELD_FLAGS = {
   scheduler: { type: 'string' },
   cache: { type: 'string' },
   'cache-threshold': { type: 'string' },
+  image: { type: 'string' },
+  'last-image': { type: 'string' },
 } as const;
 
 const CANONICAL: Record<Exclude<keyof typeof FIELD_FLAGS, 'cache' | 'cache-threshold'>, string> = {
   prompt: 'prompt', 'negative-prompt': 'negativePrompt', width: 'width', height: 'height', frames: 'numFrames', fps: 'fps',
   steps: 'steps', guidance: 'guidanceScale', 'guidance-2': 'guidanceScale2', shift: 'shift', seed: 'seed', scheduler: 'scheduler',
+  image: 'image', 'last-image': 'lastImage',
 };
 
 /** Flags to a canonical request; numbers stay strings where they do not parse, so the schema names them. */
@@ -37,7 +40,7 @@ function requestFromFlags(values: Record<string, unknown>): Record<string, unkno
   for (const [flag, field] of Object.entries(CANONICAL)) {
     const v = values[flag];
     if (v === undefined) continue;
-    if (['prompt', 'negativePrompt', 'scheduler'].includes(field)) req[field] = v;
+    if (['prompt', 'negativePrompt', 'scheduler', 'image', 'lastImage'].includes(field)) req[field] = v;
     else if (field === 'seed') req[field] = /^\d+$/.test(String(v)) ? BigInt(String(v)) : v;
     else req[field] = asNumber(v);
   }
@@ -81,6 +84,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     'write-mode': { type: 'string' },
     json: { type: 'boolean', default: false },
     device: { type: 'string' },
+    'image-encoder': { type: 'string' },
     ...FIELD_FLAGS,
   });
   if (!values.model) throw new WanError('E_INVALID_ARGUMENT', '--model DIR is required (a diffusers Wan folder)');
@@ -108,7 +112,7 @@ export async function runGenerate(args: string[]): Promise<number> {
 
   const tty = process.stderr.isTTY && !values.json;
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const pipe = await WanPipeline.load(values.model, { device: parseDevice(values.device) });
+  const pipe = await WanPipeline.load(values.model, { device: parseDevice(values.device), imageEncoder: values['image-encoder'] });
   const controller = new AbortController();
   const onSigint = () => {
     log(tty ? '\ncancelling...' : 'cancelling...');

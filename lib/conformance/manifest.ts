@@ -13,6 +13,10 @@ export const CASE_KINDS = [
   'randn',
   'umt5_forward',
   'tokenizer',
+  'image_preprocess',
+  'clip_preprocess',
+  'clip_vision_forward',
+  'i2v_inputs',
 ] as const;
 
 export const manifestSchema = z.object({

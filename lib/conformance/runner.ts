@@ -8,6 +8,9 @@ import type { NativeAddon } from '../bindings/native.js';
 import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
+import { clipVisionUnsupported, runClipVisionForward } from './kinds/clip-vision.js';
+import { i2vInputsUnsupported, runI2vInputs } from './kinds/i2v-inputs.js';
+import { clipPreprocessUnsupported, imagePreprocessUnsupported, runClipPreprocess, runImagePreprocess } from './kinds/image.js';
 import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
@@ -36,6 +39,10 @@ const RUNNERS: Record<string, KindSupport> = {
   scheduler: { run: runScheduler, unsupported: schedulerUnsupported },
   randn: { run: runRandn, unsupported: randnUnsupported },
   pipeline: { run: runPipeline, unsupported: pipelineUnsupported },
+  image_preprocess: { run: runImagePreprocess, unsupported: imagePreprocessUnsupported },
+  clip_preprocess: { run: runClipPreprocess, unsupported: clipPreprocessUnsupported },
+  clip_vision_forward: { run: runClipVisionForward, unsupported: clipVisionUnsupported },
+  i2v_inputs: { run: runI2vInputs, unsupported: i2vInputsUnsupported },
 };
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {

@@ -268,3 +268,50 @@ export function detectWanVaeKeyStructure(keys: Iterable<string>, table: KeyTable
   if (decResamples.length > 0) return { residual: false, levels: decResamples.length + 1, numResBlocks: decResamples[0] - 1 };
   return null;
 }
+
+/** CLIP vision encoder (Wan2.1 I2V's image encoder): canonical names are transformers'
+ * CLIPVisionModel names without `vision_model.`. The original layouts are open_clip's
+ * (`visual.conv1`, `visual.transformer.resblocks.N.attn.in_proj_weight`, ...: ComfyUI converts the
+ * same names) and the official Wan repository's `VisionTransformer` (`visual.patch_embedding`,
+ * `visual.transformer.N.attn.to_qkv`, ...). Both fuse q/k/v into one `qkv` matrix, which the image
+ * encoder's plan splits into q_proj/k_proj/v_proj by byte range; `post_layernorm` and
+ * `visual_projection` (open_clip `ln_post`/`proj`, Wan `post_norm`/`head`) are mapped only to be
+ * recognised: Wan uses neither. */
+export const CLIP_VISION_KEYS: KeyTable = {
+  name: 'clip-vision',
+  prefixes: ['vision_model.', 'visual.'],
+  modules: [
+    // open_clip
+    ['conv1', 'embeddings.patch_embedding'],
+    ['ln_pre', 'pre_layrnorm'],
+    ['transformer.resblocks.{n}.ln_1', 'encoder.layers.{n}.layer_norm1'],
+    ['transformer.resblocks.{n}.attn.out_proj', 'encoder.layers.{n}.self_attn.out_proj'],
+    ['transformer.resblocks.{n}.ln_2', 'encoder.layers.{n}.layer_norm2'],
+    ['transformer.resblocks.{n}.mlp.c_fc', 'encoder.layers.{n}.mlp.fc1'],
+    ['transformer.resblocks.{n}.mlp.c_proj', 'encoder.layers.{n}.mlp.fc2'],
+    ['ln_post', 'post_layernorm'],
+    // official Wan (wan/modules/clip.py)
+    ['patch_embedding', 'embeddings.patch_embedding'],
+    ['pre_norm', 'pre_layrnorm'],
+    ['transformer.{n}.norm1', 'encoder.layers.{n}.layer_norm1'],
+    ['transformer.{n}.attn.to_qkv', 'encoder.layers.{n}.self_attn.qkv'],
+    ['transformer.{n}.attn.proj', 'encoder.layers.{n}.self_attn.out_proj'],
+    ['transformer.{n}.norm2', 'encoder.layers.{n}.layer_norm2'],
+    ['transformer.{n}.mlp.0', 'encoder.layers.{n}.mlp.fc1'],
+    ['transformer.{n}.mlp.2', 'encoder.layers.{n}.mlp.fc2'],
+    ['post_norm', 'post_layernorm'],
+  ],
+  params: [
+    ['class_embedding', 'embeddings.class_embedding'],
+    ['positional_embedding', 'embeddings.position_embedding.weight'],
+    ['transformer.resblocks.{n}.attn.in_proj_weight', 'encoder.layers.{n}.self_attn.qkv.weight'],
+    ['transformer.resblocks.{n}.attn.in_proj_bias', 'encoder.layers.{n}.self_attn.qkv.bias'],
+    ['proj', 'visual_projection.weight'],
+    ['cls_embedding', 'embeddings.class_embedding'],
+    ['pos_embedding', 'embeddings.position_embedding.weight'],
+    ['head', 'visual_projection.weight'],
+  ],
+  markers: ['scaled_fp8'],
+};
+
+export const CLIP_VISION_KEYMAP: CompiledKeyTable = compileKeyTable(CLIP_VISION_KEYS);

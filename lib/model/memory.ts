@@ -2,7 +2,7 @@
 // too-large job can be refused early. Weights are exact (4 bytes per parameter); activations are
 // the peak buffers of the transformer forward and of one VAE decode chunk, as the runtime allocates
 // them. It is an estimate: allocator overhead and the OS are not in it.
-import type { TextEncoderPlan, TransformerPlan, VaePlan } from './types.js';
+import type { ImageEncoderPlan, TextEncoderPlan, TransformerPlan, VaePlan } from './types.js';
 
 const F32 = 4;
 const paramsOf = (tensors: Array<{ shape: number[] }>) => tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
@@ -17,11 +17,12 @@ export interface MemoryEstimate {
 }
 
 export function estimateMemory(
-  plans: { transformers: TransformerPlan[]; vae: VaePlan; textEncoder?: TextEncoderPlan },
+  plans: { transformers: TransformerPlan[]; vae: VaePlan; textEncoder?: TextEncoderPlan; imageEncoder?: ImageEncoderPlan | null },
   request: { width: number; height: number; numFrames: number; textLength?: number },
 ): MemoryEstimate {
   const weights =
-    plans.transformers.reduce((n, p) => n + paramsOf(p.tensors), 0) + paramsOf(plans.vae.tensors) + (plans.textEncoder ? paramsOf(plans.textEncoder.tensors) : 0);
+    plans.transformers.reduce((n, p) => n + paramsOf(p.tensors), 0) + paramsOf(plans.vae.tensors) + (plans.textEncoder ? paramsOf(plans.textEncoder.tensors) : 0) +
+    (plans.imageEncoder ? paramsOf(plans.imageEncoder.tensors) : 0);
   const vae = plans.vae.config;
   const s = vae.scaleFactorSpatial;
   const latentFrames = Math.floor((request.numFrames - 1) / vae.scaleFactorTemporal) + 1;

@@ -159,3 +159,48 @@ export interface VaePlan {
   /** Distinct stored dtypes, for `info`. */
   dtypes: StoredDType[];
 }
+
+/** CLIPVisionModel hyper-parameters (Wan2.1 I2V's image encoder: ViT-H/14), from the transformers
+ * config.json or inferred from the weights. */
+export interface ImageEncoderConfig {
+  hiddenSize: number;
+  intermediateSize: number;
+  numHeads: number;
+  numLayers: number;
+  patchSize: number;
+  imageSize: number;
+  numChannels: number;
+  /** LayerNorm epsilon. */
+  eps: number;
+}
+
+/** The fields of the CLIP image processor the image encoder's input is prepared with. */
+export interface ImageProcessorConfig {
+  shortestEdge: number;
+  cropHeight: number;
+  cropWidth: number;
+  doCenterCrop: boolean;
+  rescaleFactor: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  resample: 'lanczos' | 'bicubic';
+}
+
+/** A CLIP vision encoder ready to hand to the native loader. Tensor names are transformers'
+ * CLIPVisionModel names without the `vision_model.` prefix. */
+export interface ImageEncoderPlan {
+  kind: 'image_encoder';
+  /** Folder or file it came from, for messages. */
+  source: string;
+  /** 'diffusers': transformers names; 'original': open_clip or the official Wan names. */
+  layout: KeyLayout;
+  config: ImageEncoderConfig;
+  /** How images are prepared for it (`image_processor/preprocessor_config.json`, or OpenAI CLIP's). */
+  processor: ImageProcessorConfig;
+  /** Where `processor` came from, for messages. */
+  processorSource: string;
+  tensors: TensorRef[];
+  /** Stored tensors the encoder does not use (post_layernorm, the projection, a text tower). */
+  ignored: string[];
+  dtypes: StoredDType[];
+}

@@ -1,16 +1,16 @@
-// Image conditioning as the Wan pipelines build it: the condition video is encoded by the VAE
-// (posterior mean, normalised with latents_mean/std); Wan2.2 I2V/FLF2V add a 4-channel frame mask
-// and concatenate both after the latents; TI2V encodes the image alone as the clean first frame.
+// Image conditioning as the Wan pipelines build it (diffusers WanImageToVideoPipeline.prepare_latents):
+// each image is resized to the video (Pillow LANCZOS, [-1, 1]: lib/image/preprocess.ts), the
+// condition video (first frame, zeros, and the last frame for first-last-frame) is encoded by the
+// VAE (posterior mean, normalised with latents_mean/std); Wan2.1 I2V/FLF2V and Wan2.2 I2V add a
+// 4-channel frame mask and concatenate both after the latents; TI2V encodes the image alone as the
+// clean first frame.
 import type { NativeVae } from '../bindings/native-vae.js';
 import type { NativeTensor } from '../bindings/native.js';
+import { vaeImagePlanes } from '../image/preprocess.js';
+import type { RgbImage } from '../image/types.js';
 import type { VaeConfig } from '../model/types.js';
 
-/** An RGB image, HWC uint8 (or 0..255 floats, as the fixtures store it). */
-export interface RgbImage {
-  data: ArrayLike<number>;
-  width: number;
-  height: number;
-}
+export type { RgbImage } from '../image/types.js';
 
 /** RGB 0..255 HWC -> [-1, 1] planes [3, H*W], as the pipelines' video processor does. */
 export function imageToPlanes(img: RgbImage): Float32Array {
@@ -35,7 +35,8 @@ export function normalizeLatents(t: NativeTensor, cfg: VaeConfig): NativeTensor 
   return { data, shape: t.shape };
 }
 
-/** Encodes a condition video [1, 3, frames, H, W] holding the given frames (the others zero). */
+/** Encodes a condition video [1, 3, frames, H, W] holding the given frames (the others zero), each
+ * resized to width x height as the pipelines' video processor does. */
 export async function encodeCondition(
   vae: NativeVae,
   cfg: VaeConfig,
@@ -48,7 +49,7 @@ export async function encodeCondition(
   const n = height * width;
   const video = new Float32Array(3 * frames * n);
   for (const [f, img] of placed) {
-    const planes = imageToPlanes(img);
+    const planes = img.width === width && img.height === height ? imageToPlanes(img) : vaeImagePlanes(img, width, height);
     for (let c = 0; c < 3; c++) video.set(planes.subarray(c * n, (c + 1) * n), (c * frames + f) * n);
   }
   const { mean } = await vae.encode({ data: video, shape: [1, 3, frames, height, width] }, { cancelFlag: opts.cancelFlag });

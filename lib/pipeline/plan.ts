@@ -3,19 +3,22 @@
 // normalisation, the variant's defaults (size, frames, fps, steps, guidance, shift by size, the
 // task's negative prompt), fast mode, the step cache, the LoRA list, limits, what the model needs
 // in the way of images, the seeds of each result, and how long it will take. No I/O, no addon:
-// a server calls it (through WanPipeline.plan) to refuse a request before accepting it, and the
-// executor (WanPipeline) runs what it says without deciding anything again.
+// the request's images come in already loaded (WanPipeline.plan reads them first, since a size
+// may follow from an image); a server calls it (through WanPipeline.plan) to refuse a request
+// before accepting it, and the executor (WanPipeline) runs what it says without deciding anything
+// again.
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import { WanError } from '../errors.js';
 import type { LoraRequest } from '../lora/apply.js';
 import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
 import type { ModelVariant, TransformerConfig } from '../model/types.js';
 import { MAX_STEPS } from '../schemas/limits.js';
-import { type NormalizedRequest, normalizeRequest, seedsFor } from '../schemas/normalize.js';
+import { type NormalizeResult, type NormalizedRequest, normalizeRequest, seedsFor } from '../schemas/normalize.js';
 import type { RequestApi } from '../schemas/issues.js';
-import { type ImageSource, type SchedulerName, defaultsFor, sizeShift } from '../schemas/request.js';
+import { type SchedulerName, defaultsFor, sizeShift } from '../schemas/request.js';
+import type { LoadedImage } from '../image/load.js';
 import { type DeviceFacts, type GenerationEstimate, LONG_REQUEST_SECONDS, estimateGeneration, formatDuration } from './estimate.js';
-import type { RgbImage } from './conditioning.js';
+import { type ImageConditioningKind, type RequestImages, checkImagesForModel, imageConditioningKind, sizeFromImage } from './image-inputs.js';
 import { type ResolvedStepCache, resolveStepCache } from './step-cache.js';
 
 /** The scheduler names of requests mapped to the native kinds. */
@@ -49,9 +52,10 @@ export interface ModelFacts {
 
 /** How the transformer is conditioned on images: TI2V's clean first latent frame, or the Wan I2V/FLF2V mask + condition channels. */
 export interface ImagePlan {
-  mode: 'first-frame' | 'channels';
-  image: ImageSource;
-  lastImage?: ImageSource;
+  kind: Exclude<ImageConditioningKind, 'none' | 'unknown'>;
+  /** The decoded images as given (each preprocessing step resizes from these). */
+  image: LoadedImage;
+  lastImage?: LoadedImage;
   /** Wan2.1 I2V/FLF2V also take CLIP image features (encoder_hidden_states_image). */
   clip: boolean;
 }
@@ -104,6 +108,16 @@ export interface PlanOptions {
   api?: RequestApi | 'auto';
   /** Source of a seed when the request has none (tests pass a fixed one). */
   randomSeed?: () => bigint;
+  /**
+   * The request's images, loaded (lib/pipeline/image-inputs.ts loadRequestImages). Raw RGB images
+   * need no loading; a request naming an image by file, URL or data must come with it loaded.
+   */
+  images?: RequestImages;
+}
+
+/** The request read (any API shape), validated and rounded for this model's VAE and patch grid. */
+export function normalizeForModel(input: unknown, model: ModelFacts, opts: Pick<PlanOptions, 'api' | 'randomSeed'> = {}): NormalizeResult {
+  return normalizeRequest(input, { api: opts.api, vaeScale: { spatial: model.vae.spatial, temporal: model.vae.temporal }, patch: model.transformer.patchSize, randomSeed: opts.randomSeed });
 }
 
 /**
@@ -112,7 +126,7 @@ export interface PlanOptions {
  */
 export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanOptions = {}): GenerationPlan {
   const c = model.transformer;
-  const normalized = normalizeRequest(input, { api: opts.api, vaeScale: { spatial: model.vae.spatial, temporal: model.vae.temporal }, patch: c.patchSize, randomSeed: opts.randomSeed });
+  const normalized = normalizeForModel(input, model, opts);
   const { request, fields } = normalized;
   const name = (key: string) => fields[key] ?? key;
   const warnings = [...model.warnings, ...normalized.warnings];
@@ -127,8 +141,16 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
     }
   }
 
-  const width = request.width ?? d.width;
-  const height = request.height ?? d.height;
+  // Images first: without a size, the image sets the aspect ratio at the model's default area.
+  const images = requestImages(request, opts.images, name);
+  const imageKind = imageConditioningKind(c, model.vae.zDim, model.expandTimesteps);
+  checkImagesForModel(imageKind, images, fields, model.description);
+  const fromImage = images.image && request.width === undefined && request.height === undefined
+    ? sizeFromImage(images.image, d.width * d.height, model.vae.spatial * c.patchSize[1])
+    : null;
+  if (fromImage) warnings.push(`width/height not given: ${fromImage.width}x${fromImage.height} from the image's aspect ratio at the model's default area (${d.width}x${d.height})`);
+  const width = request.width ?? fromImage?.width ?? d.width;
+  const height = request.height ?? fromImage?.height ?? d.height;
   const numFrames = request.numFrames ?? d.numFrames;
   const fps = request.fps ?? d.fps;
   if (d.supportedSizes.length > 0 && !d.supportedSizes.some(([w, h]) => w === width && h === height)) {
@@ -188,7 +210,9 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
     ...(request.loras ?? []).map((l, i) => ({ ...l, field: name(`loras[${i}].path`) })),
   ];
 
-  const image = imagePlan(request, model, { width, height }, name);
+  const image: ImagePlan | null = images.image && imageKind !== 'none' && imageKind !== 'unknown'
+    ? { kind: imageKind, image: images.image, lastImage: images.lastImage, clip: imageKind === 'i2v-2.1' || imageKind === 'flf2v-2.1' }
+    : null;
 
   const useCfg = guidanceScale > 1;
   const latentFrames = Math.floor((numFrames - 1) / model.vae.temporal) + 1;
@@ -256,29 +280,16 @@ function resolveFast(request: NormalizedRequest, model: ModelFacts, warnings: st
   return { pair: fast === true ? model.fastLoras! : fast, sampling: fastSampling(), fromLoad: fast === true };
 }
 
-/** What the model needs in the way of images, checked against what the request gives. */
-function imagePlan(request: NormalizedRequest, model: ModelFacts, size: { width: number; height: number }, name: (key: string) => string): ImagePlan | null {
-  const c = model.transformer;
-  const ti2v = model.expandTimesteps;
-  // Wan2.1/2.2 I2V and FLF2V take the latents, a 4-channel frame mask and the condition latents.
-  const takesChannels = c.inChannels === model.vae.zDim * 2 + 4;
-  if (request.image === undefined) {
-    if (c.inChannels !== model.vae.zDim) throw new WanError('E_INVALID_ARGUMENT', `${name('image')}: this transformer (${model.description}) needs an image`);
-    return null;
+/** The request's images as loaded: raw RGB as given, anything else from `loaded`. */
+function requestImages(request: NormalizedRequest, loaded: RequestImages | undefined, name: (key: string) => string): RequestImages {
+  const out: RequestImages = {};
+  for (const key of ['image', 'lastImage'] as const) {
+    const src = request[key];
+    if (src === undefined) continue;
+    const img = loaded?.[key] ?? (typeof src === 'string' ? undefined : { data: src.data, width: src.width, height: src.height, from: 'raw' as const });
+    // A programming error, not a user's: WanPipeline.plan()/generate() load the images first.
+    if (!img) throw new WanError('E_INVALID_ARGUMENT', `${name(key)}: the image was not loaded (plan requests through WanPipeline.plan, which reads images)`);
+    out[key] = img;
   }
-  if (!ti2v && !takesChannels) throw new WanError('E_INVALID_ARGUMENT', `${name('image')}: this transformer (${model.description}) takes no image condition`);
-  if (c.imageDim !== null) throw new WanError('E_UNSUPPORTED', `${name('image')}: Wan2.1 I2V needs CLIP image features, which are not implemented yet`);
-  if (ti2v && request.lastImage !== undefined) throw new WanError('E_INVALID_ARGUMENT', `${name('lastImage')}: TI2V conditions on a first frame only`);
-  checkImageSource(request.image, name('image'), size);
-  if (request.lastImage !== undefined) checkImageSource(request.lastImage, name('lastImage'), size);
-  return { mode: ti2v ? 'first-frame' : 'channels', image: request.image, lastImage: request.lastImage, clip: c.imageDim !== null };
-}
-
-/** Images the executor can use as they are: raw RGB at the output size (files and data URLs need a decoder and a resize not written yet). */
-function checkImageSource(src: ImageSource, field: string, size: { width: number; height: number }): void {
-  if (typeof src === 'string') throw new WanError('E_UNSUPPORTED', `${field}: image files and data URLs are not decoded yet; pass {data: Uint8Array RGB, width, height}`);
-  const img = src as RgbImage;
-  if (img.width !== size.width || img.height !== size.height) {
-    throw new WanError('E_UNSUPPORTED', `${field}: the image is ${img.width}x${img.height} but the video is ${size.width}x${size.height}; resizing is not implemented yet`);
-  }
+  return out;
 }

@@ -1,6 +1,6 @@
 // WanPipeline: a model folder loaded once, requests turned into videos one job at a time.
 //   const pipe = await WanPipeline.load(dir, { device });
-//   const { plan, warnings } = pipe.plan(request);  // validate only: nothing runs
+//   const { plan, warnings } = await pipe.plan(request);  // validate only: reads images, runs nothing
 //   const job = pipe.generate(request, { signal });  // or pipe.generate(plan)
 //   for await (const ev of job) { ... }              // warning, encode, step, frames, done
 //   const [first, ...more] = await job.results;      // numberResults videos; job.result is the first
@@ -34,9 +34,11 @@ import { PromptEncoder } from '../text/prompt-encoder.js';
 import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
-import { type RgbImage, imageConditioning } from './conditioning.js';
+import type { LoadImageOptions } from '../image/load.js';
+import { imageConditioning } from './conditioning.js';
+import { type PipelineImageEncoder, clipImageFeatures, loadRequestImages, planPipelineImageEncoder } from './image-inputs.js';
 import { type GenerateResult, Job, type JobContext } from './job.js';
-import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, resolveGeneration } from './plan.js';
+import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, normalizeForModel, resolveGeneration } from './plan.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 
 export interface LoadOptions {
@@ -49,6 +51,12 @@ export interface LoadOptions {
   memoryBudgetBytes?: number;
   /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
   fastLoras?: FastLoraPair;
+  /** Wan2.1 I2V/FLF2V: the CLIP image encoder, a folder or a single file such as ComfyUI's
+   * clip_vision_h.safetensors (default: the pipeline folder's image_encoder/ and image_processor/). */
+  imageEncoder?: string;
+  /** How request images are read: `allowPrivateNetwork` lets image URLs reach loopback/private
+   * addresses (off by default: a server passes user input here), `limits` overrides IMAGE_LIMITS. */
+  images?: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>;
 }
 
 export interface GenerateOptions {
@@ -73,7 +81,7 @@ interface TextEmbeddings {
 }
 
 /** The transformer inputs an image condition adds (none without one). */
-type ImageConditioning = Awaited<ReturnType<typeof imageConditioning>>;
+type ImageConditioning = Awaited<ReturnType<typeof imageConditioning>> & { contextImage?: NativeTensor | null };
 
 export class WanPipeline {
   private queue: Promise<unknown> = Promise.resolve();
@@ -94,6 +102,10 @@ export class WanPipeline {
     private readonly prompts: PromptEncoder,
     /** What a plan needs to know about this model. */
     readonly facts: ModelFacts,
+    /** Wan2.1 I2V/FLF2V's CLIP image encoder. */
+    private readonly imageEncoder: PipelineImageEncoder | null,
+    /** How request images are read (LoadOptions.images). */
+    private readonly imageOptions: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>,
   ) {}
 
   /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores); every plan repeats it. */
@@ -122,9 +134,10 @@ export class WanPipeline {
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
     const vaePlan = await planVae(join(dir, 'vae'));
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
-    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
+    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
     const budget = opts.memoryBudgetBytes ?? totalmem();
     if (need.weightsBytes > budget) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
@@ -173,7 +186,8 @@ export class WanPipeline {
         releaseAfterEncode: opts.releaseTextEncoder,
         cacheBytes: opts.embeddingCacheBytes,
       });
-      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts);
+      const imageEncoder = imagePlan ? { native: await addon.loadImageEncoder(imagePlan), processor: imagePlan.processor, plan: imagePlan } : null;
+      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts, imageEncoder, opts.images ?? {});
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -184,31 +198,39 @@ export class WanPipeline {
    * the plan says what would run (size, steps, seeds, LoRAs, cache, estimated time); an invalid
    * request throws a WanError naming the field. generate(plan) runs it as planned.
    */
-  plan(request: unknown, opts: Pick<PlanOptions, 'api' | 'randomSeed'> = {}): { plan: GenerationPlan; warnings: string[] } {
+  async plan(request: unknown, opts: Pick<PlanOptions, 'api' | 'randomSeed'> & { signal?: AbortSignal } = {}): Promise<{ plan: GenerationPlan; warnings: string[] }> {
     if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
-    const plan = resolveGeneration(request, this.facts, opts);
+    const plan = await this.makePlan(request, opts);
     this.plans.add(plan);
     return { plan, warnings: plan.warnings };
   }
 
   /**
    * Queues a request (any accepted API shape, or a plan from plan()); one job runs at a time. A
-   * request the model cannot serve rejects the job at once, without waiting for the queue.
+   * request the model cannot serve (or an image that cannot be read) rejects the job at once,
+   * without waiting for the queue.
    */
   generate(request: unknown, opts: GenerateOptions = {}): Job {
     if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
-    let plan: GenerationPlan;
-    try {
-      plan = this.plans.has(request as GenerationPlan) ? (request as GenerationPlan) : resolveGeneration(request, this.facts, { api: opts.api });
-    } catch (err) {
-      return new Job(() => Promise.reject(err), opts.signal);
-    }
-    const job = new Job((ctx) => this.execute(plan, ctx), opts.signal, this.queue);
+    const planned = this.plans.has(request as GenerationPlan)
+      ? Promise.resolve(request as GenerationPlan)
+      : this.makePlan(request, { api: opts.api, signal: opts.signal });
+    planned.catch(() => undefined);
+    // The job starts when the previous one has ended and its plan is made; a plan that fails ends it at once.
+    const after = Promise.all([this.queue, planned]);
+    const job = new Job(async (ctx) => this.execute(await planned, ctx), opts.signal, after);
     this.queue = job.results.then(
       () => undefined,
       () => undefined,
     );
     return job;
+  }
+
+  /** Reads the request's images (they may set the size), then resolves the plan. */
+  private async makePlan(request: unknown, opts: Pick<PlanOptions, 'api' | 'randomSeed'> & { signal?: AbortSignal }): Promise<GenerationPlan> {
+    const { request: normalized, fields } = normalizeForModel(request, this.facts, opts);
+    const images = await loadRequestImages(normalized, fields, { ...this.imageOptions, signal: opts.signal });
+    return resolveGeneration(request, this.facts, { api: opts.api, randomSeed: opts.randomSeed, images });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -298,15 +320,17 @@ export class WanPipeline {
     };
   }
 
-  /** The transformer inputs of the plan's images (Wan2.2 I2V/FLF2V channels, TI2V's clean first frame); none without images. */
+  /**
+   * The transformer inputs of the plan's images: the VAE condition (Wan I2V/FLF2V mask + channels,
+   * TI2V's clean first frame) and, for Wan2.1 I2V/FLF2V, the CLIP features of the image(s); none
+   * without images.
+   */
   private async conditionOnImages(plan: GenerationPlan, ctx: JobContext): Promise<ImageConditioning> {
     if (!plan.image) return {};
-    // The plan admitted raw RGB at the output size only (lib/pipeline/plan.ts checkImageSource).
-    const image = plan.image.image as RgbImage;
-    const lastImage = plan.image.lastImage as RgbImage | undefined;
+    const { kind, image, lastImage } = plan.image;
     try {
-      return await imageConditioning(this.vae, this.vaeConfig, {
-        ti2v: plan.image.mode === 'first-frame',
+      const conditioning: ImageConditioning = await imageConditioning(this.vae, this.vaeConfig, {
+        ti2v: kind === 'ti2v',
         frames: plan.numFrames,
         height: plan.height,
         width: plan.width,
@@ -315,6 +339,11 @@ export class WanPipeline {
         lastImage,
         cancelFlag: ctx.cancelFlag,
       });
+      if (plan.image.clip) {
+        if (!this.imageEncoder) throw new WanError('E_MODEL_FORMAT', 'this Wan2.1 I2V transformer was loaded without its image encoder');
+        conditioning.contextImage = await clipImageFeatures(this.imageEncoder.native, this.imageEncoder.processor, lastImage ? [image, lastImage] : [image]);
+      }
+      return conditioning;
     } catch (err) {
       throw fromNativeError(err);
     }

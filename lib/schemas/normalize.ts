@@ -45,7 +45,7 @@ export interface NormalizeResult {
 
 // Fields only one API has. `shift` is left out of fal's list: it is a canonical field name too.
 const RUNWARE_MARKS = ['positivePrompt', 'taskType'];
-const OXEN_MARKS = ['run_fast', 'num_generations'];
+const OXEN_MARKS = ['run_fast', 'num_generations', 'input_image', 'last_image'];
 const FAL_MARKS = [
   'resolution', 'aspect_ratio', 'frames_per_second', 'guidance_scale_2', 'acceleration', 'enable_prompt_expansion',
   'enable_safety_checker', 'enable_output_safety_checker', 'interpolator_model', 'num_interpolated_frames',

@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { WanError } from '../errors.js';
 import type { ModelVariant } from '../model/types.js';
+import { classifyImageString, IMAGE_STRING_EXPECTED } from '../image/source.js';
 import { MAX_SEED, addInvalid, addUnsupported, bool, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
 import { MAX_STEPS } from './limits.js';
 
@@ -37,7 +38,6 @@ export type SchedulerName = (typeof SCHEDULERS)[number];
 export const OUTPUT_FORMATS = ['mp4', 'webm', 'mov', 'png', 'contact-sheet'] as const;
 export const WRITE_MODES = ['fast', 'balanced', 'small'] as const;
 
-const DATA_URL = /^data:image\/(png|jpeg|jpg|webp)(;[a-z0-9=.+-]+)*;base64,[A-Za-z0-9+/]/i;
 const HTTP_URL = /^https?:\/\//i;
 
 /** Raw RGB pixels, row-major, 3 bytes a pixel. */
@@ -54,19 +54,20 @@ const RawRgbSchema = z
   });
 
 /**
- * A conditioning image: a local file path, a `data:image/...;base64,` URL, or raw RGB. URLs over the
- * network are refused as not supported: generate() does no network I/O (fetch it, pass the file).
+ * A conditioning image: an http(s) URL (downloaded with lib/image's limits; private addresses are
+ * refused unless the pipeline allows them), a `data:image/...;base64,` URI, plain base64 of a
+ * PNG/JPEG/WebP file, a local file path, or raw RGB. Any size: the pipeline resizes it as the
+ * reference pipelines do. Only the form is checked here; loading happens before any model runs.
  */
 export const ImageSourceSchema = z.union(
   [
     z.string().superRefine((s, ctx) => {
-      if (s.trim() === '') addInvalid(ctx, [], 'a file path, a data:image/...;base64 URL or {data, width, height}');
-      else if (HTTP_URL.test(s)) addUnsupported(ctx, [], 'images are not downloaded; fetch the file and pass its path or a data URL');
-      else if (s.startsWith('data:') && !DATA_URL.test(s)) addInvalid(ctx, [], 'a data URL of the form data:image/png|jpeg|webp;base64,<data>');
+      const c = classifyImageString(s);
+      if (c.kind === 'invalid') addInvalid(ctx, [], c.expected);
     }),
     RawRgbSchema,
   ],
-  { error: 'a file path, a data:image/...;base64 URL or {data: Uint8Array, width, height}' },
+  { error: `${IMAGE_STRING_EXPECTED}, or {data: Uint8Array, width, height}` },
 );
 export type ImageSource = z.output<typeof ImageSourceSchema>;
 

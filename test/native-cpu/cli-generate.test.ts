@@ -98,3 +98,19 @@ describe('wan-video demo and generate', () => {
     expect(existsSync(file)).toBe(false);
   }, 300_000);
 });
+
+describe('wan-video generate from an image', () => {
+  it('runs a Wan2.1 I2V folder with --image (a PNG file), and refuses an unreadable one naming --image\'s field', async () => {
+    const { makeTinyPipeline } = await import('../helpers/tiny-pipeline.js');
+    const { encodeImage, testPixels } = await import('../helpers/images.js');
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-i2v-'));
+    const model = await makeTinyPipeline({ wan21I2V: true });
+    writeFileSync(join(out, 'first.png'), await encodeImage(testPixels(40, 30), 40, 30, 'png'));
+    const r = run(out, 'generate', '--model', model, '--prompt', 'a fox', '--image', join(out, 'first.png'), '--width', '32', '--height', '32', '--frames', '5', '--steps', '2', '--out', join(out, 'frames'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'result', frames: 5, width: 32, height: 32 });
+    const bad = run(out, 'generate', '--model', model, '--prompt', 'a fox', '--image', join(out, 'absent.png'), '--width', '32', '--height', '32', '--frames', '5', '--steps', '2', '--out', join(out, 'x'));
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/image: no such file/);
+  }, 300_000);
+});

@@ -42,6 +42,16 @@ describe.runIf(haveFixtures)('conformance on the CPU backend', () => {
     expect(i2v?.tensors?.['out.image_embedding']).toBeLessThan(1e-4);
   });
 
+  it('runs the image preprocessing and CLIP vision cases (not skipped) within their tolerance', () => {
+    const cases = report.cases.filter((c) => c.case.startsWith('image/') || c.case.startsWith('clip/'));
+    expect(cases.filter((c) => c.case.startsWith('image/')).length).toBeGreaterThanOrEqual(4);
+    expect(cases.filter((c) => c.case.startsWith('clip/')).length).toBeGreaterThanOrEqual(2);
+    for (const c of cases) expect(c.status, `${c.case}: ${c.reason ?? ''}`).toBe('pass');
+    // The Pillow-convention resampler lands on the reference's bytes, far inside the 1e-2 bound.
+    for (const c of cases.filter((x) => x.case.startsWith('image/'))) expect(c.worst, c.case).toBeLessThan(1e-6);
+    for (const c of cases.filter((x) => x.case.startsWith('clip/'))) expect(Object.keys(c.tensors ?? {}).sort(), c.case).toEqual(['out.last_hidden_state', 'out.penultimate']);
+  });
+
   it('runs the step-cache cases and makes the reference skip decisions', () => {
     const cacheCases = report.cases.filter((c) => /fbcache/.test(c.case) || c.case.startsWith('teacache/'));
     expect(cacheCases.length).toBeGreaterThanOrEqual(6);
@@ -52,5 +62,18 @@ describe.runIf(haveFixtures)('conformance on the CPU backend', () => {
     }
     const teacache = cacheCases.filter((c) => c.case.startsWith('teacache/'));
     for (const c of teacache) expect(c.tensors?.['out.computed@original'], c.case).toBe(0);
+  });
+});
+
+describe('conformance on the repository\'s own cases (test/fixtures)', () => {
+  it('runs the Wan2.1 image-to-video input cases (diffusers-generated) and passes them', async () => {
+    const { repoRoot } = await import('../helpers/paths.js');
+    const { join } = await import('node:path');
+    const report = await runConformance(join(repoRoot, 'test', 'fixtures'), loadAddon('cpu').addon, { families: ['i2v'] });
+    expect(report.cases.length).toBeGreaterThanOrEqual(2);
+    for (const c of report.cases) {
+      expect(c.status, `${c.case}: ${c.reason ?? ''}`).toBe('pass');
+      expect(Object.keys(c.tensors ?? {}).sort()).toEqual(['out.condition', 'out.image_embeds', 'out.sample']);
+    }
   });
 });

@@ -108,10 +108,16 @@ describe('resolveGeneration', () => {
     };
     expect(code(() => plan('wan2.2-i2v-a14b', {}))).toEqual(['E_INVALID_ARGUMENT', expect.stringMatching(/^image: .*needs an image/)]);
     expect(code(() => plan('wan2.1-t2v-1.3b', { image: rgb(832, 480) }))).toEqual(['E_INVALID_ARGUMENT', expect.stringMatching(/^image: .*takes no image condition/)]);
-    expect(code(() => plan('wan2.1-i2v-14b', { image: rgb(1280, 720) }))).toEqual(['E_UNSUPPORTED', expect.stringContaining('CLIP')]);
+    expect(plan('wan2.1-i2v-14b', { image: rgb(1280, 720) }).image).toMatchObject({ kind: 'i2v-2.1', clip: true });
+    expect(code(() => plan('wan2.1-i2v-14b', { image: rgb(1280, 720), lastImage: rgb(1280, 720) }))).toEqual(['E_INVALID_ARGUMENT', expect.stringMatching(/^lastImage: .*first frame only/)]);
+    // A named image (file, URL, data) must come loaded: WanPipeline.plan() reads it first.
+    expect(code(() => plan('wan2.2-ti2v-5b', { image: '/tmp/x.png' }))).toEqual(['E_INVALID_ARGUMENT', expect.stringMatching(/^image: the image was not loaded/)]);
     expect(code(() => plan('wan2.2-ti2v-5b', { image: rgb(1280, 704), lastImage: rgb(1280, 704) }))).toEqual(['E_INVALID_ARGUMENT', expect.stringMatching(/^lastImage: /)]);
-    expect(plan('wan2.2-ti2v-5b', { image: rgb(1280, 704) }).image).toMatchObject({ mode: 'first-frame', clip: false });
-    expect(plan('wan2.2-i2v-a14b', { image: rgb(1280, 720), lastImage: rgb(1280, 720) }).image).toMatchObject({ mode: 'channels' });
+    expect(plan('wan2.2-ti2v-5b', { image: rgb(1280, 704) }).image).toMatchObject({ kind: 'ti2v', clip: false });
+    expect(plan('wan2.2-i2v-a14b', { image: rgb(1280, 720), lastImage: rgb(1280, 720) }).image).toMatchObject({ kind: 'i2v-2.2' });
+    // Without a size, the image's aspect ratio at the model's default area.
+    const portrait = plan('wan2.2-i2v-a14b', { image: rgb(480, 832) });
+    expect([portrait.width, portrait.height]).toEqual([720, 1264]);
     expect(plan('wan2.2-ti2v-5b', {}).image).toBeNull();
   });
 

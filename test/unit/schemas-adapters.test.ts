@@ -69,6 +69,16 @@ describe('Oxen', () => {
     run_fast: false,
   };
 
+  it('image-to-video: input_image (or diffusers\' image) and last_image, named in errors', () => {
+    const one = fromOxen({ prompt: 'p', input_image: 'https://example.com/a.png', last_image: PNG }).request;
+    expect([one.image, one.lastImage]).toEqual(['https://example.com/a.png', PNG]);
+    expect(fromOxen({ prompt: 'p', image: '/a.png' }).request.image).toBe('/a.png');
+    expect(onlyIssue(refused(() => fromOxen({ prompt: 'p', input_image: '/a.png', image: '/b.png' })), 'image').expected).toBe('either input_image or image, not both');
+    const bad = refused(() => fromOxen({ prompt: 'p', input_image: 'data:text/plain;base64,AAAA' }));
+    expect(onlyIssue(bad, 'input_image').kind).toBe('invalid');
+    expect(normalizeRequest({ prompt: 'p', input_image: '/a.png' }).api).toBe('oxen');
+  });
+
   it('maps a full request to the canonical one', () => {
     const { request, warnings } = fromOxen(valid);
     expect(request).toEqual({
@@ -313,10 +323,9 @@ describe('fal wan/v2.2-a14b', () => {
     expect(e.issues.map((i) => i.field)).toEqual(['num_frames', 'enable_prompt_expansion']);
   });
 
-  it('refuses an http image_url as not supported', () => {
-    const e = refused(() => fromFal({ prompt: 'p', image_url: 'https://example.com/a.jpg', interpolator_model: 'none' }));
-    expect(e.code).toBe('E_UNSUPPORTED');
-    expect(onlyIssue(e, 'image_url').expected).toBe('images are not downloaded; fetch the file and pass its path or a data URL');
+  it('takes an http image_url as it is (downloaded by the pipeline)', () => {
+    const { request } = fromFal({ prompt: 'p', image_url: 'https://example.com/a.jpg', end_image_url: 'https://example.com/b.jpg', interpolator_model: 'none' });
+    expect([request.image, request.lastImage]).toEqual(['https://example.com/a.jpg', 'https://example.com/b.jpg']);
   });
 });
 
@@ -430,6 +439,8 @@ describe('Runware videoInference', () => {
     expect([two.image, two.lastImage]).toEqual(['/a.png', '/b.png']);
     const swapped = fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: '/b.png', frame: 'last' }, { image: '/a.png', frame: 0 }] } }).request;
     expect([swapped.image, swapped.lastImage]).toEqual(['/a.png', '/b.png']);
+    const url = fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: 'https://example.com/a.png' }, { image: 'https://example.com/b.png', frame: 'last' }] } }).request;
+    expect([url.image, url.lastImage]).toEqual(['https://example.com/a.png', 'https://example.com/b.png']);
     const legacy = fromRunware({ positivePrompt: 'ab', duration: 5, frameImages: [{ inputImage: 'iVBORw0KGgoAAAANSUhEUg==' }] }).request;
     expect(legacy.image).toBe('data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==');
     const lastOnly = refused(() => fromRunware({ positivePrompt: 'ab', duration: 5, inputs: { frameImages: [{ image: '/b.png', frame: 'last' }] } }));
@@ -513,7 +524,6 @@ describe('Runware videoInference', () => {
       [{ acceleratorOptions: { teaCache: true, fbCache: true } }, 'acceleratorOptions.fbCache'],
       [{ lora: [{ model: 'civitai:132942@146296' }] }, 'lora[0].model'],
       [{ inputs: { frameImages: [{ image: 'c64351d5-4c59-42f7-95e1-eace013eddab' }] } }, 'inputs.frameImages[0].image'],
-      [{ inputs: { frameImages: [{ image: 'https://example.com/a.png' }] } }, 'inputs.frameImages[0].image'],
       [{ inputs: { frameImages: [{ image: '/a.png' }, { image: '/b.png' }, { image: '/c.png' }] } }, 'inputs.frameImages[2]'],
       [{ inputs: { frameImages: [{ image: '/a.png', frame: 0 }, { image: '/b.png', frame: 48 }] } }, 'inputs.frameImages[1].frame'],
     ];

@@ -159,16 +159,17 @@ describe('canonical request', () => {
     expect(refused(() => canonical({ seed: 1 })).message).toBe('Invalid wan-video request: prompt is missing: expected a non-empty string');
   });
 
-  it('images: path, data URL or raw RGB; URLs are not fetched', () => {
+  it('images: path, URL, data URI, base64 or raw RGB; other strings refused by name', () => {
     expect(canonical({ prompt: 'p', image: '/frames/first.png' }).request.image).toBe('/frames/first.png');
-    const http = refused(() => canonical({ prompt: 'p', image: 'https://example.com/a.png' }));
-    expect(http.code).toBe('E_UNSUPPORTED');
-    expect(http.message).toBe(
-      'Unsupported wan-video request: image = "https://example.com/a.png" is not supported: images are not downloaded; fetch the file and pass its path or a data URL',
-    );
+    expect(canonical({ prompt: 'p', image: 'https://example.com/a.png' }).request.image).toBe('https://example.com/a.png');
+    expect(canonical({ prompt: 'p', image: 'iVBORw0KGgoAAAANSUhEUg==' }).request.image).toBe('iVBORw0KGgoAAAANSUhEUg==');
+    expect(canonical({ prompt: 'p', image: PNG }).request.image).toBe(PNG);
     expect(onlyIssue(refused(() => canonical({ prompt: 'p', image: 'data:text/plain;base64,AAAA' })), 'image').expected).toBe(
-      'a data URL of the form data:image/png|jpeg|webp;base64,<data>',
+      'a data URI of the form data:image/png|jpeg|webp;base64,<data>',
     );
+    expect(onlyIssue(refused(() => canonical({ prompt: 'p', image: 'data:image/png;base64,!!!' })), 'image').expected).toBe('a data URI whose body is base64');
+    expect(onlyIssue(refused(() => canonical({ prompt: 'p', image: 'ftp://example.com/a.png' })), 'image').expected).toMatch(/the scheme ftp: is not read/);
+    expect(onlyIssue(refused(() => canonical({ prompt: 'p', image: ' ' })), 'image').kind).toBe('invalid');
     const raw = refused(() => canonical({ prompt: 'p', image: { data: new Uint8Array(5), width: 2, height: 1 } }));
     expect(onlyIssue(raw, 'image.data').expected).toBe('width x height x 3 = 6 bytes of RGB (got 5)');
     expect(onlyIssue(refused(() => canonical({ prompt: 'p', lastImage: PNG })), 'lastImage').expected).toBe(

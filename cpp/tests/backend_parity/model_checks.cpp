@@ -1,9 +1,11 @@
 // Whole models built on both backends from the same RandomWeightSource seed: the Wan transformer
 // (text-to-video, image-to-video with the image branch, per-token timesteps), the UMT5 encoder and the VAE
-// decoders of Wan2.1 and Wan2.2, small configurations.
+// decoders of Wan2.1 and Wan2.2, and the CLIP vision encoder of Wan2.1 I2V, small configurations.
+#include <algorithm>
 #include <string>
 
 #include "io/weight_source.h"
+#include "models/clip/clip_vision.h"
 #include "models/dit/wan_dit.h"
 #include "models/umt5/umt5.h"
 #include "models/vae/wan_vae.h"
@@ -102,6 +104,22 @@ double umt5_parity(Ctx& c) {
   return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
 }
 
+double clip_parity(Ctx& c) {
+  clip::ClipVisionConfig cfg;
+  cfg.hidden_size = 128;  // two heads of 64: a flash-eligible head size
+  cfg.intermediate_size = 256;
+  cfg.num_heads = 2;
+  cfg.num_layers = 3;
+  cfg.patch_size = 14;
+  cfg.image_size = 56;
+  RandomWeightSource wr(c.ref(), 31, 0.05f), wd(c.dut(), 31, 0.05f);
+  clip::ClipVisionEncoder mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  Twin px = c.input({2, 3, 56, 56}, -2.0f, 2.0f);
+  clip::ClipVisionOutput yr = mr.forward(px.ref, true), yd = md.forward(px.dut, true);
+  return std::max(c.rel_l2(c.download_ref(yr.penultimate), c.download_dut(yd.penultimate)),
+                  c.rel_l2(c.download_ref(yr.last_hidden_state), c.download_dut(yd.last_hidden_state)));
+}
+
 }  // namespace
 
 std::vector<Check> model_checks() {
@@ -112,6 +130,7 @@ std::vector<Check> model_checks() {
       {"model umt5 encoder (2 layers, padded batch)", kModel, [](Ctx& c) { return umt5_parity(c); }},
       {"model wan2.1 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, false); }},
       {"model wan2.2 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, true); }},
+      {"model clip vision encoder (3 layers, 17 tokens)", kModel, [](Ctx& c) { return clip_parity(c); }},
   };
 }
 

@@ -50,8 +50,12 @@
 //    medium 70, high 85, maximum 95. video_write_mode maps 1:1. fal returns mp4, so format is mp4.
 //  - seed: fal accepts any integer; wan-video seeds are 0..2^64-1 (torch.manual_seed's range), so a
 //    negative seed is refused with that range.
-//  - image_url/end_image_url: a data URL or a local path; http(s) URLs are refused as not supported
-//    (generate() downloads nothing).
+//  - image_url/end_image_url: an http(s) URL (what fal takes; downloaded within lib/image's byte,
+//    pixel and time limits, private addresses refused unless the pipeline allows them), a data URI,
+//    base64 or a local path. The image is resized to the video as diffusers' Wan I2V pipeline does
+//    (Pillow LANCZOS to exactly width x height). fal's Wan2.1 `wan-i2v` endpoint takes the same
+//    `image_url`; end_image_url (first-last-frame) needs a model that takes a last frame (Wan2.2
+//    A14B I2V, Wan2.1 FLF2V) and is refused by the pipeline on one that does not.
 //  - loras (the `/lora` variants of these endpoints): [{path, scale, transformer, weight_name}].
 //    path must be a local .safetensors file (URLs refused, naming loras[i].path); scale is the
 //    canonical weight (-4..4, default 1); weight_name picks a file inside a downloaded repository

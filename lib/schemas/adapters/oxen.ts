@@ -25,9 +25,13 @@
 //  - model: accepted (the API requires it) but it does not choose anything here: the model is the
 //    one the Pipeline was opened with. A warning says so.
 //  - negative_prompt absent: the loaded model's official negative prompt applies (defaultsFor).
+//  - Images (the I2V models): Oxen's image-to-video pages take the first frame as `input_image`
+//    (an image URL); its Wan pages use diffusers' argument names, which are `image` and
+//    `last_image`. `input_image` and `image` are accepted as the first frame (one of them),
+//    `last_image` as the last; each may be an http(s) URL, a data URI, base64 or a local path.
 
 import { z } from 'zod';
-import { bool, intIn, numIn, seedIn, text } from '../fields.js';
+import { addInvalid, bool, intIn, numIn, seedIn, text } from '../fields.js';
 import { MAX_STEPS } from '../limits.js';
 import { parseRequest } from '../issues.js';
 import type { GenerateRequestInput } from '../request.js';
@@ -52,6 +56,11 @@ export const OxenRequestSchema = z.strictObject({
   seed: seedIn(0n, (1n << 64n) - 1n).optional(),
   run_fast: bool().optional(),
   num_generations: intIn(1, 20).optional(),
+  input_image: text(1).optional(),
+  image: text(1).optional(),
+  last_image: text(1).optional(),
+}).superRefine((o, ctx) => {
+  if (o.input_image !== undefined && o.image !== undefined) addInvalid(ctx, ['image'], 'either input_image or image, not both');
 });
 export type OxenRequest = z.input<typeof OxenRequestSchema>;
 
@@ -67,6 +76,7 @@ const FIELDS: Record<string, string> = {
   cache: 'run_fast',
   fast: 'run_fast',
   numberResults: 'num_generations',
+  lastImage: 'last_image',
 };
 
 export function fromOxen(input: unknown): AdapterResult {
@@ -87,6 +97,8 @@ export function fromOxen(input: unknown): AdapterResult {
     cache: o.run_fast ? { kind: 'teacache' } : undefined,
     fast: o.run_fast ? true : undefined,
     numberResults: o.num_generations,
+    image: o.input_image ?? o.image,
+    lastImage: o.last_image,
   };
-  return finish('oxen', mapped, warnings, { ...FIELDS });
+  return finish('oxen', mapped, warnings, { ...FIELDS, image: o.input_image !== undefined ? 'input_image' : 'image' });
 }

@@ -62,9 +62,11 @@
 //    "UniPCMultistepScheduler" -> unipc; "DPM++ 2M", "DPMSolverMultistepScheduler" -> dpm++2m;
 //    "Euler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler" -> euler. Any other name
 //    (Karras, ancestral or SDE variants among them) is refused with that list.
-//  - Images and LoRAs are local here: an image may be a data URI, a base64 PNG/JPEG/WEBP (turned
-//    into a data URI) or a file path; a LoRA `model` a .safetensors path. Runware-stored UUIDs,
-//    http(s) URLs and AIR ids need Runware's storage and are refused as not supported.
+//  - Images: a public http(s) URL (downloaded within lib/image's byte, pixel and time limits;
+//    private addresses refused unless the pipeline allows them), a data URI, a base64 PNG/JPEG/WEBP
+//    (turned into a data URI) or a file path. Runware-stored UUIDs need Runware's storage and are
+//    refused as not supported. A LoRA `model` is a .safetensors path (http(s) URLs and AIR ids
+//    refused).
 //  - Frame images at positions other than the first and last (keyframes in between, 3+ images)
 //    are refused as not supported: Wan conditions on a first and optionally a last frame only.
 //  - Transport fields with no meaning for a local run are accepted and ignored: taskUUID,
@@ -77,6 +79,7 @@ import { addInvalid, addUnsupported, bool, intIn, neverSupported, numIn, offOnly
 import { invalidIssue, parseRequest, RequestError } from '../issues.js';
 import type { CacheSpec, GenerateRequestInput, SchedulerName } from '../request.js';
 import { compact, finish, type AdapterResult } from './common.js';
+import { BASE64_IMAGE_MAGIC } from '../../image/source.js';
 
 export const RUNWARE_SCHEDULERS: Readonly<Record<string, SchedulerName>> = {
   Default: 'unipc',
@@ -96,12 +99,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HTTP_URL = /^https?:\/\//i;
 /** `provider:id@version`, e.g. civitai:132942@146296 or runware:200@6. */
 const AIR = /^[a-z0-9_-]+:[^@\s/\\]+@[^@\s/\\]+$/i;
-/** Base64 of the first bytes of a PNG, a JPEG and a RIFF (WEBP) file. */
-const BASE64_IMAGE: ReadonlyArray<[string, string]> = [
-  ['iVBORw0KGgo', 'image/png'],
-  ['/9j/', 'image/jpeg'],
-  ['UklGR', 'image/webp'],
-];
 
 function multipleOf8(min: number, max: number) {
   const error = `a multiple of 8 from ${min} to ${max}`;
@@ -109,8 +106,7 @@ function multipleOf8(min: number, max: number) {
 }
 
 const imageRef = text(1).superRefine((s, ctx) => {
-  if (UUID.test(s)) addUnsupported(ctx, [], 'images stored on Runware (by UUID) cannot be read here; pass a data URI, base64 or a file path');
-  else if (HTTP_URL.test(s)) addUnsupported(ctx, [], 'images are not downloaded; fetch the file and pass its path or a data URI');
+  if (UUID.test(s)) addUnsupported(ctx, [], 'images stored on Runware (by UUID) cannot be read here; pass a URL, a data URI, base64 or a file path');
 });
 
 const FrameImageSchema = z
@@ -269,7 +265,7 @@ function position(frame: FrameImage['frame']): 'first' | 'last' | undefined {
 /** A Runware image reference as a canonical image source (data URI or path). */
 function localImage(s: string): string {
   if (s.startsWith('data:')) return s;
-  for (const [prefix, mime] of BASE64_IMAGE) {
+  for (const [prefix, mime] of BASE64_IMAGE_MAGIC) {
     if (s.startsWith(prefix) && /^[A-Za-z0-9+/]+={0,2}$/.test(s)) return `data:${mime};base64,${s}`;
   }
   return s;
