@@ -59,8 +59,11 @@ export interface NativeTransformer {
   applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number }>;
   /** Restores the base weights and frees their copies. */
   clearLoras(): Promise<void>;
-  /** Bytes of base copies held for merged LoRAs. */
+  /** Bytes of merged copies held beside the base weights for merged LoRAs. */
   readonly loraBaseBytes: number;
+  /** The weight under a canonical name as the forward reads it, widened to float32 (a quantized
+   * or narrow weight is dequantized by the backend): to check loading on its own. */
+  readWeight(name: string): Promise<NativeTensor>;
 }
 
 /** One LoRA merge step; `up`/`down`/`diff` name entries of the set's `tensors`. */

@@ -27,7 +27,9 @@ interface KindSupport {
 const RUNNERS: Record<string, KindSupport> = {
   dit_forward: {
     run: runDitForward,
-    unsupported: (m) => caseLorasUnsupported(m.params) ?? unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras']),
+    unsupported: (m) =>
+      caseLorasUnsupported(m.params) ??
+      unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras', ...GGUF_CASE_PARAMS]),
   },
   tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
   umt5_forward: { run: runUmt5Forward, unsupported: umt5Unsupported },
@@ -37,6 +39,11 @@ const RUNNERS: Record<string, KindSupport> = {
   randn: { run: runRandn, unsupported: randnUnsupported },
   pipeline: { run: runPipeline, unsupported: pipelineUnsupported },
 };
+
+/** The gguf family's params: descriptions of the file (its KV, the type of every tensor), the
+ * config the plan reads from the config.json beside the file (checked against the weights), and
+ * `dequant_outputs`, which runDitForward produces. */
+const GGUF_CASE_PARAMS = ['gguf', 'quant_type', 'type_counts', 'tensor_types', 'config', 'diffusers_config', 'dequant_outputs'];
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
   const extra = Object.keys(m.params).filter((k) => !known.includes(k));

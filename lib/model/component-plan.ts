@@ -9,14 +9,22 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelFormatError } from '../errors.js';
 import type { KeyLayout, StoredDType, TensorRef } from './types.js';
-import { DTYPE_BYTES } from './types.js';
+import { STORED_DTYPES } from './types.js';
 import { type CompiledKeyTable, type KeyMapping, mapKeys } from './keymap.js';
 import {
   type SafetensorsEntry, type SafetensorsHeader, decodeToF32, fmtShape, numel, readSafetensorsHeader, readTensorBytes,
 } from './safetensors.js';
+import { type GgufHeader, isGgufFile, readGgufHeader } from './gguf.js';
+
+/** The header of a weights file, GGUF or safetensors (told apart by the file's first bytes). */
+export async function readWeightsHeader(file: string, opts: { displayName?: string } = {}): Promise<SafetensorsHeader | GgufHeader> {
+  return (await isGgufFile(file)) ? readGgufHeader(file, opts) : readSafetensorsHeader(file, opts);
+}
+
+const isGguf = (h: SafetensorsHeader): h is GgufHeader => (h as GgufHeader).format === 'gguf';
 
 /** Stored dtypes the runtime loads, in the order plans list them. */
-export const SUPPORTED_DTYPES = Object.keys(DTYPE_BYTES) as StoredDType[];
+export const SUPPORTED_DTYPES = Object.keys(STORED_DTYPES) as StoredDType[];
 /** How many names a message lists before saying "and N more". */
 const LIST_MAX = 5;
 
@@ -194,7 +202,7 @@ export async function readComponentWeights(src: ComponentSource, show: Show): Pr
   let files = src.weightFiles;
   let weightMap: Map<string, string> | null = null;
   if (src.indexFile) ({ shards: files, weightMap } = await readShardIndex(src.indexFile, show));
-  const headers = await Promise.all(files.map((f) => readSafetensorsHeader(f, { displayName: show(f) })));
+  const headers = await Promise.all(files.map((f) => readWeightsHeader(f, { displayName: show(f) })));
   if (src.indexFile && weightMap) checkShards(src.indexFile, weightMap, headers, show);
   return { files, headers, storedIn: uniqueStoredNames(headers, show) };
 }
@@ -420,6 +428,8 @@ export interface ComponentKind<C> {
   /** What the canonical names are called in messages: `diffusers`. */
   canonicalLabel: string;
   ties?: ReadonlyArray<readonly [string, string]>;
+  /** `general.architecture` values a GGUF file of this component may declare. */
+  ggufArchitectures: readonly string[];
   /** The config: from src.configFile, or inferred from the canonical shapes when there is none. */
   resolveConfig(
     src: ComponentSource,
@@ -438,7 +448,15 @@ export interface PlannedComponent<C> {
 /** Read, map and check a resolved component against the config its kind resolves. */
 export async function planComponent<C>(src: ComponentSource, kind: ComponentKind<C>): Promise<PlannedComponent<C>> {
   const show = showFor(src);
-  const { files, storedIn } = await readComponentWeights(src, show);
+  const { files, headers, storedIn } = await readComponentWeights(src, show);
+  for (const h of headers) {
+    if (isGguf(h) && h.architecture !== null && !kind.ggufArchitectures.includes(h.architecture)) {
+      throw new ModelFormatError(
+        `${show(h.file)}: general.architecture is "${h.architecture}", not a ${kind.label} (expected ${kind.ggufArchitectures.map((a) => `"${a}"`).join(' or ')})`,
+        { file: h.file },
+      );
+    }
+  }
   const { mapping, byCanonical } = mapComponentKeys(storedIn, kind.keymap, show, { canonicalLabel: kind.canonicalLabel, ties: kind.ties });
 
   const shapes = new Map([...byCanonical].map(([k, v]) => [k, v.entry.shape]));

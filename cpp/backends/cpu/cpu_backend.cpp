@@ -10,6 +10,7 @@
 
 #include "backends/cpu/cpu_math.h"
 #include "core/error.h"
+#include "core/gguf_blocks.h"
 
 namespace wan {
 
@@ -48,7 +49,7 @@ BackendInfo CpuBackend::info() const {
 
 Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
   auto storage = std::make_shared<Storage>();
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const size_t bytes = dtype_bytes(dtype, shape_numel(shape));
   // 64-byte alignment for the SIMD kernels; round the size up as aligned_alloc requires.
   const size_t alloc = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, alloc);
@@ -72,7 +73,46 @@ Tensor CpuBackend::upload_i32(const int32_t* host, const Shape& shape) {
   return t;
 }
 
-void CpuBackend::download(const Tensor& t, float* host) { std::memcpy(host, t.f32(), t.bytes()); }
+// Matrices keep their stored dtype: widening per GEMM tile costs a few percent of a product at
+// real token counts (the tile is reused by every row of activations), and a Q4_K matrix takes a
+// seventh of the memory of its float32 copy. F32 matrices and every other use are float32.
+Tensor CpuBackend::load_weight(const StoredWeight& w) {
+  const bool keep = w.use == WeightUse::Matrix && w.shape.size() == 2 && w.dtype != DType::F32;
+  const int64_t n = shape_numel(w.shape);
+  if (w.bytes != dtype_bytes(w.dtype, n))
+    fail("E_MODEL_FORMAT", "weight \"" + w.name + "\": " + std::to_string(w.bytes) + " bytes for " +
+                               dtype_name(w.dtype) + " " + shape_str(w.shape));
+  if (keep) {
+    Tensor t = empty(w.shape, w.dtype);
+    std::memcpy(t.raw(), w.data, w.bytes);
+    t.set_scale(w.scale);
+    return t;
+  }
+  Tensor t = empty(w.shape, DType::F32);
+  // Large tensors widen in parallel (a 1B-element embedding table, a Q8_0 file's F16 matrices).
+  const DTypeInfo& d = dtype_info(w.dtype);
+  const int64_t blocks = n / d.block_elems;
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  float* dst = t.f32();
+  pool_.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    dequantize(w.dtype, src + b0 * d.block_bytes, (b1 - b0) * d.block_elems, w.scale, dst + b0 * d.block_elems);
+  }, std::max<int64_t>(1, (int64_t{1} << 20) / d.block_elems));
+  return t;
+}
+
+Tensor CpuBackend::mergeable_copy(const Tensor& base) {
+  Tensor t = empty(base.shape(), DType::F32);
+  download(base, t.f32());
+  return t;
+}
+
+void CpuBackend::download(const Tensor& t, float* host) {
+  if (t.dtype() == DType::F32) {
+    std::memcpy(host, t.f32(), t.bytes());
+    return;
+  }
+  dequantize(t.dtype(), t.raw(), t.numel(), t.scale(), host);
+}
 
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   WAN_CHECK(src.bytes() == dst.bytes(), "copy between tensors of different sizes");
@@ -104,7 +144,16 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Ac
   const int64_t K = x.dim(-1), M = rows_of(x), N = w.dim(0);
   WAN_CHECK(w.rank() == 2 && w.dim(1) == K, "linear: weight " + shape_str(w.shape()) + " for input " + shape_str(x.shape()));
   WAN_CHECK(y.dim(-1) == N && rows_of(y) == M, "linear: output " + shape_str(y.shape()));
-  gemm_(true, M, N, K, 1.0f, x.f32(), K, w.f32(), K, 0.0f, y.f32(), N);
+  if (w.dtype() == DType::F32) {
+    gemm_(true, M, N, K, 1.0f, x.f32(), K, w.f32(), K, 0.0f, y.f32(), N);
+  } else {
+    WeightRows rows;
+    rows.dtype = w.dtype();
+    rows.data = static_cast<const uint8_t*>(w.raw());
+    rows.row_bytes = dtype_bytes(w.dtype(), K);
+    rows.scale = w.scale();
+    gemm_.widened(M, N, K, x.f32(), K, rows, y.f32(), N);
+  }
   if (!bias && act == Activation::None) return;
   const float* b = bias ? bias->f32() : nullptr;
   float* out = y.f32();

@@ -1,5 +1,7 @@
 #pragma once
-// The float32 CPU backend: the reference every other backend is checked against.
+// The CPU backend: float32 arithmetic, the reference every other backend is checked against.
+// Weights: linear()'s matrices stay in their stored dtype (bf16, f16, fp8 + scale, GGUF blocks)
+// and are widened per GEMM tile; every other weight is float32 (see load_weight).
 #include <memory>
 
 #include "backends/cpu/gemm.h"
@@ -16,6 +18,8 @@ class CpuBackend final : public Backend {
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor upload(const float* host, const Shape& shape) override;
   Tensor upload_i32(const int32_t* host, const Shape& shape) override;
+  Tensor load_weight(const StoredWeight& w) override;
+  Tensor mergeable_copy(const Tensor& base) override;
   void download(const Tensor& t, float* host) override;
   void copy(const Tensor& src, Tensor& dst) override;
 

@@ -107,7 +107,7 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape)
     if (d < 0) fail("E_NATIVE", "empty: negative dimension in " + shape_str(shape));
   enter();
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const size_t bytes = dtype_bytes(dtype, shape_numel(shape));
   auto storage = std::make_shared<Storage>();
   storage->data = pool_->allocate(bytes, ("tensor " + shape_str(shape)).c_str());
   storage->bytes = bytes;

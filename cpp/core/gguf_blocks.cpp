@@ -1,0 +1,251 @@
+// The block layouts are ggml's (ggml-common.h); the arithmetic follows ggml's reference
+// dequantize_row_* in ggml-quants.c, operation for operation, in float32.
+#include "core/gguf_blocks.h"
+
+#include <cstring>
+
+#include "core/dtype_convert.h"
+#include "core/error.h"
+
+namespace wan {
+
+namespace {
+
+inline float half(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return f16_to_f32(v);
+}
+
+// ---- 32-element blocks
+// q8_0: d (f16), qs[32] (int8).                            y = q * d
+void q8_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
+  for (int j = 0; j < 32; ++j) y[j] = qs[j] * d;
+}
+
+// q4_0: d, qs[16]: element j in the low nibble of qs[j], j+16 in the high one. y = (q - 8) * d
+void q4_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = ((qs[j] & 0x0F) - 8) * d;
+    y[j + 16] = ((qs[j] >> 4) - 8) * d;
+  }
+}
+
+// q4_1: d, m, qs[16].                                      y = q * d + m
+void q4_1(const uint8_t* b, float* y) {
+  const float d = half(b), m = half(b + 2);
+  const uint8_t* qs = b + 4;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = (qs[j] & 0x0F) * d + m;
+    y[j + 16] = (qs[j] >> 4) * d + m;
+  }
+}
+
+// q5_0: d, qh (32 fifth bits, little-endian u32), qs[16].  y = (q - 16) * d
+void q5_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  uint32_t qh;
+  std::memcpy(&qh, b + 2, 4);
+  const uint8_t* qs = b + 6;
+  for (int j = 0; j < 16; ++j) {
+    const int x0 = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
+    const int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+    y[j] = (x0 - 16) * d;
+    y[j + 16] = (x1 - 16) * d;
+  }
+}
+
+// q5_1: d, m, qh, qs[16].                                  y = q * d + m
+void q5_1(const uint8_t* b, float* y) {
+  const float d = half(b), m = half(b + 2);
+  uint32_t qh;
+  std::memcpy(&qh, b + 4, 4);
+  const uint8_t* qs = b + 8;
+  for (int j = 0; j < 16; ++j) {
+    const int x0 = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
+    const int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+    y[j] = x0 * d + m;
+    y[j + 16] = x1 * d + m;
+  }
+}
+
+// ---- 256-element super-blocks (K-quants)
+
+// q2_K: scales[16] (4-bit scale | 4-bit min per 16 elements), qs[64] (2 bits each), d, dmin.
+void q2_k(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const uint8_t* q = b + 16;
+  const float d = half(b + 80), min = half(b + 82);
+  int is = 0;
+  for (int n = 0; n < 256; n += 128) {
+    int shift = 0;
+    for (int j = 0; j < 4; ++j) {
+      uint8_t sc = scales[is++];
+      float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+      for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<int8_t>((q[l] >> shift) & 3) - ml;
+      sc = scales[is++];
+      dl = d * (sc & 0xF);
+      ml = min * (sc >> 4);
+      for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<int8_t>((q[l + 16] >> shift) & 3) - ml;
+      shift += 2;
+    }
+    q += 32;
+  }
+}
+
+// q3_K: hmask[32] (third bits), qs[64] (low 2 bits), scales[12] (16 6-bit scales), d.
+void q3_k(const uint8_t* b, float* y) {
+  const uint8_t* hm = b;
+  const uint8_t* q = b + 32;
+  const float d_all = half(b + 108);
+  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+  uint32_t aux[4];
+  std::memcpy(aux, b + 96, 12);
+  const uint32_t tmp = aux[2];
+  aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+  aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+  aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+  aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+  int8_t scales[16];
+  std::memcpy(scales, aux, 16);
+  int is = 0;
+  uint8_t m = 1;
+  for (int n = 0; n < 256; n += 128) {
+    int shift = 0;
+    for (int j = 0; j < 4; ++j) {
+      float dl = d_all * (scales[is++] - 32);
+      for (int l = 0; l < 16; ++l) *y++ = dl * (static_cast<int8_t>((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+      dl = d_all * (scales[is++] - 32);
+      for (int l = 0; l < 16; ++l)
+        *y++ = dl * (static_cast<int8_t>((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+      shift += 2;
+      m <<= 1;
+    }
+    q += 32;
+  }
+}
+
+// The 6-bit scale and min of sub-block j of a q4_K / q5_K super-block (12 packed bytes).
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// q4_K: d, dmin, scales[12], qs[128].
+void q4_k(const uint8_t* b, float* y) {
+  const float d = half(b), min = half(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  int is = 0;
+  for (int j = 0; j < 256; j += 64) {
+    uint8_t sc, m;
+    scale_min_k4(is + 0, scales, &sc, &m);
+    const float d1 = d * sc, m1 = min * m;
+    scale_min_k4(is + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = min * m;
+    for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+    q += 32;
+    is += 2;
+  }
+}
+
+// q5_K: d, dmin, scales[12], qh[32] (fifth bits), qs[128].
+void q5_k(const uint8_t* b, float* y) {
+  const float d = half(b), min = half(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48;
+  int is = 0;
+  uint8_t u1 = 1, u2 = 2;
+  for (int j = 0; j < 256; j += 64) {
+    uint8_t sc, m;
+    scale_min_k4(is + 0, scales, &sc, &m);
+    const float d1 = d * sc, m1 = min * m;
+    scale_min_k4(is + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = min * m;
+    for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    ql += 32;
+    is += 2;
+    u1 <<= 2;
+    u2 <<= 2;
+  }
+}
+
+// q6_K: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d.
+void q6_k(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = half(b + 208);
+  for (int n = 0; n < 256; n += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = static_cast<int8_t>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = static_cast<int8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = static_cast<int8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = static_cast<int8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l + 0] = d * sc[is + 0] * q1;
+      y[l + 32] = d * sc[is + 2] * q2;
+      y[l + 64] = d * sc[is + 4] * q3;
+      y[l + 96] = d * sc[is + 6] * q4;
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+using BlockFn = void (*)(const uint8_t*, float*);
+
+BlockFn block_fn(DType dtype) {
+  switch (dtype) {
+    case DType::Q8_0: return q8_0;
+    case DType::Q4_0: return q4_0;
+    case DType::Q4_1: return q4_1;
+    case DType::Q5_0: return q5_0;
+    case DType::Q5_1: return q5_1;
+    case DType::Q2_K: return q2_k;
+    case DType::Q3_K: return q3_k;
+    case DType::Q4_K: return q4_k;
+    case DType::Q5_K: return q5_k;
+    case DType::Q6_K: return q6_k;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+void dequantize_blocks(DType dtype, const void* src, int64_t blocks, float* dst) {
+  const BlockFn fn = block_fn(dtype);
+  if (!fn) fail("E_NATIVE", std::string("dequantize_blocks: ") + dtype_name(dtype) + " is not a block type");
+  const DTypeInfo& d = dtype_info(dtype);
+  const auto* s = static_cast<const uint8_t*>(src);
+  for (int64_t i = 0; i < blocks; ++i) fn(s + i * d.block_bytes, dst + i * d.block_elems);
+}
+
+void dequantize(DType dtype, const void* src, int64_t count, float scale, float* dst) {
+  if (dtype_is_block(dtype)) {
+    const int64_t per = dtype_info(dtype).block_elems;
+    if (count % per != 0)
+      fail("E_MODEL_FORMAT", std::to_string(count) + " elements are not whole " + dtype_name(dtype) + " blocks");
+    dequantize_blocks(dtype, src, count / per, dst);
+    if (scale != 1.0f)
+      for (int64_t i = 0; i < count; ++i) dst[i] *= scale;
+    return;
+  }
+  convert_to_f32(dtype, src, static_cast<size_t>(count), scale, dst);
+}
+
+}  // namespace wan
