@@ -7,6 +7,7 @@
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
 #include "io/weight_source.h"
+#include "napi/weight_probe.h"
 #include "napi/convert.h"
 #include "napi/model_loader.h"
 #include "napi/promise_worker.h"
@@ -123,6 +124,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("randomTextEncoder", Napi::Function::New(env, RandomTextEncoder));
   register_vae(env, exports);
   register_pipeline(env, exports);
+  register_weight_probe(env, exports);
   return exports;
 }
 

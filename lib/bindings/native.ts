@@ -88,9 +88,13 @@ export type NativeTextEncoderConfig = TextEncoderConfig;
 export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
-  /** Random weights for benchmarks (no checkpoint). */
-  randomTransformer(config: NativeTransformerConfig, seed?: number): Promise<NativeTransformer>;
+  /** Random weights for benchmarks (no checkpoint); matrixDtype BF16 hands the linear() weights to
+   * the backend as bf16, as a bf16 checkpoint would. */
+  randomTransformer(config: NativeTransformerConfig, seed?: number, options?: { matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTransformer>;
   loadTextEncoder(plan: { config: NativeTextEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeTextEncoder>;
   /** Random weights for benchmarks; shareLayers gives every layer layer 0's tensors (same FLOPs, one layer's memory). */
-  randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeTextEncoder>;
+  randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean; matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTextEncoder>;
+  /** One stored tensor loaded as a linear() weight, read back widened to float32, and y = x @ W^T
+   * through the backend's linear() when x [M, K] is given: checks dequantization on its own. */
+  probeWeight(args: { tensor: NativeTensorSpec; x?: NativeTensor }): Promise<{ weight: NativeTensor; y?: NativeTensor }>;
 }

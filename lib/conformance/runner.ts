@@ -8,6 +8,7 @@ import type { NativeAddon } from '../bindings/native.js';
 import { readSafetensorsF32 } from '../model/safetensors.js';
 import { relL2 } from './compare.js';
 import { runDitForward } from './kinds/dit-forward.js';
+import { runGgufDequant } from './kinds/gguf-dequant.js';
 import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
@@ -31,6 +32,7 @@ const RUNNERS: Record<string, KindSupport> = {
       caseLorasUnsupported(m.params) ??
       unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras', ...GGUF_CASE_PARAMS]),
   },
+  gguf_dequant: { run: runGgufDequant, unsupported: (m) => unknownParams(m, ['types', 'rows', 'cols', 'seed']) },
   tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
   umt5_forward: { run: runUmt5Forward, unsupported: umt5Unsupported },
   vae_decode: { run: runVaeDecode, unsupported: vaeUnsupported },

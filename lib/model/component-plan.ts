@@ -25,6 +25,11 @@ const isGguf = (h: SafetensorsHeader): h is GgufHeader => (h as GgufHeader).form
 
 /** Stored dtypes the runtime loads, in the order plans list them. */
 export const SUPPORTED_DTYPES = Object.keys(STORED_DTYPES) as StoredDType[];
+/** Which of them each file format can hold (safetensors has no block types, GGUF no fp8). */
+export const FORMAT_DTYPES: Record<'safetensors' | 'gguf', StoredDType[]> = {
+  safetensors: ['F32', 'F16', 'BF16', 'F8_E4M3'],
+  gguf: SUPPORTED_DTYPES.filter((d) => d !== 'F8_E4M3'),
+};
 /** How many names a message lists before saying "and N more". */
 const LIST_MAX = 5;
 
@@ -173,7 +178,7 @@ export function checkShards(indexFile: string, weightMap: Map<string, string>, h
 }
 
 /** Stored name -> its header entry and file. */
-export type StoredTensors = Map<string, { entry: SafetensorsEntry; file: string }>;
+export type StoredTensors = Map<string, { entry: SafetensorsEntry; file: string; format: 'safetensors' | 'gguf' }>;
 
 /** Stored names must be unique across files before they are mapped. */
 export function uniqueStoredNames(headers: SafetensorsHeader[], show: Show): StoredTensors {
@@ -184,7 +189,7 @@ export function uniqueStoredNames(headers: SafetensorsHeader[], show: Show): Sto
       if (prev) {
         throw new ModelFormatError(`${show(h.file)}: tensor "${e.name}" is also stored in ${show(prev.file)}`, { file: h.file, tensor: e.name });
       }
-      storedIn.set(e.name, { entry: e, file: h.file });
+      storedIn.set(e.name, { entry: e, file: h.file, format: isGguf(h) ? 'gguf' : 'safetensors' });
     }
   }
   return storedIn;
@@ -342,9 +347,10 @@ export function checkComponentTensors(
         { file: f.file, tensor: f.entry.name },
       );
     }
-    if (!(SUPPORTED_DTYPES as string[]).includes(f.entry.dtype)) {
+    const readable = FORMAT_DTYPES[ctx.storedIn.get(f.entry.name)?.format ?? 'safetensors'];
+    if (!(readable as string[]).includes(f.entry.dtype)) {
       throw new ModelFormatError(
-        `${show(f.file)}: tensor ${label(f)} has dtype ${f.entry.dtype}; supported dtypes are ${SUPPORTED_DTYPES.join(', ')}`,
+        `${show(f.file)}: tensor ${label(f)} has dtype ${f.entry.dtype}; supported dtypes are ${readable.join(', ')}`,
         { file: f.file, tensor: f.entry.name },
       );
     }
