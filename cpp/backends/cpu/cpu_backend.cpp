@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_math.h"
+#include "backends/cpu/gemm_bf16.h"
 #include "core/error.h"
 #include "core/gguf_blocks.h"
 
@@ -36,12 +37,16 @@ int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
 
 }  // namespace
 
-CpuBackend::CpuBackend(int threads) : pool_(threads), gemm_(pool_) {}
+CpuBackend::CpuBackend(int threads) : pool_(threads), gemm_(pool_) {
+  const char* precision = std::getenv("WAN_VIDEO_CPU_PRECISION");
+  bf16_dot_ = precision && std::string(precision) == "bf16" && bf16_dot_available();
+}
 
 BackendInfo CpuBackend::info() const {
   BackendInfo i;
   i.name = "cpu";
   i.gemm = gemm_.name();
+  if (bf16_dot_) i.gemm += " + bf16 dot products for bf16 weights (avx512_bf16, WAN_VIDEO_CPU_PRECISION=bf16)";
   i.device = cpu_model_name();
   i.threads = pool_.size();
   return i;
@@ -146,6 +151,8 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Ac
   WAN_CHECK(y.dim(-1) == N && rows_of(y) == M, "linear: output " + shape_str(y.shape()));
   if (w.dtype() == DType::F32) {
     gemm_(true, M, N, K, 1.0f, x.f32(), K, w.f32(), K, 0.0f, y.f32(), N);
+  } else if (bf16_dot_ && w.dtype() == DType::BF16 && w.scale() == 1.0f) {
+    gemm_bf16_dot(M, N, K, x.f32(), K, w.data<uint16_t>(), K, y.f32(), N, pool_);
   } else {
     WeightRows rows;
     rows.dtype = w.dtype();
