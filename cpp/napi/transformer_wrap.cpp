@@ -142,6 +142,9 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
           out.Set("targets", stats->targets);
           out.Set("baseBytes", static_cast<double>(stats->base_bytes));
           out.Set("ms", stats->ms);
+          Napi::Object widened = Napi::Object::New(e);
+          for (const auto& [dtype, count] : stats->widened) widened.Set(dtype, count);
+          out.Set("widened", widened);
           return out;
         });
   });

@@ -59,6 +59,7 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
   }
 
   restore();
+  std::map<std::string, int> widened;
   try {
     Tensor delta_buf, down_t_buf;
     int64_t down_t_max = 0;
@@ -89,6 +90,7 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
           backend_.add_to_weight(w, u->diff, u->scale);
         }
       }
+      if (w.dtype() != base.dtype() || base.scale() != 1.0f) ++widened[dtype_name(base.dtype())];
       base_.emplace(name, base);
       *slot = w.view(base.shape());
     }
@@ -99,6 +101,7 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
   MergeStats s;
   s.targets = static_cast<int>(by_target.size());
   s.base_bytes = base_bytes();
+  s.widened = std::move(widened);
   s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }

@@ -29,6 +29,9 @@ struct LoraUpdate {
 
 struct MergeStats {
   int targets = 0;          // weights written
+  // Targets whose loaded base is narrow or quantized (by its stored dtype): merged exactly into a
+  // wider copy (mergeable_copy), never rounded back into their format.
+  std::map<std::string, int> widened;
   size_t base_bytes = 0;    // merged copies held beside the base weights (the extra memory LoRA costs)
   double ms = 0;            // restore + merge time
 };

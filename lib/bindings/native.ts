@@ -56,7 +56,7 @@ export interface NativeTransformer {
    * restoring the base of every weight a previous call patched first; an empty list restores the
    * base. Not to be called while a forward or a loop runs on this transformer.
    */
-  applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number }>;
+  applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number; widened: Record<string, number> }>;
   /** Restores the base weights and frees their copies. */
   clearLoras(): Promise<void>;
   /** Bytes of merged copies held beside the base weights for merged LoRAs. */

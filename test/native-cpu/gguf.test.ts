@@ -79,6 +79,7 @@ describe.runIf(haveFixtures)('a quantized transformer in memory', () => {
       updates: [{ target, scale: 0.75, diff: 'd' }],
     });
     expect(r.targets).toBe(1);
+    expect(r.widened).toEqual({ Q4_0: 1 }); // the LoRA report says the quantized base was merged in a wider copy
     // The merged copy is float32: a weight re-quantized to Q4_0 would lose the 1e-3 delta.
     expect(r.baseBytes).toBe(base.data.length * 4);
     const merged = await model.readWeight(target);
