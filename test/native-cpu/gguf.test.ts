@@ -2,6 +2,7 @@
 // repository's own reference case), the public gguf cases with their dequantized tensors bit-exact,
 // matrices kept compressed in memory, LoRA merged exactly onto a quantized weight, and the UMT5
 // encoder read from llama.cpp's T5 names.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,19 @@ describe('GGUF block decoding against gguf-py (test/fixtures)', () => {
       expect(errors[`out.dequant.${t}`], t).toBe(0);
       expect(errors[`out.linear.${t}`], t).toBeLessThan(1e-6);
     }
+  });
+});
+
+describe('the panel path (a BLAS build\'s way of widening: per panel of rows, then sgemm)', () => {
+  it('gives the same products (WAN_VIDEO_QGEMM=panel, in a child process: the choice is made at load)', () => {
+    const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+    const r = spawnSync(process.execPath, [cli, 'conformance', join(repoRoot, 'test', 'fixtures'), '--json'], {
+      encoding: 'utf8', env: { ...process.env, WAN_VIDEO_DEVICE: 'cpu', WAN_VIDEO_QGEMM: 'panel' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { cases: Array<{ status: string; tensors: Record<string, number> }> };
+    expect(report.cases.map((c) => c.status)).toEqual(['pass']);
+    for (const [name, e] of Object.entries(report.cases[0].tensors)) if (name.startsWith('out.linear.')) expect(e, name).toBeLessThan(1e-6);
   });
 });
 
