@@ -61,7 +61,7 @@ struct SpaceTimeParams {
 // How a model uses a weight, so that a backend can choose its storage.
 enum class WeightUse : uint8_t {
   Matrix,  // the weight of linear(): may stay narrow or block-quantized, widened inside the product
-  Table,   // an embedding table or attention's relative bias: read by rows
+  Table,   // an embedding table: read a row per token (embedding())
   Dense,   // anything else (biases, norm gains, modulation tables, conv kernels): float32
 };
 
@@ -114,9 +114,9 @@ class Backend {
   virtual Tensor upload_i32(const int32_t* host, const Shape& shape) = 0;
   // A model weight at its stored precision: the backend chooses the representation (the CPU keeps
   // Matrix weights in their stored dtype and widens them per GEMM tile, the CUDA backend keeps
-  // bf16 matrices as they are and dequantizes the others on the device), and linear, embedding and
-  // attention's relative bias accept what this returns for their use. Dense weights come back
-  // float32. The default widens on the host and uploads float32.
+  // bf16 matrices as they are and dequantizes the others on the device), and linear and embedding
+  // accept what this returns for their use. Dense weights come back float32. The default widens on
+  // the host and uploads float32.
   virtual Tensor load_weight(const StoredWeight& w);
   // Copies a backend tensor to host memory as numel floats: float32 tensors as they are, weights
   // of any dtype load_weight returned widened (their scale applied).

@@ -16,26 +16,28 @@ export type MemoryBackend = 'cpu' | 'cuda';
  * embedding table / relative position bias read by rows, or anything else (float32 everywhere). */
 export type WeightUse = 'matrix' | 'table' | 'dense';
 
-const TEXT_TABLES = /(^|\.)(embed_tokens|relative_attention_bias)\.weight$/;
-
-/** The use of each tensor as the native models bind them: every 2-D transformer weight and every
- * other 2-D text-encoder weight is a linear() matrix; the VAE's are all dense (conv kernels). */
+/** The use of each tensor as the native models bind them: the text encoder's token embedding is a
+ * table, its relative position biases dense; every other 2-D transformer or text-encoder weight is
+ * a linear() matrix; the VAE's are all dense (conv kernels). */
 export function weightUse(kind: 'transformer' | 'text_encoder' | 'vae', ref: Pick<TensorRef, 'name' | 'shape'>): WeightUse {
   if (kind === 'vae') return 'dense';
-  if (kind === 'text_encoder' && TEXT_TABLES.test(ref.name)) return 'table';
+  if (kind === 'text_encoder' && /(^|\.)embed_tokens\.weight$/.test(ref.name)) return 'table';
+  if (kind === 'text_encoder' && /relative_attention_bias\.weight$/.test(ref.name)) return 'dense';
   return ref.shape.length === 2 ? 'matrix' : 'dense';
 }
 
 /** Bytes a weight occupies once loaded, as the backends choose (Backend::load_weight):
- *  - CPU: matrices keep their stored dtype unless F32 (widened per GEMM tile); everything else F32.
+ *  - CPU: matrices and tables keep their stored dtype unless F32 (widened per GEMM tile, per row
+ *    read); everything else F32.
  *  - CUDA: bf16 matrices stay bf16, F16/F32 ones become bf16, fp8 and GGUF blocks stay as stored
  *    (dequantized per product into a shared bf16 scratch, see weightBytes); tables bf16; the rest F32. */
 export function residentBytes(ref: Pick<TensorRef, 'dtype' | 'shape'>, use: WeightUse, backend: MemoryBackend): number {
   const n = numelOf(ref.shape);
   const matrix = use === 'matrix' && ref.shape.length === 2;
-  if (backend === 'cpu') return matrix && ref.dtype !== 'F32' ? storedBytes(ref.dtype, n) : n * F32;
+  const table = use === 'table' && ref.shape.length === 2;
+  if (backend === 'cpu') return (matrix || table) && ref.dtype !== 'F32' ? storedBytes(ref.dtype, n) : n * F32;
   if (matrix) return ['BF16', 'F16', 'F32'].includes(ref.dtype) ? n * BF16 : storedBytes(ref.dtype, n);
-  if (use === 'table' && ref.shape.length === 2) return n * BF16;
+  if (table) return n * BF16;
   return n * F32;
 }
 

@@ -160,8 +160,8 @@ describe.runIf(haveFixtures)('the UMT5 encoder from a GGUF file with llama.cpp\'
     // The tied embedding is stored once (HF files may hold it as shared.weight and/or encoder.embed_tokens).
     const stored = [...weights].filter(([name]) => !(name === 'encoder.embed_tokens.weight' && weights.has('shared.weight')));
     const tensors: GgufTensorToWrite[] = stored.map(([name, t]) => {
-      const matrix = t.shape.length === 2 && !/embed_tokens|shared|relative_attention_bias/.test(name);
-      const q = matrix && matrixDtype === 'Q8_0';
+      // Matrices and the token embedding quantized (city96's files quantize token_embd too).
+      const q = t.shape.length === 2 && !/relative_attention_bias/.test(name) && matrixDtype === 'Q8_0';
       return { name: llamaCppT5Name(name), dtype: q ? 'Q8_0' : 'F32', shape: t.shape, data: q ? quantizeQ8_0(t.data) : new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
     });
     await writeGguf(file, { 'general.architecture': 't5encoder' }, tensors);
@@ -171,6 +171,7 @@ describe.runIf(haveFixtures)('the UMT5 encoder from a GGUF file with llama.cpp\'
     expect(plan.config).toEqual(reference.config);
     expect(plan.tensors.map((t) => [t.name, t.shape])).toEqual(reference.tensors.map((t) => [t.name, t.shape]));
     const enc = await addon.loadTextEncoder(plan);
+    expect(enc.weightBytes).toBe(weightBytes(plan, 'cpu'));
     try {
       return { out: await enc.encode(ids), dtypes: plan.dtypes };
     } finally {

@@ -80,9 +80,11 @@ Tensor CpuBackend::upload_i32(const int32_t* host, const Shape& shape) {
 
 // Matrices keep their stored dtype: widening per GEMM tile costs a few percent of a product at
 // real token counts (the tile is reused by every row of activations), and a Q4_K matrix takes a
-// seventh of the memory of its float32 copy. F32 matrices and every other use are float32.
+// seventh of the memory of its float32 copy. Embedding tables too (a prompt reads a few rows of
+// UMT5's 1B-element table). F32 ones and every other use are float32.
 Tensor CpuBackend::load_weight(const StoredWeight& w) {
-  const bool keep = w.use == WeightUse::Matrix && w.shape.size() == 2 && w.dtype != DType::F32;
+  const bool keep = (w.use == WeightUse::Matrix || w.use == WeightUse::Table) && w.shape.size() == 2 &&
+                    w.dtype != DType::F32;
   const int64_t n = shape_numel(w.shape);
   if (w.bytes != dtype_bytes(w.dtype, n))
     fail("E_MODEL_FORMAT", "weight \"" + w.name + "\": " + std::to_string(w.bytes) + " bytes for " +

@@ -42,8 +42,7 @@ Umt5Encoder::Umt5Encoder(Backend& backend, const Umt5Config& config, WeightSourc
     l.k = take(p + "0.SelfAttention.k.weight", {inner, c.d_model}, kMatrix);
     l.v = take(p + "0.SelfAttention.v.weight", {inner, c.d_model}, kMatrix);
     l.o = take(p + "0.SelfAttention.o.weight", {c.d_model, inner}, kMatrix);
-    l.relative_attention_bias =
-        take(p + "0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads}, kTable);
+    l.relative_attention_bias = take(p + "0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads});
     l.ffn_norm = take(p + "1.layer_norm.weight", {c.d_model});
     l.wi_0 = take(p + "1.DenseReluDense.wi_0.weight", {c.d_ff, c.d_model}, kMatrix);
     l.wi_1 = take(p + "1.DenseReluDense.wi_1.weight", {c.d_ff, c.d_model}, kMatrix);
