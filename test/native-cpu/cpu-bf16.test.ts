@@ -1,4 +1,4 @@
-// The opt-in bf16 dot-product products (WAN_VIDEO_CPU_PRECISION=bf16, AVX512-BF16): the backend is
+// The opt-in bf16 dot-product products (WAN_VIDEO_CPU_PRECISION=bf16: AMX or AVX512-BF16): the backend is
 // made once per process, so the checks run in a child process with the variable set. Against a
 // float64 reference with the activations rounded to bf16 the result is exact up to float32
 // summation; against the exact product it is within bf16 rounding of the activations.
@@ -39,13 +39,15 @@ for (const [M, K, N] of [[1, 64, 24], [37, 129, 100], [200, 1536, 70], [15, 4096
 process.stdout.write(JSON.stringify(out));
 `;
 
-function run(precision: string | undefined) {
+function run(precision: string | undefined, kernel?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'wan-bf16-'));
   const script = join(dir, 'child.mjs');
   writeFileSync(script, CHILD);
   const env = { ...process.env, WAN_VIDEO_DEVICE: 'cpu' };
   delete env.WAN_VIDEO_CPU_PRECISION;
+  delete env.WAN_VIDEO_BF16_KERNEL;
   if (precision) env.WAN_VIDEO_CPU_PRECISION = precision;
+  if (kernel) env.WAN_VIDEO_BF16_KERNEL = kernel;
   const r = spawnSync(process.execPath, [script, dir], { encoding: 'utf8', env });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { gemm: string; cases: Array<{ shape: number[]; vsRounded: number; vsExact: number }> };
@@ -58,8 +60,12 @@ describe('bf16 weights on the CPU', () => {
     for (const c of r.cases) expect(c.vsExact, String(c.shape)).toBeLessThan(1e-6);
   });
 
-  it('use AVX512-BF16 dot products when asked and the CPU has them, with bf16-rounded activations', () => {
-    const r = run('bf16');
+  it.each([
+    ['the best kernel the CPU has (AMX, else AVX512-BF16)', undefined],
+    ['the AVX512-BF16 kernel', 'avx512'],
+  ])('use bf16 dot products when asked and the CPU has them, with bf16-rounded activations: %s', (_, kernel) => {
+    const r = run('bf16', kernel);
+    if (kernel) expect(r.gemm).not.toMatch(/amx/);
     if (!/bf16 dot/.test(r.gemm)) {
       // A CPU without avx512_bf16 keeps the exact path (and says so by not naming the dot products).
       for (const c of r.cases) expect(c.vsExact).toBeLessThan(1e-6);

@@ -46,7 +46,8 @@ BackendInfo CpuBackend::info() const {
   BackendInfo i;
   i.name = "cpu";
   i.gemm = gemm_.name();
-  if (bf16_dot_) i.gemm += " + bf16 dot products for bf16 weights (avx512_bf16, WAN_VIDEO_CPU_PRECISION=bf16)";
+  if (bf16_dot_)
+    i.gemm += std::string(" + bf16 dot products for bf16 weights (") + bf16_dot_kernel() + ", WAN_VIDEO_CPU_PRECISION=bf16)";
   i.device = cpu_model_name();
   i.threads = pool_.size();
   return i;

@@ -53,8 +53,9 @@ class CpuBackend final : public Backend {
  private:
   ThreadPool pool_;
   Gemm gemm_;
-  // WAN_VIDEO_CPU_PRECISION=bf16 on a CPU with avx512_bf16: bf16 weights meet activations rounded
-  // to bf16 in dot-product instructions (gemm_bf16.h). Opt-in: not the reference arithmetic.
+  // WAN_VIDEO_CPU_PRECISION=bf16 on a CPU with AMX-BF16 or AVX512-BF16: bf16 weights meet
+  // activations rounded to bf16 in dot-product instructions (gemm_bf16.h). Opt-in: not the
+  // reference arithmetic.
   bool bf16_dot_ = false;
 };
 
