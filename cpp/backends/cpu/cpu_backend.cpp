@@ -90,6 +90,23 @@ Tensor CpuBackend::load_weight(const StoredWeight& w) {
   if (w.bytes != dtype_bytes(w.dtype, n))
     fail("E_MODEL_FORMAT", "weight \"" + w.name + "\": " + std::to_string(w.bytes) + " bytes for " +
                                dtype_name(w.dtype) + " " + shape_str(w.shape));
+  // Opt-in bf16 precision: float matrices are rounded to bf16 once, here, for the dot products.
+  if (bf16_dot_ && w.use == WeightUse::Matrix && w.shape.size() == 2 &&
+      (w.dtype == DType::F32 || w.dtype == DType::F16 || (w.dtype == DType::BF16 && w.scale != 1.0f))) {
+    std::vector<float> wide(static_cast<size_t>(n));
+    dequantize(w.dtype, w.data, n, w.scale, wide.data());
+    Tensor t = empty(w.shape, DType::BF16);
+    uint16_t* d = t.data<uint16_t>();
+    pool_.parallel_for(n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        uint32_t u;
+        std::memcpy(&u, &wide[i], 4);
+        d[i] = (u & 0x7fffffffu) > 0x7f800000u ? static_cast<uint16_t>((u >> 16) | 0x40u)  // quiet NaN
+                                                 : static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+      }
+    }, 1 << 16);
+    return t;
+  }
   if (keep) {
     Tensor t = empty(w.shape, w.dtype);
     std::memcpy(t.raw(), w.data, w.bytes);

@@ -3,8 +3,8 @@
 // to bf16 (nearest even), products summed in float32 by the CPU's bf16 dot-product instructions:
 // Intel AMX (tdpbf16ps, tiles of 16 x 16 outputs) where the CPU and kernel allow it, else
 // AVX512-BF16 (vdpbf16ps: two bf16 products per float32 lane per instruction). Not the reference
-// path: the CPU backend uses it only when WAN_VIDEO_CPU_PRECISION=bf16; rounding A costs about 3
-// decimal digits. WAN_VIDEO_BF16_KERNEL=avx512 forces the AVX512-BF16 kernel (for comparisons).
+// path: the CPU backend uses it only when WAN_VIDEO_CPU_PRECISION=bf16 (it then also rounds float32
+// and f16 matrices to bf16 at load); rounding A costs about 3 decimal digits. WAN_VIDEO_BF16_KERNEL=avx512 forces the AVX512-BF16 kernel (for comparisons).
 #include <cstdint>
 
 #include "core/thread_pool.h"
