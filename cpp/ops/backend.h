@@ -106,6 +106,12 @@ class Backend {
   virtual Device device() const { return Device::CPU; }
   // Hands cached device memory back to the driver (no-op on the CPU).
   virtual void trim() {}
+  // Opt-in bf16 dot products for bf16 matrices (the CPU backend's; not the reference arithmetic),
+  // for loads and products after the call. Returns whether they are on: false where there are none.
+  virtual bool set_bf16_dot(bool on) {
+    (void)on;
+    return false;
+  }
 
   // ---- memory
   virtual Tensor empty(const Shape& shape, DType dtype = DType::F32) = 0;

@@ -97,4 +97,8 @@ export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   /** One stored tensor loaded as a linear() weight, read back widened to float32, and y = x @ W^T
    * through the backend's linear() when x [M, K] is given: checks dequantization on its own. */
   probeWeight(args: { tensor: NativeTensorSpec; x?: NativeTensor }): Promise<{ weight: NativeTensor; y?: NativeTensor }>;
+  /** The CPU backend's opt-in bf16 dot products for loads and forwards after the call (what
+   * WAN_VIDEO_CPU_PRECISION sets at start); returns the precision in effect ('f32' where the CPU
+   * has no bf16 kernel or the backend is not the CPU one). Not the reference arithmetic. */
+  setCpuPrecision(precision: 'bf16' | 'f32'): 'bf16' | 'f32';
 }

@@ -42,12 +42,17 @@ CpuBackend::CpuBackend(int threads) : pool_(threads), gemm_(pool_) {
   bf16_dot_ = precision && std::string(precision) == "bf16" && bf16_dot_available();
 }
 
+bool CpuBackend::set_bf16_dot(bool on) {
+  bf16_dot_ = on && bf16_dot_available();
+  return bf16_dot_;
+}
+
 BackendInfo CpuBackend::info() const {
   BackendInfo i;
   i.name = "cpu";
   i.gemm = gemm_.name();
   if (bf16_dot_)
-    i.gemm += std::string(" + bf16 dot products for bf16 weights (") + bf16_dot_kernel() + ", WAN_VIDEO_CPU_PRECISION=bf16)";
+    i.gemm += std::string(" + bf16 dot products for bf16 weights (") + bf16_dot_kernel() + ", opt-in precision bf16)";
   i.device = cpu_model_name();
   i.threads = pool_.size();
   return i;

@@ -2,6 +2,7 @@
 // The CPU backend: float32 arithmetic, the reference every other backend is checked against.
 // Weights: linear()'s matrices stay in their stored dtype (bf16, f16, fp8 + scale, GGUF blocks)
 // and are widened per GEMM tile; every other weight is float32 (see load_weight).
+#include <atomic>
 #include <memory>
 
 #include "backends/cpu/gemm.h"
@@ -49,6 +50,9 @@ class CpuBackend final : public Backend {
   void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
 
   ThreadPool& pool() { return pool_; }
+  // Switches the opt-in bf16 dot products on or off (between forwards: the switch is read per
+  // product and at load). Returns whether they are on: never where the CPU has no bf16 kernel.
+  bool set_bf16_dot(bool on) override;
 
  private:
   ThreadPool pool_;
@@ -56,7 +60,7 @@ class CpuBackend final : public Backend {
   // WAN_VIDEO_CPU_PRECISION=bf16 on a CPU with AMX-BF16 or AVX512-BF16: bf16 weights meet
   // activations rounded to bf16 in dot-product instructions (gemm_bf16.h). Opt-in: not the
   // reference arithmetic.
-  bool bf16_dot_ = false;
+  std::atomic<bool> bf16_dot_{false};
 };
 
 // Applies act in place over n contiguous floats (shared by linear's epilogue and activation()).
