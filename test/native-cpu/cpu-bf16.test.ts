@@ -43,7 +43,7 @@ function run(precision: string | undefined, kernel?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'wan-bf16-'));
   const script = join(dir, 'child.mjs');
   writeFileSync(script, CHILD);
-  const env = { ...process.env, WAN_VIDEO_DEVICE: 'cpu' };
+  const env: NodeJS.ProcessEnv = { ...process.env, WAN_VIDEO_DEVICE: 'cpu' };
   delete env.WAN_VIDEO_CPU_PRECISION;
   delete env.WAN_VIDEO_BF16_KERNEL;
   if (precision) env.WAN_VIDEO_CPU_PRECISION = precision;
