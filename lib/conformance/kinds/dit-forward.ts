@@ -14,10 +14,14 @@ import type { CaseContext, KindOutputs } from '../types.js';
 export async function runDitForward(ctx: CaseContext): Promise<KindOutputs> {
   const { manifest, inputs } = ctx;
   if (typeof manifest.model !== 'string') throw new Error('dit_forward needs "model" to name a folder');
-  const { native: model, plan } = await ctx.cache.get(`transformer:${manifest.model}`, async () => {
-    const plan = await planTransformer(resolve(ctx.root, manifest.model as string));
+  // The same cache entries as the pipeline kind (`transformer:<folder>` holds the native model).
+  const plan = await ctx.cache.get(`transformer-plan:${manifest.model}`, async () => ({
+    value: await planTransformer(resolve(ctx.root, manifest.model as string)),
+    dispose: () => undefined,
+  }));
+  const model = await ctx.cache.get(`transformer:${manifest.model}`, async () => {
     const native = await ctx.addon.loadTransformer({ config: plan.config, tensors: plan.tensors });
-    return { value: { native, plan }, dispose: () => native.dispose() };
+    return { value: native, dispose: () => native.dispose() };
   });
   await applyCaseLoras(ctx, { native: model as NativeTransformer, folder: manifest.model }, null);
   const need = (name: string): NativeTensor => {
