@@ -12,6 +12,7 @@
 //         GEMMs of one 4-frame chunk.
 //   cache: the step caches at their default settings (scripts/bench-cache.mjs), --steps N (default 20).
 //   cancel: how long a cancel takes to return inside a step that takes minutes (scripts/bench-cancel.mjs).
+//   gguf-1.3b, gguf-14b, bf16: GGUF and bf16 weights kept compressed (scripts/bench-gguf.mjs).
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -311,6 +312,11 @@ const benches = {
   dit: benchDit,
   umt5: benchUmt5,
   vae: benchVae,
+  // GGUF / narrow weights on the CPU (scripts/bench-gguf.mjs): gguf-1.3b, gguf-14b, bf16.
+  ...Object.fromEntries(['gguf-1.3b', 'gguf-14b', 'bf16'].map((b) => [b, () => {
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'bench-gguf.mjs'), ...args], { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+  }])),
   cache: async () => {
     const { benchCache } = await import('./bench-cache.mjs');
     await benchCache({ save, steps: Number(args[args.indexOf('--steps') + 1]) || 20, config: WAN21_1_3B });

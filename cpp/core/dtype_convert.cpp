@@ -7,34 +7,6 @@
 
 namespace wan {
 
-float bf16_to_f32(uint16_t v) {
-  const uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float f16_to_f32(uint16_t v) {
-  const uint32_t sign = (v & 0x8000u) << 16;
-  const uint32_t exp = (v >> 10) & 0x1f;
-  const uint32_t mant = v & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);  // inf / nan
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    // Subnormal half: value = mant * 2^-24, exact in float.
-    float f = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -f : f;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 float f8e4m3_to_f32(uint8_t v) {
   const bool neg = v & 0x80;
   const int exp = (v >> 3) & 0xf;

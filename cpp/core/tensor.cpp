@@ -4,26 +4,58 @@
 
 namespace wan {
 
-size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::F8_E4M3: return 1;
-    case DType::I32: return 4;
-  }
-  return 0;
+namespace {
+// Block sizes as ggml's GGML_QUANT_SIZES lists them.
+constexpr DTypeInfo kDTypes[] = {
+    {DType::F32, "F32", 1, 4},        {DType::F16, "F16", 1, 2},        {DType::BF16, "BF16", 1, 2},
+    {DType::F8_E4M3, "F8_E4M3", 1, 1}, {DType::I32, "I32", 1, 4},        {DType::Q8_0, "Q8_0", 32, 34},
+    {DType::Q4_0, "Q4_0", 32, 18},    {DType::Q4_1, "Q4_1", 32, 20},    {DType::Q5_0, "Q5_0", 32, 22},
+    {DType::Q5_1, "Q5_1", 32, 24},    {DType::Q2_K, "Q2_K", 256, 84},   {DType::Q3_K, "Q3_K", 256, 110},
+    {DType::Q4_K, "Q4_K", 256, 144},  {DType::Q5_K, "Q5_K", 256, 176},  {DType::Q6_K, "Q6_K", 256, 210},
+};
+constexpr size_t kDTypeCount = sizeof(kDTypes) / sizeof(kDTypes[0]);
+constexpr bool table_in_enum_order() {
+  for (size_t i = 0; i < kDTypeCount; ++i)
+    if (static_cast<size_t>(kDTypes[i].dtype) != i) return false;
+  return true;
+}
+static_assert(table_in_enum_order(), "kDTypes must list every DType in enum order");
+}  // namespace
+
+const DTypeInfo& dtype_info(DType dtype) {
+  const size_t i = static_cast<size_t>(dtype);
+  WAN_CHECK(i < kDTypeCount, "unknown dtype " + std::to_string(i));
+  return kDTypes[i];
 }
 
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F8_E4M3: return "F8_E4M3";
-    case DType::I32: return "I32";
-  }
-  return "?";
+const DTypeInfo* dtype_table(size_t* count) {
+  *count = kDTypeCount;
+  return kDTypes;
+}
+
+size_t dtype_size(DType dtype) {
+  const DTypeInfo& d = dtype_info(dtype);
+  WAN_CHECK(d.block_elems == 1, std::string("dtype_size of the block type ") + d.name);
+  return d.block_bytes;
+}
+
+size_t dtype_bytes(DType dtype, int64_t numel) {
+  const DTypeInfo& d = dtype_info(dtype);
+  WAN_CHECK(numel % d.block_elems == 0, std::to_string(numel) + " elements are not whole " + d.name + " blocks");
+  return static_cast<size_t>(numel / d.block_elems) * d.block_bytes;
+}
+
+const char* dtype_name(DType dtype) { return dtype_info(dtype).name; }
+
+bool dtype_is_block(DType dtype) { return dtype_info(dtype).block_elems > 1; }
+
+bool dtype_from_name(const std::string& name, DType* out) {
+  for (const DTypeInfo& d : kDTypes)
+    if (name == d.name) {
+      *out = d.dtype;
+      return true;
+    }
+  return false;
 }
 
 int64_t shape_numel(const Shape& shape) {
@@ -55,7 +87,9 @@ int32_t* Tensor::i32() const {
 
 Tensor Tensor::view(Shape shape) const {
   WAN_CHECK(shape_numel(shape) == numel(), "view " + shape_str(shape) + " of " + shape_str(shape_));
-  return Tensor(storage_, dtype_, std::move(shape), offset_);
+  Tensor t(storage_, dtype_, std::move(shape), offset_);
+  t.scale_ = scale_;
+  return t;
 }
 
 Tensor Tensor::slice0(int64_t begin, int64_t end) const {
@@ -63,12 +97,16 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
   Shape s = shape_;
   s[0] = end - begin;
   const size_t row_bytes = shape_[0] ? bytes() / shape_[0] : 0;
-  return Tensor(storage_, dtype_, std::move(s), offset_ + begin * row_bytes);
+  Tensor t(storage_, dtype_, std::move(s), offset_ + begin * row_bytes);
+  t.scale_ = scale_;
+  return t;
 }
 
 Tensor Tensor::narrow_flat(int64_t begin, int64_t count) const {
   WAN_CHECK(begin >= 0 && count >= 0 && begin + count <= numel(), "narrow_flat out of range");
-  return Tensor(storage_, dtype_, {count}, offset_ + begin * dtype_size(dtype_));
+  Tensor t(storage_, dtype_, {count}, offset_ + dtype_bytes(dtype_, begin));
+  t.scale_ = scale_;
+  return t;
 }
 
 }  // namespace wan

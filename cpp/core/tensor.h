@@ -10,11 +10,31 @@
 
 namespace wan {
 
-enum class DType : uint8_t { F32, F16, BF16, F8_E4M3, I32 };
+// Element types. Past I32 are GGUF's block formats (ggml's block_q8_0 ... block_q6_K): `block_elems`
+// consecutive elements of a row stored in `block_bytes` bytes; a tensor of one holds whole blocks
+// along its last dimension. Stored weights keep these types on the backends that choose to
+// (see Backend::load_weight); activations are F32 (and I32 for ids).
+enum class DType : uint8_t { F32, F16, BF16, F8_E4M3, I32, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K };
 enum class Device : uint8_t { CPU, CUDA };
 
+struct DTypeInfo {
+  DType dtype;
+  const char* name;    // as plans spell it ("F32", "Q4_K", ...)
+  int64_t block_elems; // 1 for the scalar types
+  size_t block_bytes;  // bytes of one block (of one element for the scalar types)
+};
+// The one table of dtypes; everything below reads it.
+const DTypeInfo& dtype_info(DType dtype);
+// Every dtype, in enum order.
+const DTypeInfo* dtype_table(size_t* count);
+// Bytes per element of a scalar dtype; E_NATIVE for a block type (use dtype_bytes).
 size_t dtype_size(DType dtype);
+// Bytes of `numel` elements (a multiple of the block size for block types).
+size_t dtype_bytes(DType dtype, int64_t numel);
 const char* dtype_name(DType dtype);
+bool dtype_is_block(DType dtype);
+// The dtype a plan names ("Q4_K"); false if there is none.
+bool dtype_from_name(const std::string& name, DType* out);
 
 using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& shape);
@@ -47,7 +67,11 @@ class Tensor {
   // Negative indices count from the end, as in PyTorch.
   int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
   int64_t numel() const { return shape_numel(shape_); }
-  size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  size_t bytes() const { return dtype_bytes(dtype_, numel()); }
+  // Dequantisation scale of a stored weight (fp8 "scaled" checkpoints): its value is the stored
+  // value times this. 1 for every other tensor; views keep it.
+  float scale() const { return scale_; }
+  void set_scale(float s) { scale_ = s; }
 
   void* raw() const { return static_cast<char*>(storage_->data) + offset_; }
   template <typename T>
@@ -67,6 +91,7 @@ class Tensor {
   DType dtype_ = DType::F32;
   Shape shape_;
   size_t offset_ = 0;
+  float scale_ = 1.0f;
 };
 
 }  // namespace wan

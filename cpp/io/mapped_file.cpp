@@ -69,4 +69,17 @@ const uint8_t* MappedFile::range(uint64_t offset, uint64_t length, const std::st
   return static_cast<const uint8_t*>(base_) + offset;
 }
 
+void MappedFile::release(uint64_t offset, uint64_t length) const {
+#ifndef _WIN32
+  if (!base_ || offset > size_ || length > size_ - offset) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t begin = (offset + page - 1) / page * page;
+  const uint64_t end = (offset + length) / page * page;
+  if (end > begin) ::madvise(static_cast<uint8_t*>(base_) + begin, end - begin, MADV_DONTNEED);
+#else
+  (void)offset;
+  (void)length;
+#endif
+}
+
 }  // namespace wan

@@ -18,6 +18,9 @@ class MappedFile {
   size_t size() const { return size_; }
   // The bytes [offset, offset + length); fails with E_MODEL_FORMAT naming `what` if out of range.
   const uint8_t* range(uint64_t offset, uint64_t length, const std::string& what) const;
+  // Drops the whole pages inside [offset, offset + length) from the process's resident set once
+  // their bytes were copied (a hint: the map stays valid and rereads from the file).
+  void release(uint64_t offset, uint64_t length) const;
 
  private:
   std::string path_;

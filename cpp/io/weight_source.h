@@ -30,8 +30,10 @@ struct TensorSpec {
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
-  // The float32 backend tensor for `name`; E_MODEL_FORMAT if it is absent or its shape differs.
-  virtual Tensor take(const std::string& name, const Shape& shape) = 0;
+  // The backend tensor for `name`, stored as the backend chooses for `use` (see
+  // Backend::load_weight: Dense weights are float32); E_MODEL_FORMAT if it is absent or its shape
+  // differs.
+  virtual Tensor take(const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) = 0;
   // Called after binding: fails on anything that was offered but not taken.
   virtual void finish() {}
 };
@@ -40,7 +42,7 @@ class PlanWeightSource final : public WeightSource {
  public:
   PlanWeightSource(Backend& backend, std::vector<TensorSpec> specs);
   ~PlanWeightSource() override;
-  Tensor take(const std::string& name, const Shape& shape) override;
+  Tensor take(const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) override;
   void finish() override;
 
  private:
@@ -54,18 +56,20 @@ class PlanWeightSource final : public WeightSource {
 // Deterministic pseudo-random weights (uniform, given standard deviation) for benchmarks. With
 // share_layers, every numbered layer gets layer 0's tensors: the same FLOPs and the same weight
 // traffic per layer, in the memory of one layer (UMT5-XXL is 23 GB in float32, more than the
-// benchmark machine holds).
+// benchmark machine holds). matrix_dtype BF16 stores the Matrix weights as bf16 (rounded to
+// nearest even), as a bf16 checkpoint would hand them to the backend.
 class RandomWeightSource final : public WeightSource {
  public:
-  RandomWeightSource(Backend& backend, uint64_t seed, float stddev, bool share_layers = false)
-      : backend_(backend), seed_(seed), stddev_(stddev), share_layers_(share_layers) {}
-  Tensor take(const std::string& name, const Shape& shape) override;
+  RandomWeightSource(Backend& backend, uint64_t seed, float stddev, bool share_layers = false,
+                     DType matrix_dtype = DType::F32);
+  Tensor take(const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) override;
 
  private:
   Backend& backend_;
   uint64_t seed_;
   float stddev_;
   bool share_layers_;
+  DType matrix_dtype_;
   std::map<std::string, Tensor> shared_;
 };
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/weight_source.h"
 #include "napi/clip_vision_wrap.h"
+#include "napi/weight_probe.h"
 #include "napi/convert.h"
 #include "napi/model_loader.h"
 #include "napi/device_job.h"
@@ -84,6 +85,19 @@ Napi::Value RandomTextEncoder(const Napi::CallbackInfo& info) {
   return load_random<umt5::Umt5Encoder>(info, "randomTextEncoder", parse_text_encoder_config, TextEncoderWrap::Wrap);
 }
 
+// setCpuPrecision('bf16' | 'f32'): the CPU backend's opt-in bf16 dot products (as
+// WAN_VIDEO_CPU_PRECISION sets them at start), for loads and forwards after the call. Returns the
+// precision in effect ('f32' where the CPU has no bf16 kernel, and on a non-CPU backend).
+Napi::Value SetCpuPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const std::string p = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (p != "bf16" && p != "f32") fail("E_INVALID_ARGUMENT", "setCpuPrecision: expected \"bf16\" or \"f32\", got \"" + p + "\"");
+    const bool on = runtime(env).backend->set_bf16_dot(p == "bf16");
+    return Napi::String::New(env, on ? "bf16" : "f32");
+  });
+}
+
 int thread_count_from_env() {
   const char* v = std::getenv("WAN_VIDEO_THREADS");
   return v ? std::atoi(v) : 0;
@@ -125,6 +139,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_vae(env, exports);
   register_pipeline(env, exports);
   register_clip_vision(env, exports);
+  register_weight_probe(env, exports);
+  exports.Set("setCpuPrecision", Napi::Function::New(env, SetCpuPrecision));
   return exports;
 }
 

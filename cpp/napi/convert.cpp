@@ -57,11 +57,14 @@ Shape get_shape(const Napi::Object& obj, const char* key) {
 }
 
 DType parse_dtype(const std::string& name) {
-  if (name == "F32") return DType::F32;
-  if (name == "F16") return DType::F16;
-  if (name == "BF16") return DType::BF16;
-  if (name == "F8_E4M3") return DType::F8_E4M3;
-  fail("E_MODEL_FORMAT", "unsupported stored dtype " + name + " (supported: F32, F16, BF16, F8_E4M3)");
+  DType d;
+  if (dtype_from_name(name, &d) && d != DType::I32) return d;
+  size_t n = 0;
+  const DTypeInfo* table = dtype_table(&n);
+  std::string known;
+  for (size_t i = 0; i < n; ++i)
+    if (table[i].dtype != DType::I32) known += (known.empty() ? "" : ", ") + std::string(table[i].name);
+  fail("E_MODEL_FORMAT", "unsupported stored dtype " + name + " (supported: " + known + ")");
 }
 
 HostTensor get_host_tensor(const Napi::Object& obj, const char* key) {

@@ -52,12 +52,16 @@ Napi::Value load_random(const Napi::CallbackInfo& info, const char* fn, Parse pa
         info.Length() > 1 && info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
     const bool share_layers =
         info.Length() > 2 && info[2].IsObject() && get_bool_or(info[2].As<Napi::Object>(), "shareLayers", false);
+    // matrixDtype "BF16": the linear() weights as a bf16 checkpoint would hand them over.
+    DType matrix_dtype = DType::F32;
+    if (info.Length() > 2 && info[2].IsObject() && info[2].As<Napi::Object>().Has("matrixDtype"))
+      matrix_dtype = parse_dtype(get_string(info[2].As<Napi::Object>(), "matrixDtype"));
     Backend* backend = runtime(env).backend.get();
     auto model = std::make_shared<std::shared_ptr<Model>>();
     return DeviceJob::run(
         env, {fn},
         [=](DeviceJob&) {
-          RandomWeightSource src(*backend, seed, 0.02f, share_layers);
+          RandomWeightSource src(*backend, seed, 0.02f, share_layers, matrix_dtype);
           *model = std::make_shared<Model>(*backend, config, src);
         },
         [=](Napi::Env e) -> Napi::Value { return wrap(e, *model); });

@@ -1,5 +1,6 @@
 #include "napi/transformer_wrap.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ Napi::Function TransformerWrap::Define(Napi::Env env) {
                       InstanceMethod<&TransformerWrap::Dispose>("dispose"),
                       InstanceMethod<&TransformerWrap::ApplyLoras>("applyLoras"),
                       InstanceMethod<&TransformerWrap::ClearLoras>("clearLoras"),
+                      InstanceMethod<&TransformerWrap::ReadWeight>("readWeight"),
                       InstanceAccessor<&TransformerWrap::WeightBytes>("weightBytes"),
                       InstanceAccessor<&TransformerWrap::LoraBaseBytes>("loraBaseBytes")});
 }
@@ -141,6 +143,9 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
           out.Set("targets", stats->targets);
           out.Set("baseBytes", static_cast<double>(stats->base_bytes));
           out.Set("ms", stats->ms);
+          Napi::Object widened = Napi::Object::New(e);
+          for (const auto& [dtype, count] : stats->widened) widened.Set(dtype, count);
+          out.Set("widened", widened);
           return out;
         });
   });
@@ -155,6 +160,40 @@ Napi::Value TransformerWrap::ClearLoras(const Napi::CallbackInfo& info) {
     return DeviceJob::run(
         env, {"wan-video:lora-clear"}, [=](DeviceJob&) { if (patcher) patcher->clear(); },
         [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  });
+}
+
+// readWeight(name): the weight the forward reads under that canonical name, as float32 (widened
+// from whatever the backend keeps: the check that loading and dequantization are right).
+Napi::Value TransformerWrap::ReadWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    if (!model_) fail("E_INVALID_ARGUMENT", "the transformer was disposed");
+    if (info.Length() < 1 || !info[0].IsString()) fail("E_INVALID_ARGUMENT", "readWeight(name) needs a tensor name");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const auto& slots = model_->weights_by_name();
+    auto it = slots.find(name);
+    if (it == slots.end()) fail("E_INVALID_ARGUMENT", "readWeight: \"" + name + "\" is not a weight of this transformer");
+    auto model = model_;
+    const Tensor weight = *it->second;
+    Backend* backend = runtime(env).backend.get();
+    auto host = std::make_shared<std::vector<float>>();
+    return DeviceJob::run(
+        env, {"wan-video:read-weight"},
+        [=](DeviceJob&) {
+          host->resize(static_cast<size_t>(weight.numel()));
+          backend->download(weight, host->data());
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Float32Array data = Napi::Float32Array::New(e, host->size());
+          std::copy(host->begin(), host->end(), data.Data());
+          Napi::Array shape = Napi::Array::New(e, weight.shape().size());
+          for (size_t i = 0; i < weight.shape().size(); ++i) shape.Set(i, static_cast<double>(weight.shape()[i]));
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("data", data);
+          o.Set("shape", shape);
+          return o;
+        });
   });
 }
 

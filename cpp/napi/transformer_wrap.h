@@ -28,6 +28,7 @@ class TransformerWrap : public Napi::ObjectWrap<TransformerWrap> {
   Napi::Value ApplyLoras(const Napi::CallbackInfo& info);
   Napi::Value ClearLoras(const Napi::CallbackInfo& info);
   Napi::Value LoraBaseBytes(const Napi::CallbackInfo& info);
+  Napi::Value ReadWeight(const Napi::CallbackInfo& info);
   std::shared_ptr<dit::WanDit> model_;
   // Created on the first applyLoras: the base copies of the weights LoRAs touched.
   std::shared_ptr<pipeline::WeightPatcher> lora_;

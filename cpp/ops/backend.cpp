@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/gguf_blocks.h"
 
 namespace wan {
 
@@ -18,6 +19,21 @@ double Backend::mean_abs_difference(const Tensor& a, const Tensor* b) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += std::fabs(static_cast<double>(ha[i]) - (b ? hb[i] : 0.0));
   return sum / static_cast<double>(n);
+}
+
+Tensor Backend::load_weight(const StoredWeight& w) {
+  std::vector<float> host(static_cast<size_t>(shape_numel(w.shape)));
+  dequantize(w.dtype, w.data, shape_numel(w.shape), w.scale, host.data());
+  return upload(host.data(), w.shape);
+}
+
+Tensor Backend::mergeable_copy(const Tensor& base) {
+  if (base.dtype() != DType::F32 || base.scale() != 1.0f)
+    fail("E_UNSUPPORTED", std::string("LoRA merge: ") + dtype_name(base.dtype()) + " weights are not supported by the " +
+                              info().name + " backend");
+  Tensor t = empty(base.shape(), DType::F32);
+  copy(base, t);
+  return t;
 }
 
 void Backend::add_to_weight(Tensor& w, const Tensor& delta, float scale) {

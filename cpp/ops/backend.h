@@ -1,6 +1,6 @@
 #pragma once
-// The op interface every model is written against. The CPU backend implements it in float32 and
-// is the reference; the CUDA backend implements the same calls and is tested against it op by op.
+// The op interface every model is written against. The CPU backend computes in float32 and is the
+// reference; the CUDA backend implements the same calls and is tested against it op by op.
 // Ops take plain parameter structs and never allocate their outputs: the model owns buffers.
 #include <cstdint>
 #include <memory>
@@ -59,6 +59,26 @@ struct SpaceTimeParams {
   bool accumulate = false;  // y += result
 };
 
+// How a model uses a weight, so that a backend can choose its storage.
+enum class WeightUse : uint8_t {
+  Matrix,  // the weight of linear(): may stay narrow or block-quantized, widened inside the product
+  Table,   // an embedding table: read a row per token (embedding())
+  Dense,   // anything else (biases, norm gains, modulation tables, conv kernels): float32
+};
+
+// A weight as the checkpoint stores it: `bytes` of `dtype` for `shape` (row-major, torch order;
+// block types hold whole blocks along the last dimension). `data` is valid only during
+// load_weight: the backend copies what it keeps.
+struct StoredWeight {
+  std::string name;  // canonical name, for messages
+  const void* data = nullptr;
+  size_t bytes = 0;
+  DType dtype = DType::F32;
+  Shape shape;
+  float scale = 1.0f;  // the value is stored * scale (fp8 "scaled" checkpoints)
+  WeightUse use = WeightUse::Dense;
+};
+
 struct PermuteParams {
   int rank = 0;
   int perm[8] = {};  // output dim i is input dim perm[i]
@@ -87,17 +107,26 @@ class Backend {
   virtual Device device() const { return Device::CPU; }
   // Hands cached device memory back to the driver (no-op on the CPU).
   virtual void trim() {}
+  // Opt-in bf16 dot products for bf16 matrices (the CPU backend's; not the reference arithmetic),
+  // for loads and products after the call. Returns whether they are on: false where there are none.
+  virtual bool set_bf16_dot(bool on) {
+    (void)on;
+    return false;
+  }
 
   // ---- memory
   virtual Tensor empty(const Shape& shape, DType dtype = DType::F32) = 0;
   // Copies host float32 / int32 data into a new backend tensor.
   virtual Tensor upload(const float* host, const Shape& shape) = 0;
   virtual Tensor upload_i32(const int32_t* host, const Shape& shape) = 0;
-  // A model weight from host float32: the backend picks its storage (the CUDA backend keeps 2-D
-  // matrices as bf16, everything else float32). linear, embedding and attention's relative bias
-  // accept what this returns.
-  virtual Tensor upload_weight(const float* host, const Shape& shape) { return upload(host, shape); }
-  // Copies a float32 backend tensor to host memory (numel floats).
+  // A model weight at its stored precision: the backend chooses the representation (the CPU keeps
+  // Matrix weights in their stored dtype and widens them per GEMM tile, the CUDA backend keeps
+  // bf16 matrices as they are and dequantizes the others on the device), and linear and embedding
+  // accept what this returns for their use. Dense weights come back float32. The default widens on
+  // the host and uploads float32.
+  virtual Tensor load_weight(const StoredWeight& w);
+  // Copies a backend tensor to host memory as numel floats: float32 tensors as they are, weights
+  // of any dtype load_weight returned widened (their scale applied).
   virtual void download(const Tensor& t, float* host) = 0;
   virtual void copy(const Tensor& src, Tensor& dst) = 0;
 
@@ -134,8 +163,13 @@ class Backend {
   virtual double mean_abs_difference(const Tensor& a, const Tensor* b);
 
   // ---- weights (LoRA merging)
-  // w += scale * delta, with w as upload_weight stored it (float32 here, bf16 matrices on CUDA) and
-  // delta float32 of the same size. The default serves float32 weights.
+  // A new tensor holding the value of `base` (a weight load_weight returned, any dtype) in a
+  // representation add_to_weight writes: exact for narrow and block-quantized weights (the CPU
+  // widens to float32; CUDA uses bf16, the precision its products read matrices in). The default
+  // serves float32 weights.
+  virtual Tensor mergeable_copy(const Tensor& base);
+  // w += scale * delta, with w as mergeable_copy returned it and delta float32 of the same size.
+  // The default serves float32 weights.
   virtual void add_to_weight(Tensor& w, const Tensor& delta, float scale);
 
   // ---- embeddings

@@ -7,27 +7,21 @@
 
 namespace wan::pipeline {
 
-WeightPatcher::WeightPatcher(Backend& backend, std::map<std::string, Tensor> params)
-    : backend_(backend), params_(std::move(params)) {}
+WeightPatcher::WeightPatcher(Backend& backend, std::map<std::string, Tensor*> slots)
+    : backend_(backend), slots_(std::move(slots)) {}
 
 size_t WeightPatcher::base_bytes() const {
   size_t n = 0;
-  for (const auto& [name, t] : base_) n += t.bytes();
+  for (const auto& [name, base] : base_) n += slots_.at(name)->bytes();
   return n;
 }
 
 void WeightPatcher::restore() {
-  for (const std::string& name : patched_) {
-    Tensor dst = params_.at(name);
-    backend_.copy(base_.at(name), dst);
-  }
-  patched_.clear();
-}
-
-void WeightPatcher::clear() {
-  restore();
+  for (const auto& [name, base] : base_) *slots_.at(name) = base;  // frees the merged copy
   base_.clear();
 }
+
+void WeightPatcher::clear() { restore(); }
 
 namespace {
 
@@ -57,17 +51,15 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
   std::map<std::string, std::vector<const LoraUpdate*>> by_target;
   int64_t delta_max = 0;
   for (const LoraUpdate& u : updates) {
-    auto it = params_.find(u.target);
-    if (it == params_.end()) fail("E_INVALID_ARGUMENT", "LoRA target \"" + u.target + "\" is not a weight of this model");
-    check_update(u, it->second);
-    if (u.up.defined()) delta_max = std::max(delta_max, it->second.numel());
+    auto it = slots_.find(u.target);
+    if (it == slots_.end()) fail("E_INVALID_ARGUMENT", "LoRA target \"" + u.target + "\" is not a weight of this model");
+    check_update(u, *it->second);
+    if (u.up.defined()) delta_max = std::max(delta_max, it->second->numel());
     by_target[u.target].push_back(&u);
   }
 
   restore();
-  // Copies of weights the new set does not touch are not needed any more.
-  for (auto it = base_.begin(); it != base_.end();) it = by_target.count(it->first) ? std::next(it) : base_.erase(it);
-
+  std::map<std::string, int> widened;
   try {
     Tensor delta_buf, down_t_buf;
     int64_t down_t_max = 0;
@@ -78,13 +70,9 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
       down_t_buf = backend_.empty({down_t_max});
     }
     for (const auto& [name, list] : by_target) {
-      Tensor w = params_.at(name);
-      if (!base_.count(name)) {
-        Tensor copy = backend_.empty(w.shape(), w.dtype());
-        backend_.copy(w, copy);
-        base_.emplace(name, copy);
-      }
-      patched_.push_back(name);
+      Tensor* slot = slots_.at(name);
+      const Tensor base = *slot;
+      Tensor w = backend_.mergeable_copy(base);
       for (const LoraUpdate* u : list) {
         if (u->up.defined()) {
           const int64_t out = u->up.dim(0), r = u->up.dim(1), in = u->down.dim(1);
@@ -102,6 +90,9 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
           backend_.add_to_weight(w, u->diff, u->scale);
         }
       }
+      if (w.dtype() != base.dtype() || base.scale() != 1.0f) ++widened[dtype_name(base.dtype())];
+      base_.emplace(name, base);
+      *slot = w.view(base.shape());
     }
   } catch (...) {
     restore();
@@ -110,6 +101,7 @@ MergeStats WeightPatcher::apply(const std::vector<LoraUpdate>& updates) {
   MergeStats s;
   s.targets = static_cast<int>(by_target.size());
   s.base_bytes = base_bytes();
+  s.widened = std::move(widened);
   s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }

@@ -63,11 +63,14 @@ export interface NativeTransformer {
    * restoring the base of every weight a previous call patched first; an empty list restores the
    * base. Not to be called while a forward or a loop runs on this transformer.
    */
-  applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number }>;
+  applyLoras(set: { tensors: NativeTensorSpec[]; updates: NativeLoraUpdate[] }): Promise<{ targets: number; baseBytes: number; ms: number; widened: Record<string, number> }>;
   /** Restores the base weights and frees their copies. */
   clearLoras(): Promise<void>;
-  /** Bytes of base copies held for merged LoRAs. */
+  /** Bytes of merged copies held beside the base weights for merged LoRAs. */
   readonly loraBaseBytes: number;
+  /** The weight under a canonical name as the forward reads it, widened to float32 (a quantized
+   * or narrow weight is dequantized by the backend): to check loading on its own. */
+  readWeight(name: string): Promise<NativeTensor>;
 }
 
 /** One LoRA merge step; `up`/`down`/`diff` name entries of the set's `tensors`. */
@@ -105,12 +108,20 @@ export type NativeImageEncoderConfig = ImageEncoderConfig;
 export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
-  /** Random weights for benchmarks (no checkpoint). */
-  randomTransformer(config: NativeTransformerConfig, seed?: number): Promise<NativeTransformer>;
+  /** Random weights for benchmarks (no checkpoint); matrixDtype BF16 hands the linear() weights to
+   * the backend as bf16, as a bf16 checkpoint would. */
+  randomTransformer(config: NativeTransformerConfig, seed?: number, options?: { matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTransformer>;
   loadTextEncoder(plan: { config: NativeTextEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeTextEncoder>;
   /** Random weights for benchmarks; shareLayers gives every layer layer 0's tensors (same FLOPs, one layer's memory). */
-  randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeTextEncoder>;
+  randomTextEncoder(config: NativeTextEncoderConfig, seed?: number, options?: { shareLayers?: boolean; matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTextEncoder>;
   /** The CLIP vision encoder of Wan2.1 I2V (lib/model/image-encoder-plan.ts). */
   loadImageEncoder(plan: { config: NativeImageEncoderConfig; tensors: NativeTensorSpec[] }): Promise<NativeImageEncoder>;
   randomImageEncoder(config: NativeImageEncoderConfig, seed?: number, options?: { shareLayers?: boolean }): Promise<NativeImageEncoder>;
+  /** One stored tensor loaded as a linear() weight, read back widened to float32, and y = x @ W^T
+   * through the backend's linear() when x [M, K] is given: checks dequantization on its own. */
+  probeWeight(args: { tensor: NativeTensorSpec; x?: NativeTensor }): Promise<{ weight: NativeTensor; y?: NativeTensor }>;
+  /** The CPU backend's opt-in bf16 dot products for loads and forwards after the call (what
+   * WAN_VIDEO_CPU_PRECISION sets at start); returns the precision in effect ('f32' where the CPU
+   * has no bf16 kernel or the backend is not the CPU one). Not the reference arithmetic. */
+  setCpuPrecision(precision: 'bf16' | 'f32'): 'bf16' | 'f32';
 }

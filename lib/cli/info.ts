@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { loadAddon } from '../bindings/loader.js';
 import { inspectModelFolder } from '../model/folder.js';
 import { WanError } from '../errors.js';
-import { estimateMemory } from '../model/memory.js';
+import { estimateMemory, weightBytes } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import { planVae } from '../model/vae-plan.js';
@@ -22,8 +22,9 @@ function summarize(plan: TransformerPlan) {
     layout: plan.layout,
     dtypes: plan.dtypes,
     parameters: params,
-    // The CPU backend holds float32 weights whatever the file stores.
-    cpuWeightBytes: params * 4,
+    // What the weights occupy once loaded on each backend (matrices may stay at their stored dtype).
+    cpuWeightBytes: weightBytes(plan, 'cpu'),
+    cudaWeightBytes: weightBytes(plan, 'cuda'),
     config: plan.config,
   };
 }

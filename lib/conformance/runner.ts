@@ -11,6 +11,7 @@ import { runDitForward } from './kinds/dit-forward.js';
 import { clipVisionUnsupported, runClipVisionForward } from './kinds/clip-vision.js';
 import { i2vInputsUnsupported, runI2vInputs } from './kinds/i2v-inputs.js';
 import { clipPreprocessUnsupported, imagePreprocessUnsupported, runClipPreprocess, runImagePreprocess } from './kinds/image.js';
+import { runGgufDequant } from './kinds/gguf-dequant.js';
 import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
@@ -30,8 +31,11 @@ interface KindSupport {
 const RUNNERS: Record<string, KindSupport> = {
   dit_forward: {
     run: runDitForward,
-    unsupported: (m) => caseLorasUnsupported(m.params) ?? unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras']),
+    unsupported: (m) =>
+      caseLorasUnsupported(m.params) ??
+      unknownParams(m, ['layout', 'same_as', 'diffusers_model', 'loras', ...GGUF_CASE_PARAMS]),
   },
+  gguf_dequant: { run: runGgufDequant, unsupported: (m) => unknownParams(m, ['types', 'rows', 'cols', 'seed']) },
   tokenizer: { run: runTokenizerCase, unsupported: tokenizerUnsupported },
   umt5_forward: { run: runUmt5Forward, unsupported: umt5Unsupported },
   vae_decode: { run: runVaeDecode, unsupported: vaeUnsupported },
@@ -44,6 +48,11 @@ const RUNNERS: Record<string, KindSupport> = {
   clip_vision_forward: { run: runClipVisionForward, unsupported: clipVisionUnsupported },
   i2v_inputs: { run: runI2vInputs, unsupported: i2vInputsUnsupported },
 };
+
+/** The gguf family's params: descriptions of the file (its KV, the type of every tensor), the
+ * config the plan reads from the config.json beside the file (checked against the weights), and
+ * `dequant_outputs`, which runDitForward produces. */
+const GGUF_CASE_PARAMS = ['gguf', 'quant_type', 'type_counts', 'tensor_types', 'config', 'diffusers_config', 'dequant_outputs'];
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
   const extra = Object.keys(m.params).filter((k) => !known.includes(k));

@@ -26,8 +26,12 @@ export interface LoraMergeCost {
   transformer: ExpertName;
   /** Weights written. */
   targets: number;
-  /** Base copies held while LoRAs are merged: the extra memory they cost. */
+  /** Merged copies held beside the base weights while LoRAs are merged: the extra memory they cost. */
   baseBytes: number;
+  /** Targets whose loaded weight is narrow or quantized (bf16, fp8, GGUF Q4_K, ...), by stored
+   * dtype: each was dequantized and merged exactly into a wider copy (float32 on the CPU, bf16 on
+   * CUDA), never re-quantized, so the merge loses nothing to the base's format. */
+  widened: Record<string, number>;
   /** Restore + merge time. */
   ms: number;
 }

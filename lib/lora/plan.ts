@@ -8,7 +8,7 @@
 import { basename } from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { NativeLoraUpdate, NativeTensorSpec } from '../bindings/native.js';
-import { SUPPORTED_DTYPES } from '../model/component-plan.js';
+import { FORMAT_DTYPES } from '../model/component-plan.js';
 import { WAN_TRANSFORMER_KEYMAP, mapKeys } from '../model/keymap.js';
 import { type SafetensorsEntry, decodeToF32, fmtShape, numel, readSafetensorsHeader, readTensorBytes } from '../model/safetensors.js';
 import { expectedTransformerTensorSpecs } from '../model/transformer-tensors.js';
@@ -144,8 +144,9 @@ export async function planLora(file: string, config: TransformerConfig, opts: Pl
     report.matched[group] = (report.matched[group] ?? 0) + keys;
     report.applied += keys;
   };
+  const readable = FORMAT_DTYPES.safetensors;
   const badDtype = (e: SafetensorsEntry) =>
-    (SUPPORTED_DTYPES as string[]).includes(e.dtype) ? null : `dtype ${e.dtype} is not supported (${SUPPORTED_DTYPES.join(', ')})`;
+    (readable as string[]).includes(e.dtype) ? null : `dtype ${e.dtype} is not supported (${readable.join(', ')})`;
 
   for (const g of groups.values()) {
     const { down, up, alpha, diff, diff_b: diffB } = g.parts;

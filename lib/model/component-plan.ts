@@ -9,14 +9,27 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelFormatError } from '../errors.js';
 import type { KeyLayout, StoredDType, TensorRef } from './types.js';
-import { DTYPE_BYTES } from './types.js';
+import { STORED_DTYPES } from './types.js';
 import { type CompiledKeyTable, type KeyMapping, mapKeys } from './keymap.js';
 import {
   type SafetensorsEntry, type SafetensorsHeader, decodeToF32, fmtShape, numel, readSafetensorsHeader, readTensorBytes,
 } from './safetensors.js';
+import { type GgufHeader, isGgufFile, readGgufHeader } from './gguf.js';
+
+/** The header of a weights file, GGUF or safetensors (told apart by the file's first bytes). */
+export async function readWeightsHeader(file: string, opts: { displayName?: string } = {}): Promise<SafetensorsHeader | GgufHeader> {
+  return (await isGgufFile(file)) ? readGgufHeader(file, opts) : readSafetensorsHeader(file, opts);
+}
+
+const isGguf = (h: SafetensorsHeader): h is GgufHeader => (h as GgufHeader).format === 'gguf';
 
 /** Stored dtypes the runtime loads, in the order plans list them. */
-export const SUPPORTED_DTYPES = Object.keys(DTYPE_BYTES) as StoredDType[];
+export const SUPPORTED_DTYPES = Object.keys(STORED_DTYPES) as StoredDType[];
+/** Which of them each file format can hold (safetensors has no block types, GGUF no fp8). */
+export const FORMAT_DTYPES: Record<'safetensors' | 'gguf', StoredDType[]> = {
+  safetensors: ['F32', 'F16', 'BF16', 'F8_E4M3'],
+  gguf: SUPPORTED_DTYPES.filter((d) => d !== 'F8_E4M3'),
+};
 /** How many names a message lists before saying "and N more". */
 const LIST_MAX = 5;
 
@@ -165,7 +178,7 @@ export function checkShards(indexFile: string, weightMap: Map<string, string>, h
 }
 
 /** Stored name -> its header entry and file. */
-export type StoredTensors = Map<string, { entry: SafetensorsEntry; file: string }>;
+export type StoredTensors = Map<string, { entry: SafetensorsEntry; file: string; format: 'safetensors' | 'gguf' }>;
 
 /** Stored names must be unique across files before they are mapped. */
 export function uniqueStoredNames(headers: SafetensorsHeader[], show: Show): StoredTensors {
@@ -176,7 +189,7 @@ export function uniqueStoredNames(headers: SafetensorsHeader[], show: Show): Sto
       if (prev) {
         throw new ModelFormatError(`${show(h.file)}: tensor "${e.name}" is also stored in ${show(prev.file)}`, { file: h.file, tensor: e.name });
       }
-      storedIn.set(e.name, { entry: e, file: h.file });
+      storedIn.set(e.name, { entry: e, file: h.file, format: isGguf(h) ? 'gguf' : 'safetensors' });
     }
   }
   return storedIn;
@@ -194,7 +207,7 @@ export async function readComponentWeights(src: ComponentSource, show: Show): Pr
   let files = src.weightFiles;
   let weightMap: Map<string, string> | null = null;
   if (src.indexFile) ({ shards: files, weightMap } = await readShardIndex(src.indexFile, show));
-  const headers = await Promise.all(files.map((f) => readSafetensorsHeader(f, { displayName: show(f) })));
+  const headers = await Promise.all(files.map((f) => readWeightsHeader(f, { displayName: show(f) })));
   if (src.indexFile && weightMap) checkShards(src.indexFile, weightMap, headers, show);
   return { files, headers, storedIn: uniqueStoredNames(headers, show) };
 }
@@ -334,9 +347,10 @@ export function checkComponentTensors(
         { file: f.file, tensor: f.entry.name },
       );
     }
-    if (!(SUPPORTED_DTYPES as string[]).includes(f.entry.dtype)) {
+    const readable = FORMAT_DTYPES[ctx.storedIn.get(f.entry.name)?.format ?? 'safetensors'];
+    if (!(readable as string[]).includes(f.entry.dtype)) {
       throw new ModelFormatError(
-        `${show(f.file)}: tensor ${label(f)} has dtype ${f.entry.dtype}; supported dtypes are ${SUPPORTED_DTYPES.join(', ')}`,
+        `${show(f.file)}: tensor ${label(f)} has dtype ${f.entry.dtype}; supported dtypes are ${readable.join(', ')}`,
         { file: f.file, tensor: f.entry.name },
       );
     }
@@ -420,6 +434,8 @@ export interface ComponentKind<C> {
   /** What the canonical names are called in messages: `diffusers`. */
   canonicalLabel: string;
   ties?: ReadonlyArray<readonly [string, string]>;
+  /** `general.architecture` values a GGUF file of this component may declare. */
+  ggufArchitectures: readonly string[];
   /** The config: from src.configFile, or inferred from the canonical shapes when there is none. */
   resolveConfig(
     src: ComponentSource,
@@ -438,7 +454,15 @@ export interface PlannedComponent<C> {
 /** Read, map and check a resolved component against the config its kind resolves. */
 export async function planComponent<C>(src: ComponentSource, kind: ComponentKind<C>): Promise<PlannedComponent<C>> {
   const show = showFor(src);
-  const { files, storedIn } = await readComponentWeights(src, show);
+  const { files, headers, storedIn } = await readComponentWeights(src, show);
+  for (const h of headers) {
+    if (isGguf(h) && h.architecture !== null && !kind.ggufArchitectures.includes(h.architecture)) {
+      throw new ModelFormatError(
+        `${show(h.file)}: general.architecture is "${h.architecture}", not a ${kind.label} (expected ${kind.ggufArchitectures.map((a) => `"${a}"`).join(' or ')})`,
+        { file: h.file },
+      );
+    }
+  }
   const { mapping, byCanonical } = mapComponentKeys(storedIn, kind.keymap, show, { canonicalLabel: kind.canonicalLabel, ties: kind.ties });
 
   const shapes = new Map([...byCanonical].map(([k, v]) => [k, v.entry.shape]));

@@ -164,8 +164,9 @@ export const WAN_TRANSFORMER_KEYS: KeyTable = {
 
 export const WAN_TRANSFORMER_KEYMAP: CompiledKeyTable = compileKeyTable(WAN_TRANSFORMER_KEYS);
 
-/** UMT5 text encoder: official Wan `T5Encoder` names (wan/modules/t5.py) -> Hugging Face
- * UMT5EncoderModel names. Full ComfyUI checkpoints carry the encoder under
+/** UMT5 text encoder: official Wan `T5Encoder` names (wan/modules/t5.py) and llama.cpp's T5 names
+ * (gguf-py's tensor table: `token_embd`, `enc.blk.N.attn_q`, ...; city96's GGUF encoder files) ->
+ * Hugging Face UMT5EncoderModel names. Full ComfyUI checkpoints carry the encoder under
  * `text_encoders.umt5xxl.transformer.` (ComfyUI's WAN21 clip_target reads it there). */
 export const WAN_UMT5_KEYS: KeyTable = {
   name: 'wan-umt5',
@@ -183,6 +184,19 @@ export const WAN_UMT5_KEYS: KeyTable = {
     ['blocks.{n}.ffn.fc1', 'encoder.block.{n}.layer.1.DenseReluDense.wi_1'],
     ['blocks.{n}.ffn.fc2', 'encoder.block.{n}.layer.1.DenseReluDense.wo'],
     ['norm', 'encoder.final_layer_norm'],
+    // llama.cpp (MODEL_ARCH.T5ENCODER); ffn_gate is wi_0, ffn_up wi_1 (gated-GELU T5).
+    ['token_embd', 'encoder.embed_tokens'],
+    ['enc.blk.{n}.attn_norm', 'encoder.block.{n}.layer.0.layer_norm'],
+    ['enc.blk.{n}.attn_q', 'encoder.block.{n}.layer.0.SelfAttention.q'],
+    ['enc.blk.{n}.attn_k', 'encoder.block.{n}.layer.0.SelfAttention.k'],
+    ['enc.blk.{n}.attn_v', 'encoder.block.{n}.layer.0.SelfAttention.v'],
+    ['enc.blk.{n}.attn_o', 'encoder.block.{n}.layer.0.SelfAttention.o'],
+    ['enc.blk.{n}.attn_rel_b', 'encoder.block.{n}.layer.0.SelfAttention.relative_attention_bias'],
+    ['enc.blk.{n}.ffn_norm', 'encoder.block.{n}.layer.1.layer_norm'],
+    ['enc.blk.{n}.ffn_gate', 'encoder.block.{n}.layer.1.DenseReluDense.wi_0'],
+    ['enc.blk.{n}.ffn_up', 'encoder.block.{n}.layer.1.DenseReluDense.wi_1'],
+    ['enc.blk.{n}.ffn_down', 'encoder.block.{n}.layer.1.DenseReluDense.wo'],
+    ['enc.output_norm', 'encoder.final_layer_norm'],
   ],
   params: [],
   markers: ['scaled_fp8'],

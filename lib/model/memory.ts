@@ -1,11 +1,64 @@
-// What a request needs in memory on the CPU backend (float32), estimated before anything loads so a
-// too-large job can be refused early. Weights are exact (4 bytes per parameter); activations are
-// the peak buffers of the transformer forward and of one VAE decode chunk, as the runtime allocates
-// them. It is an estimate: allocator overhead and the OS are not in it.
-import type { ImageEncoderPlan, TextEncoderPlan, TransformerPlan, VaePlan } from './types.js';
+// What a request needs in memory, estimated before anything loads so a too-large job can be refused
+// early. Weights are exact for the backend and the stored dtypes (as the native load_weight keeps
+// them: see residentBytes); activations are the peak buffers of the transformer forward and of one
+// VAE decode chunk, as the runtime allocates them (float32). It is an estimate: allocator overhead
+// and the OS are not in it.
+import type { ImageEncoderPlan, TensorRef, TextEncoderPlan, TransformerPlan, VaePlan } from './types.js';
+import { storedBytes } from './types.js';
 
 const F32 = 4;
-const paramsOf = (tensors: Array<{ shape: number[] }>) => tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+const BF16 = 2;
+const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+export type MemoryBackend = 'cpu' | 'cuda';
+
+/** How a model uses a weight (the native WeightUse): the weight of a linear() product, an
+ * embedding table / relative position bias read by rows, or anything else (float32 everywhere). */
+export type WeightUse = 'matrix' | 'table' | 'dense';
+
+/** The use of each tensor as the native models bind them: the text encoder's token embedding is a
+ * table, its relative position biases dense; every other 2-D transformer or text-encoder weight is
+ * a linear() matrix; the VAE's are all dense (conv kernels). */
+export function weightUse(kind: 'transformer' | 'text_encoder' | 'vae' | 'image_encoder', ref: Pick<TensorRef, 'name' | 'shape'>): WeightUse {
+  if (kind === 'vae') return 'dense';
+  // The CLIP encoder: its layers' linear() weights; the position table and patch kernel stay float32.
+  if (kind === 'image_encoder') return ref.shape.length === 2 && !/position_embedding/.test(ref.name) ? 'matrix' : 'dense';
+  if (kind === 'text_encoder' && /(^|\.)embed_tokens\.weight$/.test(ref.name)) return 'table';
+  if (kind === 'text_encoder' && /relative_attention_bias\.weight$/.test(ref.name)) return 'dense';
+  return ref.shape.length === 2 ? 'matrix' : 'dense';
+}
+
+/** Bytes a weight occupies once loaded, as the backends choose (Backend::load_weight):
+ *  - CPU: matrices and tables keep their stored dtype unless F32 (widened per GEMM tile, per row
+ *    read); everything else F32.
+ *  - CUDA: bf16 matrices stay bf16, F16/F32 ones become bf16, fp8 and GGUF blocks stay as stored
+ *    (dequantized per product into a shared bf16 scratch, see weightBytes); tables bf16; the rest F32. */
+export function residentBytes(ref: Pick<TensorRef, 'dtype' | 'shape'>, use: WeightUse, backend: MemoryBackend): number {
+  const n = numelOf(ref.shape);
+  const matrix = use === 'matrix' && ref.shape.length === 2;
+  const table = use === 'table' && ref.shape.length === 2;
+  if (backend === 'cpu') return (matrix || table) && ref.dtype !== 'F32' ? storedBytes(ref.dtype, n) : n * F32;
+  if (matrix) return ['BF16', 'F16', 'F32'].includes(ref.dtype) ? n * BF16 : storedBytes(ref.dtype, n);
+  if (table) return n * BF16;
+  return n * F32;
+}
+
+type AnyPlan = TransformerPlan | TextEncoderPlan | VaePlan | ImageEncoderPlan;
+
+/** The weights of a plan on a backend. On CUDA a plan with compressed matrices also holds the bf16
+ * scratch they are dequantized into (the largest of them). */
+export function weightBytes(plan: AnyPlan, backend: MemoryBackend = 'cpu'): number {
+  let total = 0;
+  let scratch = 0;
+  for (const t of plan.tensors) {
+    const use = weightUse(plan.kind, t);
+    total += residentBytes(t, use, backend);
+    if (backend === 'cuda' && use === 'matrix' && t.shape.length === 2 && !['BF16', 'F16', 'F32'].includes(t.dtype)) {
+      scratch = Math.max(scratch, numelOf(t.shape) * BF16);
+    }
+  }
+  return total + scratch;
+}
 
 export interface MemoryEstimate {
   weightsBytes: number;
@@ -19,10 +72,11 @@ export interface MemoryEstimate {
 export function estimateMemory(
   plans: { transformers: TransformerPlan[]; vae: VaePlan; textEncoder?: TextEncoderPlan; imageEncoder?: ImageEncoderPlan | null },
   request: { width: number; height: number; numFrames: number; textLength?: number },
+  backend: MemoryBackend = 'cpu',
 ): MemoryEstimate {
   const weights =
-    plans.transformers.reduce((n, p) => n + paramsOf(p.tensors), 0) + paramsOf(plans.vae.tensors) + (plans.textEncoder ? paramsOf(plans.textEncoder.tensors) : 0) +
-    (plans.imageEncoder ? paramsOf(plans.imageEncoder.tensors) : 0);
+    plans.transformers.reduce((n, p) => n + weightBytes(p, backend), 0) + weightBytes(plans.vae, backend) +
+    (plans.textEncoder ? weightBytes(plans.textEncoder, backend) : 0) + (plans.imageEncoder ? weightBytes(plans.imageEncoder, backend) : 0);
   const vae = plans.vae.config;
   const s = vae.scaleFactorSpatial;
   const latentFrames = Math.floor((request.numFrames - 1) / vae.scaleFactorTemporal) + 1;
@@ -52,10 +106,10 @@ export function estimateMemory(
   const t = plans.textEncoder?.config;
   const text = t ? F32 * 2 * L * (6 * t.numHeads * t.dKv + 2 * t.dFf + L * t.numHeads / 8) : 0;
   return {
-    weightsBytes: weights * F32,
+    weightsBytes: weights,
     transformerActivationsBytes: transformer,
     vaeDecodeBytes: vaeBytes,
     textEncoderActivationsBytes: text,
-    totalBytes: weights * F32 + Math.max(transformer, vaeBytes, text),
+    totalBytes: weights + Math.max(transformer, vaeBytes, text),
   };
 }

@@ -2,7 +2,8 @@
 // Accepts a diffusers `text_encoder/` folder (HF UMT5EncoderModel config and names, sharded or
 // not), a pipeline root (-> its text_encoder/), a folder with the official T5Encoder config and
 // names, or a single .safetensors (either naming; ComfyUI's fp8 `scale_weight` files included)
-// with a config.json beside it or none (then the config comes from the weights).
+// with a config.json beside it or none (then the config comes from the weights), or a single .gguf
+// in llama.cpp's T5 naming (city96's umt5-xxl-encoder-*.gguf files).
 
 import type { TextEncoderConfig, TextEncoderPlan } from './types.js';
 import { WAN_UMT5_KEYMAP } from './keymap.js';
@@ -28,6 +29,8 @@ const TEXT_ENCODER: ComponentKind<TextEncoderConfig> = {
   keymap: WAN_UMT5_KEYMAP,
   canonicalLabel: 'UMT5EncoderModel',
   ties: TIES,
+  // city96's UMT5 encoder files, written by llama.cpp's converter (llama.cpp's T5 names).
+  ggufArchitectures: ['t5encoder', 't5'],
   async resolveConfig(src, shapes, { weightsFile, weightsName, show }) {
     const { config, style } = src.configFile
       ? await loadTextEncoderConfig(src.configFile, show(src.configFile))

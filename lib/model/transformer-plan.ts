@@ -62,6 +62,8 @@ const TRANSFORMER: ComponentKind<TransformerConfig> = {
   example: 'patch_embedding.weight',
   keymap: WAN_TRANSFORMER_KEYMAP,
   canonicalLabel: 'diffusers',
+  // city96's ComfyUI-GGUF and QuantStack's files: the original Wan names, no prefix.
+  ggufArchitectures: ['wan'],
   async resolveConfig(src, shapes, { weightsName, show }) {
     const { config, style, configName } = await resolveConfig(src, shapes, weightsName, show);
     return {

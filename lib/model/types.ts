@@ -1,10 +1,32 @@
 // The typed plan that crosses the N-API boundary: the native side reads exactly these byte ranges
 // and never parses JSON. Everything here is produced (and validated) by lib/model/.
 
-/** Stored dtypes the runtime reads. Anything else in a checkpoint is an E_MODEL_FORMAT error. */
-export type StoredDType = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
+/** Every stored dtype the runtime reads, with its block: `elems` consecutive elements of a row
+ * stored in `bytes` bytes (one element for the scalar types). The GGUF block types are ggml's
+ * (block_q8_0 ... block_q6_K); their blocks run along a tensor's last (torch) dimension. Anything
+ * else in a checkpoint is an E_MODEL_FORMAT error. The native DType table mirrors this one. */
+export const STORED_DTYPES = {
+  F32: { elems: 1, bytes: 4 },
+  F16: { elems: 1, bytes: 2 },
+  BF16: { elems: 1, bytes: 2 },
+  F8_E4M3: { elems: 1, bytes: 1 },
+  Q8_0: { elems: 32, bytes: 34 },
+  Q4_0: { elems: 32, bytes: 18 },
+  Q4_1: { elems: 32, bytes: 20 },
+  Q5_0: { elems: 32, bytes: 22 },
+  Q5_1: { elems: 32, bytes: 24 },
+  Q2_K: { elems: 256, bytes: 84 },
+  Q3_K: { elems: 256, bytes: 110 },
+  Q4_K: { elems: 256, bytes: 144 },
+  Q5_K: { elems: 256, bytes: 176 },
+  Q6_K: { elems: 256, bytes: 210 },
+} as const satisfies Record<string, { elems: number; bytes: number }>;
 
-export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2, F8_E4M3: 1 };
+export type StoredDType = keyof typeof STORED_DTYPES;
+
+/** Bytes of `numel` elements of a stored dtype (whole blocks for a block type). */
+export const storedBytes = (dtype: StoredDType, numel: number): number =>
+  (numel / STORED_DTYPES[dtype].elems) * STORED_DTYPES[dtype].bytes;
 
 /** One tensor to read: canonical (diffusers) name, where its bytes are, how to decode them. */
 export interface TensorRef {
@@ -12,11 +34,11 @@ export interface TensorRef {
   name: string;
   /** Name as stored in the file (differs from `name` for original-layout files). */
   storedName: string;
-  /** Absolute path of the .safetensors file. */
+  /** Absolute path of the .safetensors or .gguf file. */
   file: string;
   /** Absolute byte offset of the first byte in the file. */
   offset: number;
-  /** Byte length (numel x dtype size). */
+  /** Byte length (storedBytes(dtype, numel)). */
   length: number;
   dtype: StoredDType;
   shape: number[];

@@ -48,6 +48,7 @@ function vaeKind(src: ComponentSource, keys: Iterable<string>): ComponentKind<Va
     example: 'decoder.conv_in.weight',
     keymap: compileKeyTable(wanVaeKeys(structure)),
     canonicalLabel: 'diffusers AutoencoderKLWan',
+    ggufArchitectures: [],  // no GGUF VAE is published; one without an architecture key is read
     async resolveConfig(_src, shapes, { weightsFile, weightsName, show }) {
       const found = await configFor(src);
       const config = found ? parseVaeConfig(found.json, found.file, show(found.file)) : inferVaeConfig(shapes, weightsFile, weightsName);

@@ -141,7 +141,7 @@ export class WanPipeline {
     const budget = opts.memoryBudgetBytes ?? totalmem();
     if (need.weightsBytes > budget) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} as float32 on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
+      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
     }
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
     let scheduler: ModelFacts['scheduler'] = null;

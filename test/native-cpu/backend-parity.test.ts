@@ -27,7 +27,7 @@ const BACKEND_OPS = [
   'upload/download', 'copy', 'linear', 'layer_norm', 'layer_norm_modulated', 'rms_norm', 'add_gated', 'activation',
   'modulation_rows', 'add_positional', 'linear_combination', 'multiply', 'embedding', 'timestep_embedding', 'rope',
   'patchify', 'unpatchify', 'permute', 'conv3d', 'channel_rms_norm', 'upsample_nearest_2x', 'avg_down_3d',
-  'dup_up_3d', 'attention', 'mean_abs_difference', 'add_to_weight',
+  'dup_up_3d', 'attention', 'mean_abs_difference', 'add_to_weight', 'load_weight', 'mergeable_copy',
 ];
 
 describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {

@@ -231,7 +231,7 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     expect((await pipe.generate(request).result).experts).toBe('single');
     await expect(WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', memoryBudgetBytes: 1000 })).rejects.toMatchObject({
       code: 'E_OOM',
-      message: expect.stringMatching(/the models need .* GiB as float32 .* more than the memory budget of 0\.0 GiB/),
+      message: expect.stringMatching(/the models need .* GiB on the CPU backend .* more than the memory budget of 0\.0 GiB/),
     });
   });
 });

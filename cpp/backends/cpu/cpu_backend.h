@@ -1,5 +1,8 @@
 #pragma once
-// The float32 CPU backend: the reference every other backend is checked against.
+// The CPU backend: float32 arithmetic, the reference every other backend is checked against.
+// Weights: linear()'s matrices stay in their stored dtype (bf16, f16, fp8 + scale, GGUF blocks)
+// and are widened per GEMM tile; every other weight is float32 (see load_weight).
+#include <atomic>
 #include <memory>
 
 #include "backends/cpu/gemm.h"
@@ -16,6 +19,8 @@ class CpuBackend final : public Backend {
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor upload(const float* host, const Shape& shape) override;
   Tensor upload_i32(const int32_t* host, const Shape& shape) override;
+  Tensor load_weight(const StoredWeight& w) override;
+  Tensor mergeable_copy(const Tensor& base) override;
   void download(const Tensor& t, float* host) override;
   void copy(const Tensor& src, Tensor& dst) override;
 
@@ -45,10 +50,17 @@ class CpuBackend final : public Backend {
   void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
 
   ThreadPool& pool() { return pool_; }
+  // Switches the opt-in bf16 dot products on or off (between forwards: the switch is read per
+  // product and at load). Returns whether they are on: never where the CPU has no bf16 kernel.
+  bool set_bf16_dot(bool on) override;
 
  private:
   ThreadPool pool_;
   Gemm gemm_;
+  // WAN_VIDEO_CPU_PRECISION=bf16 on a CPU with AMX-BF16 or AVX512-BF16: bf16 weights meet
+  // activations rounded to bf16 in dot-product instructions (gemm_bf16.h). Opt-in: not the
+  // reference arithmetic.
+  std::atomic<bool> bf16_dot_{false};
 };
 
 // Applies act in place over n contiguous floats (shared by linear's epilogue and activation()).

@@ -5,6 +5,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_math.h"
 #include "core/error.h"
+#include "core/gguf_blocks.h"
 
 namespace wan::cpu {
 
@@ -99,8 +100,14 @@ void CpuBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out) 
     if (id[i] < 0 || id[i] >= rows)
       fail("E_INVALID_ARGUMENT", "token id " + std::to_string(id[i]) + " is outside the vocabulary of " +
                                      std::to_string(rows));
-  const float* t = table.f32();
   float* o = out.f32();
+  if (table.dtype() != DType::F32) {  // a table kept at its stored dtype: widen the rows read
+    const size_t row_bytes = dtype_bytes(table.dtype(), dim);
+    const auto* t = static_cast<const uint8_t*>(table.raw());
+    for (int64_t i = 0; i < n; ++i) dequantize(table.dtype(), t + id[i] * row_bytes, dim, table.scale(), o + i * dim);
+    return;
+  }
+  const float* t = table.f32();
   for (int64_t i = 0; i < n; ++i) std::memcpy(o + i * dim, t + id[i] * dim, dim * sizeof(float));
 }
 

@@ -449,7 +449,7 @@ class ScratchBuffer {
 };
 
 struct Scratch {
-  ScratchBuffer a, b;
+  ScratchBuffer a, b, stage;  // stage: widened rows of a compressed B panel before packing
   alignas(kAlign) float tile[kMaxTile];
 };
 
@@ -493,6 +493,7 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
+  const WeightRows* W = nullptr;  // B stored compressed (trans_b): widened panel by panel
 };
 
 // One thread's rectangle C[m0:m1, n0:n1], start to finish, with private packed panels.
@@ -500,13 +501,16 @@ void run_rectangle(const KernelSpec& ks, const Problem& p, int64_t m0, int64_t m
   const int MR = ks.mr, NR = ks.nr;
   // Block sizes are whole panels: a block edge inside a panel would make the packers write past
   // the end of the buffers.
-  const int64_t kc_max = even_block(p.K, ks.kc, 8);
+  // A compressed B is decoded in whole blocks: K blocks start on a block boundary.
+  const int64_t k_unit = p.W ? std::max<int64_t>(8, p.W->unit()) : 8;
+  const int64_t kc_max = even_block(p.K, ks.kc, k_unit);
   const int64_t mc_max = even_block(m1 - m0, ks.mc, MR);
   const int64_t nc_max = even_block(n1 - n0, ks.nc, NR);
 
   Scratch& s = thread_scratch();
   float* abuf = s.a.get(static_cast<size_t>(mc_max * kc_max));
   float* bbuf = s.b.get(static_cast<size_t>(nc_max * kc_max));
+  float* stage = p.W ? s.stage.get(static_cast<size_t>(NR * kc_max)) : nullptr;
   float* tile = s.tile;
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
@@ -514,7 +518,14 @@ void run_rectangle(const KernelSpec& ks, const Problem& p, int64_t m0, int64_t m
     for (int64_t pc = 0; pc < p.K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks accumulate onto the first
-      if (p.trans_b)
+      if (p.W) {
+        // Widen NR rows at a time into the stage (L1/L2 sized), then pack them like float rows.
+        for (int64_t q = 0; q < nc; q += NR) {
+          const int64_t w = std::min<int64_t>(NR, nc - q);
+          widen_rows(*p.W, jc + q, w, pc, kc, stage, kc);
+          ks.pack_b_t(stage, kc, w, kc, 1.0f, bbuf + q * kc);
+        }
+      } else if (p.trans_b)
         ks.pack_b_t(p.B + jc * p.ldb + pc, p.ldb, nc, kc, 1.0f, bbuf);
       else
         ks.pack_b_n(p.B + pc * p.ldb + jc, p.ldb, nc, kc, 1.0f, bbuf);
@@ -591,15 +602,31 @@ Grid choose_grid(const KernelSpec& ks, int64_t M, int64_t N, int64_t K, int thre
 
 }  // namespace
 
+namespace {
+void run_problem(const Problem& p, ThreadPool& pool);
+}  // namespace
+
 void sgemm_portable(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc, ThreadPool& pool) {
+  run_problem(Problem{trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, pool);
+}
+
+void sgemm_portable_widened(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                            const WeightRows& W, float beta, float* C, int64_t ldc, ThreadPool& pool) {
+  Problem p{true, M, N, K, alpha, A, lda, nullptr, 0, beta, C, ldc};
+  p.W = &W;
+  run_problem(p, pool);
+}
+
+namespace {
+void run_problem(const Problem& p, ThreadPool& pool) {
+  const int64_t M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {  // as in BLAS: A and B are not read, so NaN in them cannot leak
-    scale_c(M, N, beta, C, ldc);
+  if (K <= 0 || p.alpha == 0.0f) {  // as in BLAS: A and B are not read, so NaN in them cannot leak
+    scale_c(M, N, p.beta, p.C, p.ldc);
     return;
   }
   const KernelSpec& ks = *active_kernel();
-  const Problem p{trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
   const Grid g = choose_grid(ks, M, N, K, pool.size());
   const int64_t mu = ceil_div(M, ks.mr), nu = ceil_div(N, ks.nr);
   const int nt = g.tm * g.tn;
@@ -636,6 +663,7 @@ void sgemm_portable(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, 
       1);
   if (err) std::rethrow_exception(err);
 }
+}  // namespace
 
 const char* sgemm_portable_kernel_name() { return active_kernel()->name; }
 

@@ -9,6 +9,7 @@
 #include "backends/cuda/cublaslt_gemm.h"
 #include "backends/cuda/cuda_error.h"
 #include "backends/cuda/make_cuda_backend.h"
+#include "cuda/kernels/dequant.h"
 
 namespace wan::cuda {
 
@@ -107,7 +108,7 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape)
     if (d < 0) fail("E_NATIVE", "empty: negative dimension in " + shape_str(shape));
   enter();
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const size_t bytes = dtype_bytes(dtype, shape_numel(shape));
   auto storage = std::make_shared<Storage>();
   storage->data = pool_->allocate(bytes, ("tensor " + shape_str(shape)).c_str());
   storage->bytes = bytes;
@@ -130,26 +131,117 @@ Tensor CudaBackend::upload_i32(const int32_t* host, const Shape& shape) {
   return t;
 }
 
-Tensor CudaBackend::upload_weight(const float* host, const Shape& shape) {
-  if (shape.size() != 2) return upload(host, shape);
-  // Matrices as bf16, rounded on the host: half the transfer and no float32 copy on the device.
-  const int64_t n = shape_numel(shape);
-  std::vector<uint16_t> bits(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) bits[i] = f32_to_bf16_bits(host[i]);
-  Tensor t = empty(shape, DType::BF16);
-  if (t.bytes()) {
-    check_cuda(cudaMemcpyAsync(t.raw(), bits.data(), t.bytes(), cudaMemcpyHostToDevice, stream_), "upload_weight");
-    // `bits` dies here; pageable copies are staged before returning, but synchronise anyway so
-    // that this holds for pinned-memory allocators too.
-    check_cuda(cudaStreamSynchronize(stream_), "upload_weight");
+static_assert(static_cast<int>(WeightFormat::F32) == static_cast<int>(DType::F32) &&
+                  static_cast<int>(WeightFormat::F16) == static_cast<int>(DType::F16) &&
+                  static_cast<int>(WeightFormat::BF16) == static_cast<int>(DType::BF16) &&
+                  static_cast<int>(WeightFormat::F8_E4M3) == static_cast<int>(DType::F8_E4M3) &&
+                  static_cast<int>(WeightFormat::Q8_0) == static_cast<int>(DType::Q8_0) &&
+                  static_cast<int>(WeightFormat::Q4_0) == static_cast<int>(DType::Q4_0) &&
+                  static_cast<int>(WeightFormat::Q4_1) == static_cast<int>(DType::Q4_1) &&
+                  static_cast<int>(WeightFormat::Q5_0) == static_cast<int>(DType::Q5_0) &&
+                  static_cast<int>(WeightFormat::Q5_1) == static_cast<int>(DType::Q5_1) &&
+                  static_cast<int>(WeightFormat::Q2_K) == static_cast<int>(DType::Q2_K) &&
+                  static_cast<int>(WeightFormat::Q3_K) == static_cast<int>(DType::Q3_K) &&
+                  static_cast<int>(WeightFormat::Q4_K) == static_cast<int>(DType::Q4_K) &&
+                  static_cast<int>(WeightFormat::Q5_K) == static_cast<int>(DType::Q5_K) &&
+                  static_cast<int>(WeightFormat::Q6_K) == static_cast<int>(DType::Q6_K),
+              "WeightFormat mirrors wan::DType");
+
+namespace {
+// A weight as [rows, cols] with whole blocks along cols: rank-0/1 tensors are one row.
+void rows_cols(const Shape& shape, int64_t* rows, int64_t* cols) {
+  *cols = shape.empty() ? 1 : shape.back();
+  *rows = *cols ? shape_numel(shape) / *cols : 0;
+}
+bool kept_compressed(DType d) { return d == DType::F8_E4M3 || dtype_is_block(d); }
+}  // namespace
+
+Tensor CudaBackend::decode(const Tensor& src, bool to_bf16, int64_t ld, const char* op) {
+  int64_t rows = 0, cols = 0;
+  rows_cols(src.shape(), &rows, &cols);
+  if (!to_bf16) ld = cols;
+  Tensor out = to_bf16 ? empty({rows, ld}, DType::BF16) : empty(src.shape(), DType::F32);
+  enter();
+  if (ld != cols && out.bytes()) check_cuda(cudaMemsetAsync(out.raw(), 0, out.bytes(), stream_), op);
+  DequantParams p;
+  p.src = src.raw();
+  p.format = static_cast<WeightFormat>(src.dtype());
+  p.rows = rows;
+  p.cols = cols;
+  p.src_row_bytes = dtype_bytes(src.dtype(), cols);
+  p.scale = src.scale();
+  p.dst = out.raw();
+  p.dst_ld = ld;
+  p.dst_bf16 = to_bf16;
+  launch_dequant(p, stream_);
+  after(op);
+  return out;
+}
+
+// The stored bytes go to the device as they are; anything that must change representation is
+// decoded there (no float32 copy on the host). Matrices: bf16 as stored, f16/f32 to bf16 (the
+// precision the products read), fp8 and GGUF blocks kept compressed (linear() decodes them per
+// product). Tables: bf16. Everything else: float32.
+Tensor CudaBackend::load_weight(const StoredWeight& w) {
+  const int64_t n = shape_numel(w.shape);
+  if (w.dtype == DType::I32 || w.bytes != dtype_bytes(w.dtype, n))
+    fail("E_MODEL_FORMAT", "weight \"" + w.name + "\": " + std::to_string(w.bytes) + " bytes for " +
+                               dtype_name(w.dtype) + " " + shape_str(w.shape));
+  const bool two_d = w.shape.size() == 2;
+  const bool matrix = w.use == WeightUse::Matrix && two_d;
+  const bool table = w.use == WeightUse::Table && two_d;
+  enter();
+  auto upload_bytes = [&](DType as) {
+    Tensor t = empty(w.shape, as);
+    t.set_scale(w.scale);
+    if (w.bytes) check_cuda(cudaMemcpyAsync(t.raw(), w.data, w.bytes, cudaMemcpyHostToDevice, stream_), "load_weight");
+    return t;
+  };
+  Tensor out;
+  if (matrix && kept_compressed(w.dtype)) {
+    out = upload_bytes(w.dtype);
+  } else {
+    const bool bf16 = matrix || table;
+    const DType want = bf16 ? DType::BF16 : DType::F32;
+    if (w.dtype == want && w.scale == 1.0f) {
+      out = upload_bytes(want);
+    } else {
+      Tensor stored = upload_bytes(w.dtype);  // released to the pool once the decode is enqueued
+      int64_t rows = 0, cols = 0;
+      rows_cols(w.shape, &rows, &cols);
+      out = decode(stored, bf16, cols, "load_weight").view(w.shape);
+    }
   }
-  return t;
+  // The source may be a file map the caller releases next: pageable copies are staged before
+  // cudaMemcpyAsync returns, but synchronise anyway so that this holds for pinned memory too.
+  check_cuda(cudaStreamSynchronize(stream_), "load_weight");
+  return out;
+}
+
+// A LoRA merges into bf16 for matrices (the precision every product reads them in: float32 storage
+// would be rounded there anyway) and float32 otherwise; compressed bases are decoded, never
+// re-quantized.
+Tensor CudaBackend::mergeable_copy(const Tensor& base) {
+  require_cuda(base, "mergeable_copy", "base");
+  if (base.dtype() == DType::F32 || base.dtype() == DType::BF16) {
+    if (base.scale() != 1.0f) return decode(base, false, 0, "mergeable_copy");
+    Tensor t = empty(base.shape(), base.dtype());
+    copy(base, t);
+    return t;
+  }
+  const bool matrix = base.rank() == 2;
+  return decode(base, matrix, base.dim(-1), "mergeable_copy").view(base.shape());
 }
 
 void CudaBackend::download(const Tensor& t, float* host) {
   require_cuda(t, "download", "source");
-  require_f32(t, "download", "source");
   enter();
+  if (t.dtype() != DType::F32 || t.scale() != 1.0f) {
+    WAN_CHECK(t.dtype() != DType::I32, "download of an I32 tensor");
+    const Tensor wide = decode(t, false, 0, "download");
+    download(wide, host);
+    return;
+  }
   if (t.bytes()) check_cuda(cudaMemcpyAsync(host, t.raw(), t.bytes(), cudaMemcpyDeviceToHost, stream_), "download");
   // Faults of earlier kernels surface here (the stream executes them before the copy).
   check_cuda(cudaStreamSynchronize(stream_), "download", "an earlier op on the stream may have failed");

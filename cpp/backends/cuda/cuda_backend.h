@@ -1,7 +1,10 @@
 #pragma once
 // The CUDA backend: every op of cpp/ops/backend.h on one stream of one device. Activations are
-// float32 device tensors (norms, modulation, softmax stay float32 as the reference keeps them);
-// 2-D weights are stored bf16 and meet the activations on tensor cores with float32 accumulation.
+// float32 device tensors (norms, modulation, softmax stay float32 as the reference keeps them).
+// Weights arrive at their stored precision (load_weight): bf16 matrices are uploaded as they are,
+// f16/f32 ones become bf16 on the device, fp8 and GGUF block matrices stay compressed and are
+// dequantized on the device into a bf16 operand just before each product; tables are bf16, every
+// other weight float32. Matrices meet the activations on tensor cores with float32 accumulation.
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -26,7 +29,8 @@ class CudaBackend final : public Backend {
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor upload(const float* host, const Shape& shape) override;
   Tensor upload_i32(const int32_t* host, const Shape& shape) override;
-  Tensor upload_weight(const float* host, const Shape& shape) override;
+  Tensor load_weight(const StoredWeight& w) override;
+  Tensor mergeable_copy(const Tensor& base) override;
   void download(const Tensor& t, float* host) override;
   void copy(const Tensor& src, Tensor& dst) override;
 
@@ -74,6 +78,9 @@ class CudaBackend final : public Backend {
   // bf16 [rows, ld] with ld = round_up(cols, 8), zero-padded: a GEMM operand from an F32 tensor
   // or a BF16 one whose rows are not 16-byte multiples.
   Tensor to_bf16_padded(const Tensor& src, int64_t rows, int64_t cols, int64_t* ld, const char* op);
+  // `src` (any weight dtype, its scale applied) decoded on the device into a new tensor of `shape`:
+  // bf16 [rows, ld] (ld >= cols, padding zeroed) or float32 [rows, cols].
+  Tensor decode(const Tensor& src, bool to_bf16, int64_t ld, const char* op);
   void simple_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
   bool flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
 

@@ -1,6 +1,8 @@
 // linear(): activations f32 -> bf16 in one pass into a pooled buffer (rows padded to a multiple
 // of 8 elements for 16-byte tensor-core loads), then cuBLASLt or our mma.sync GEMM with the bias
-// and activation in the epilogue, float32 out.
+// and activation in the epilogue, float32 out. A weight kept compressed (fp8 + scale, GGUF blocks)
+// is first decoded into a pooled bf16 operand (cuda/kernels/dequant.cu), just in time: device
+// memory holds the compressed matrices plus one decoded operand at a time.
 #include <cstdlib>
 #include <cstring>
 
@@ -55,8 +57,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
                                                 shape_str(x.shape()));
   WAN_CHECK(y.dim(-1) == N && y.numel() == M * N, "linear: output " + shape_str(y.shape()));
   WAN_CHECK(!bias || bias->numel() == N, "linear: bias " + (bias ? shape_str(bias->shape()) : std::string()));
-  WAN_CHECK(w.dtype() == DType::BF16 || w.dtype() == DType::F32,
-            std::string("linear: weight dtype ") + dtype_name(w.dtype()));
+  WAN_CHECK(w.dtype() != DType::I32, "linear: an I32 weight");
   enter();
   if (M == 0 || N == 0) return;
   const Act kact = static_cast<Act>(act);
@@ -76,6 +77,10 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
   int64_t ldb = K;
   if (w.dtype() == DType::BF16 && K % 8 == 0 && aligned16(w.raw())) {
     wb = w.data<uint16_t>();
+  } else if (w.dtype() != DType::BF16 && w.dtype() != DType::F32) {
+    ldb = round8(K);
+    wpad = decode(w, true, ldb, op);
+    wb = wpad.data<uint16_t>();
   } else {
     wpad = to_bf16_padded(w, N, K, &ldb, op);
     wb = wpad.data<uint16_t>();

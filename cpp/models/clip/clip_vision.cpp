@@ -15,13 +15,15 @@ ClipVisionEncoder::ClipVisionEncoder(Backend& backend, const ClipVisionConfig& c
   if (c.image_size % c.patch_size != 0) fail("E_MODEL_FORMAT", "CLIP image_size must be a multiple of patch_size");
   if (c.num_layers < 1) fail("E_MODEL_FORMAT", "CLIP needs at least one encoder layer (hidden_states[-2] is the input of the last)");
   const int64_t D = c.hidden_size, F = c.intermediate_size, P = c.patch_size;
-  auto take = [&](const std::string& name, const Shape& shape) {
-    Tensor t = src.take(name, shape);
+  // The layers' linear() matrices may stay at their stored precision (the backend's choice); the
+  // patch embedding is a 4-D conv kernel viewed as a matrix, taken as float32 like the rest.
+  auto take = [&](const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) {
+    Tensor t = src.take(name, shape, use);
     weight_bytes_ += t.bytes();
     return t;
   };
   auto linear = [&](const std::string& p, int64_t out, int64_t in) {
-    return LinearW{take(p + ".weight", {out, in}), take(p + ".bias", {out})};
+    return LinearW{take(p + ".weight", {out, in}, WeightUse::Matrix), take(p + ".bias", {out})};
   };
   auto norm = [&](const std::string& p) { return LayerNormW{take(p + ".weight", {D}), take(p + ".bias", {D})}; };
 

@@ -103,13 +103,15 @@ struct DitPass {
 class WanDit {
  public:
   WanDit(Backend& backend, const WanDitConfig& config, WeightSource& weights);
+  WanDit(const WanDit&) = delete;  // weights_by_name() points into this object
+  WanDit& operator=(const WanDit&) = delete;
   const WanDitConfig& config() const { return config_; }
   // Returns the predicted flow [B, out_channels, F, H, W]; fills `trace` when given.
   Tensor forward(const DitInputs& in, Trace* trace = nullptr);
   size_t weight_bytes() const { return weight_bytes_; }
-  // Every weight by canonical (diffusers) name, sharing storage with the model: what a LoRA
-  // merge writes into.
-  const std::map<std::string, Tensor>& weights_by_name() const { return named_; }
+  // Every weight by canonical (diffusers) name: the slot in the weight structs that forward()
+  // reads, which a LoRA merge may point at a merged copy (and back).
+  const std::map<std::string, Tensor*>& weights_by_name() const { return named_; }
 
   DitPass begin(const DitInputs& in, Trace* trace = nullptr);
   // Blocks [first, last) on pass.x.
@@ -126,7 +128,7 @@ class WanDit {
   WanDitConfig config_;
   WanDitWeights w_;
   size_t weight_bytes_ = 0;
-  std::map<std::string, Tensor> named_;
+  std::map<std::string, Tensor*> named_;
 };
 
 }  // namespace wan::dit

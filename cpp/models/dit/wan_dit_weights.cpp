@@ -9,22 +9,26 @@ namespace wan::dit {
 
 namespace {
 
+// Binds each tensor into its slot of the weight structs and records the slot by name. The
+// matrices of linear() are taken as WeightUse::Matrix (the backend may keep them compressed); the
+// patch embedding stays float32 (a 5-D conv kernel viewed as a matrix: small, and widened once).
 struct Binder {
   WeightSource& src;
-  std::map<std::string, Tensor>& named;  // every bound tensor by canonical name (LoRA targets)
+  std::map<std::string, Tensor*>& named;  // every bound slot by canonical name (LoRA targets)
   size_t bytes = 0;
 
-  Tensor take(const std::string& name, const Shape& shape) {
-    Tensor t = src.take(name, shape);
-    bytes += t.bytes();
-    named[name] = t;
-    return t;
+  void take(Tensor& slot, const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) {
+    slot = src.take(name, shape, use);
+    bytes += slot.bytes();
+    named[name] = &slot;
   }
-  LinearW linear(const std::string& prefix, int64_t out, int64_t in) {
-    return {take(prefix + ".weight", {out, in}), take(prefix + ".bias", {out})};
+  void linear(LinearW& w, const std::string& prefix, int64_t out, int64_t in) {
+    take(w.weight, prefix + ".weight", {out, in}, WeightUse::Matrix);
+    take(w.bias, prefix + ".bias", {out});
   }
-  AffineNormW norm(const std::string& prefix, int64_t n) {
-    return {take(prefix + ".weight", {n}), take(prefix + ".bias", {n})};
+  void norm(AffineNormW& w, const std::string& prefix, int64_t n) {
+    take(w.weight, prefix + ".weight", {n});
+    take(w.bias, prefix + ".bias", {n});
   }
 };
 
@@ -37,48 +41,52 @@ void WanDit::bind(WeightSource& src) {
     fail("E_MODEL_FORMAT", "transformer config: heads and an even head_dim are required");
   Binder b{src, named_};
 
-  Tensor patch = b.take("patch_embedding.weight", {dim, c.in_channels, c.patch_t, c.patch_h, c.patch_w});
-  w_.patch_embedding = {patch.view({dim, c.in_channels * P}), b.take("patch_embedding.bias", {dim})};
+  // The 5-D conv3d kernel, viewed as the [dim, C * P] matrix of the patch product.
+  b.take(w_.patch_embedding.weight, "patch_embedding.weight", {dim, c.in_channels, c.patch_t, c.patch_h, c.patch_w});
+  w_.patch_embedding.weight = w_.patch_embedding.weight.view({dim, c.in_channels * P});
+  b.take(w_.patch_embedding.bias, "patch_embedding.bias", {dim});
 
-  w_.time_linear_1 = b.linear("condition_embedder.time_embedder.linear_1", dim, c.freq_dim);
-  w_.time_linear_2 = b.linear("condition_embedder.time_embedder.linear_2", dim, dim);
-  w_.time_proj = b.linear("condition_embedder.time_proj", 6 * dim, dim);
-  w_.text_linear_1 = b.linear("condition_embedder.text_embedder.linear_1", dim, c.text_dim);
-  w_.text_linear_2 = b.linear("condition_embedder.text_embedder.linear_2", dim, dim);
+  b.linear(w_.time_linear_1, "condition_embedder.time_embedder.linear_1", dim, c.freq_dim);
+  b.linear(w_.time_linear_2, "condition_embedder.time_embedder.linear_2", dim, dim);
+  b.linear(w_.time_proj, "condition_embedder.time_proj", 6 * dim, dim);
+  b.linear(w_.text_linear_1, "condition_embedder.text_embedder.linear_1", dim, c.text_dim);
+  b.linear(w_.text_linear_2, "condition_embedder.text_embedder.linear_2", dim, dim);
   if (c.image_dim > 0) {
     const std::string p = "condition_embedder.image_embedder.";
-    w_.image_embedder.norm1 = b.norm(p + "norm1", c.image_dim);
-    w_.image_embedder.ff_in = b.linear(p + "ff.net.0.proj", c.image_dim, c.image_dim);
-    w_.image_embedder.ff_out = b.linear(p + "ff.net.2", dim, c.image_dim);
-    w_.image_embedder.norm2 = b.norm(p + "norm2", dim);
-    if (c.pos_embed_seq_len > 0) w_.image_embedder.pos_embed = b.take(p + "pos_embed", {1, c.pos_embed_seq_len, c.image_dim});
+    ImageEmbedderW& ie = w_.image_embedder;
+    b.norm(ie.norm1, p + "norm1", c.image_dim);
+    b.linear(ie.ff_in, p + "ff.net.0.proj", c.image_dim, c.image_dim);
+    b.linear(ie.ff_out, p + "ff.net.2", dim, c.image_dim);
+    b.norm(ie.norm2, p + "norm2", dim);
+    if (c.pos_embed_seq_len > 0) b.take(ie.pos_embed, p + "pos_embed", {1, c.pos_embed_seq_len, c.image_dim});
   }
 
+  // Sized before binding: the named slots point into this vector.
   w_.blocks.resize(c.num_layers);
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = "blocks." + std::to_string(i) + ".";
     BlockW& blk = w_.blocks[i];
     for (auto [attn, name] : {std::pair<AttentionW*, const char*>{&blk.attn1, "attn1"}, {&blk.attn2, "attn2"}}) {
       const std::string a = p + name + ".";
-      attn->to_q = b.linear(a + "to_q", dim, dim);
-      attn->to_k = b.linear(a + "to_k", dim, dim);
-      attn->to_v = b.linear(a + "to_v", dim, dim);
-      attn->to_out = b.linear(a + "to_out.0", dim, dim);
-      attn->norm_q = b.take(a + "norm_q.weight", {dim});
-      attn->norm_k = b.take(a + "norm_k.weight", {dim});
+      b.linear(attn->to_q, a + "to_q", dim, dim);
+      b.linear(attn->to_k, a + "to_k", dim, dim);
+      b.linear(attn->to_v, a + "to_v", dim, dim);
+      b.linear(attn->to_out, a + "to_out.0", dim, dim);
+      b.take(attn->norm_q, a + "norm_q.weight", {dim});
+      b.take(attn->norm_k, a + "norm_k.weight", {dim});
     }
     if (c.added_kv_proj_dim > 0) {
-      blk.attn2.add_k_proj = b.linear(p + "attn2.add_k_proj", dim, c.added_kv_proj_dim);
-      blk.attn2.add_v_proj = b.linear(p + "attn2.add_v_proj", dim, c.added_kv_proj_dim);
-      blk.attn2.norm_added_k = b.take(p + "attn2.norm_added_k.weight", {dim});
+      b.linear(blk.attn2.add_k_proj, p + "attn2.add_k_proj", dim, c.added_kv_proj_dim);
+      b.linear(blk.attn2.add_v_proj, p + "attn2.add_v_proj", dim, c.added_kv_proj_dim);
+      b.take(blk.attn2.norm_added_k, p + "attn2.norm_added_k.weight", {dim});
     }
-    if (c.cross_attn_norm) blk.norm2 = b.norm(p + "norm2", dim);
-    blk.ffn_in = b.linear(p + "ffn.net.0.proj", c.ffn_dim, dim);
-    blk.ffn_out = b.linear(p + "ffn.net.2", dim, c.ffn_dim);
-    blk.scale_shift_table = b.take(p + "scale_shift_table", {1, 6, dim});
+    if (c.cross_attn_norm) b.norm(blk.norm2, p + "norm2", dim);
+    b.linear(blk.ffn_in, p + "ffn.net.0.proj", c.ffn_dim, dim);
+    b.linear(blk.ffn_out, p + "ffn.net.2", dim, c.ffn_dim);
+    b.take(blk.scale_shift_table, p + "scale_shift_table", {1, 6, dim});
   }
-  w_.proj_out = b.linear("proj_out", c.out_channels * P, dim);
-  w_.scale_shift_table = b.take("scale_shift_table", {1, 2, dim});
+  b.linear(w_.proj_out, "proj_out", c.out_channels * P, dim);
+  b.take(w_.scale_shift_table, "scale_shift_table", {1, 2, dim});
   src.finish();
   weight_bytes_ = b.bytes;
 }

@@ -26,26 +26,27 @@ Umt5Encoder::Umt5Encoder(Backend& backend, const Umt5Config& config, WeightSourc
     : backend_(backend), config_(config) {
   const Umt5Config& c = config_;
   const int64_t inner = int64_t{c.num_heads} * c.d_kv;
-  auto take = [&](const std::string& name, const Shape& shape) {
-    Tensor t = src.take(name, shape);
+  auto take = [&](const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) {
+    Tensor t = src.take(name, shape, use);
     weight_bytes_ += t.bytes();
     return t;
   };
-  w_.embed_tokens = take("encoder.embed_tokens.weight", {c.vocab_size, c.d_model});
+  constexpr WeightUse kMatrix = WeightUse::Matrix, kTable = WeightUse::Table;
+  w_.embed_tokens = take("encoder.embed_tokens.weight", {c.vocab_size, c.d_model}, kTable);
   w_.layers.resize(c.num_layers);
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = "encoder.block." + std::to_string(i) + ".layer.";
     LayerW& l = w_.layers[i];
     l.attn_norm = take(p + "0.layer_norm.weight", {c.d_model});
-    l.q = take(p + "0.SelfAttention.q.weight", {inner, c.d_model});
-    l.k = take(p + "0.SelfAttention.k.weight", {inner, c.d_model});
-    l.v = take(p + "0.SelfAttention.v.weight", {inner, c.d_model});
-    l.o = take(p + "0.SelfAttention.o.weight", {c.d_model, inner});
+    l.q = take(p + "0.SelfAttention.q.weight", {inner, c.d_model}, kMatrix);
+    l.k = take(p + "0.SelfAttention.k.weight", {inner, c.d_model}, kMatrix);
+    l.v = take(p + "0.SelfAttention.v.weight", {inner, c.d_model}, kMatrix);
+    l.o = take(p + "0.SelfAttention.o.weight", {c.d_model, inner}, kMatrix);
     l.relative_attention_bias = take(p + "0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads});
     l.ffn_norm = take(p + "1.layer_norm.weight", {c.d_model});
-    l.wi_0 = take(p + "1.DenseReluDense.wi_0.weight", {c.d_ff, c.d_model});
-    l.wi_1 = take(p + "1.DenseReluDense.wi_1.weight", {c.d_ff, c.d_model});
-    l.wo = take(p + "1.DenseReluDense.wo.weight", {c.d_model, c.d_ff});
+    l.wi_0 = take(p + "1.DenseReluDense.wi_0.weight", {c.d_ff, c.d_model}, kMatrix);
+    l.wi_1 = take(p + "1.DenseReluDense.wi_1.weight", {c.d_ff, c.d_model}, kMatrix);
+    l.wo = take(p + "1.DenseReluDense.wo.weight", {c.d_model, c.d_ff}, kMatrix);
   }
   w_.final_norm = take("encoder.final_layer_norm.weight", {c.d_model});
   src.finish();

@@ -19,8 +19,17 @@ Twin Ctx::input(const Shape& s, float lo, float hi) { return from(random(shape_n
 
 Twin Ctx::weight(const Shape& s, float scale) {
   const auto host = random(shape_numel(s), -scale, scale);
-  return {ref_.upload_weight(host.data(), s), dut_.upload_weight(host.data(), s), s};
+  StoredWeight w;
+  w.name = "parity weight";
+  w.data = host.data();
+  w.bytes = host.size() * sizeof(float);
+  w.dtype = DType::F32;
+  w.shape = s;
+  w.use = WeightUse::Matrix;
+  return stored(w);
 }
+
+Twin Ctx::stored(const StoredWeight& w) { return {ref_.load_weight(w), dut_.load_weight(w), w.shape}; }
 
 Twin Ctx::ints(const std::vector<int32_t>& host, const Shape& s) {
   return {ref_.upload_i32(host.data(), s), dut_.upload_i32(host.data(), s), s};

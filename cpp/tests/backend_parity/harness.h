@@ -25,10 +25,13 @@ class Ctx {
   Backend& dut() { return dut_; }
 
   std::vector<float> random(int64_t n, float lo = -1.0f, float hi = 1.0f);
-  // Activations (upload), weights (upload_weight: bf16 matrices on the CUDA backend), int ids.
+  // Activations (upload), float32 linear() weights (load_weight: bf16 matrices on the CUDA
+  // backend), weights at a stored dtype as each backend chooses to keep them, int ids.
   Twin input(const Shape& s, float lo = -1.0f, float hi = 1.0f);
   Twin from(const std::vector<float>& host, const Shape& s);
   Twin weight(const Shape& s, float scale = 0.5f);
+  Twin stored(const StoredWeight& w);
+  std::mt19937_64& rng() { return rng_; }
   Twin ints(const std::vector<int32_t>& host, const Shape& s);
   std::vector<float> download_ref(const Tensor& t);
   std::vector<float> download_dut(const Tensor& t);
@@ -60,6 +63,7 @@ constexpr double kAttentionBf16 = 8e-3;
 constexpr double kModel = 1e-2;
 
 std::vector<Check> op_checks();
+std::vector<Check> weight_checks();
 std::vector<Check> model_checks();
 
 }  // namespace wan::parity

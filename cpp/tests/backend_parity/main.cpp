@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
               info.gemm.c_str(), on_device ? "" : (", " + why).c_str());
 
   auto checks = parity::op_checks();
+  for (auto& w : parity::weight_checks()) checks.push_back(std::move(w));
   if (models)
     for (auto& m : parity::model_checks()) checks.push_back(std::move(m));
 

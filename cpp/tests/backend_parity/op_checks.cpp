@@ -395,9 +395,10 @@ void add_cache_and_lora(std::vector<Check>& v) {
                    return std::max(std::fabs(dut - ref) / ref, std::fabs(dut1 - ref1) / ref1);
                  }});
   }
-  // The merged weight is read back through a product: bf16 weights have no download.
+  // The merged weight is read back through a product.
   v.push_back({"add_to_weight 96x200 then linear", kBf16, [](Ctx& c) {
-                 Twin w = c.weight({96, 200}), delta = c.input({96, 200}, -0.05f, 0.05f);
+                 Twin base = c.weight({96, 200}), delta = c.input({96, 200}, -0.05f, 0.05f);
+                 Twin w{c.ref().mergeable_copy(base.ref), c.dut().mergeable_copy(base.dut), base.shape};
                  c.ref().add_to_weight(w.ref, delta.ref, 0.7f);
                  c.dut().add_to_weight(w.dut, delta.dut, 0.7f);
                  Twin x = c.input({33, 200}), y = out(c, {33, 96});
