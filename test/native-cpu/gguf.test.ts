@@ -39,7 +39,7 @@ describe('GGUF block decoding against gguf-py (test/fixtures)', () => {
 describe('the panel path (a BLAS build\'s way of widening: per panel of rows, then sgemm)', () => {
   it('gives the same products (WAN_VIDEO_QGEMM=panel, in a child process: the choice is made at load)', () => {
     const cli = join(repoRoot, 'dist', 'cli', 'main.js');
-    const r = spawnSync(process.execPath, [cli, 'conformance', join(repoRoot, 'test', 'fixtures'), '--json'], {
+    const r = spawnSync(process.execPath, [cli, 'conformance', join(repoRoot, 'test', 'fixtures'), '--family', 'gguf-blocks', '--json'], {
       encoding: 'utf8', env: { ...process.env, WAN_VIDEO_DEVICE: 'cpu', WAN_VIDEO_QGEMM: 'panel' },
     });
     expect(r.status, r.stderr).toBe(0);
