@@ -14,6 +14,7 @@ import type { NativeVae } from '../bindings/native-vae.js';
 import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { inspectModelFolder } from '../model/folder.js';
+import { deviceBudgetBytes, estimateCudaMemory } from '../model/cuda-memory.js';
 import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
@@ -97,7 +98,7 @@ export class WanPipeline {
     if (folder.missing.length) {
       throw new WanError('E_MODEL_FORMAT', `${join(dir, 'model_index.json')}: components ${folder.missing.join(', ')} are declared but their folders are missing`);
     }
-    const { addon } = loadAddon(opts.device);
+    const { addon, kind } = loadAddon(opts.device);
     const paired = folder.present.includes('transformer_2');
     const plan = await planTransformer(join(dir, 'transformer'), paired ? { expert: 'high-noise', pairedWith: true } : {});
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
@@ -105,11 +106,17 @@ export class WanPipeline {
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
-    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
-    const budget = opts.memoryBudgetBytes ?? totalmem();
+    // On CUDA: bf16 matrices against the device's free memory (lib/model/cuda-memory.ts).
+    const plans = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan };
+    const size = { width: d.width, height: d.height, numFrames: d.numFrames };
+    const onCuda = kind === 'cuda';
+    const need = onCuda ? estimateCudaMemory(plans, size) : estimateMemory(plans, size);
+    const budget = opts.memoryBudgetBytes ?? (onCuda ? deviceBudgetBytes(addon.info()) : null) ?? totalmem();
     if (need.weightsBytes > budget) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} as float32 on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
+      const where = onCuda ? 'with bf16 matrices on the CUDA device' : 'as float32 on the CPU backend';
+      const of = onCuda && opts.memoryBudgetBytes === undefined ? "the device's free memory" : 'the memory budget';
+      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} ${where} (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than ${of} of ${gib(budget)}`);
     }
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
     let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
