@@ -81,7 +81,8 @@ step() {
   fi
   say "$name (timeout ${t} s)"
   local s=$(date +%s)
-  timeout --kill-after=10 "$t" "$@" >"$L/$name.log" 2>&1
+  # Through bash -c: the command may be one of the functions below (exported), which timeout cannot run.
+  timeout --kill-after=10 "$t" bash -c '"$@"' "$name" "$@" >"$L/$name.log" 2>&1
   local rc=$?
   local d=$(($(date +%s) - s))
   tail -n 60 "$L/$name.log" >>"$LOG"
@@ -91,6 +92,7 @@ step() {
   [ "$status" != ok ] && failed=1
   say "$name: $status (exit $rc, ${d} s)"
   echo "{\"step\": \"$name\", \"status\": \"$status\", \"exit\": $rc, \"seconds\": $d, \"timeout_s\": $t}" >>"$R/steps.jsonl"
+  snapshot
   return $rc
 }
 
@@ -98,9 +100,16 @@ merge() {
   python3 bench/cuda/merge.py --res "$R" --commit "$commit" --budget-s "$budget" --elapsed-s $(($(date +%s) - T0)) \
     $([ $dry = 1 ] && echo --dry-run) --out "$OUT/results.json" >>"$LOG" 2>&1 || say "merge failed"
 }
-finish() {
+# After every step: $OUT holds the results so far, should the whole command be stopped.
+snapshot() {
   merge
   tar -czf "$OUT/build-logs.tar.gz" -C "$W" logs res >/dev/null 2>&1
+}
+finished=0
+finish() {
+  [ $finished = 1 ] && return 0
+  finished=1
+  snapshot
   say "done in $(($(date +%s) - T0)) s; results in $OUT/results.json"
 }
 trap finish EXIT
@@ -156,13 +165,23 @@ json.dump(info, open(sys.argv[1], "w"), indent=1)
 print(json.dumps(info, indent=1))
 PY
 }
+export -f preflight
+export R
 step preflight 30 preflight
 LT_DIRS=$(python3 -c "import json,sys; print(':'.join(json.load(open('$R/preflight.json')).get('cublaslt_dirs', [])))" 2>/dev/null)
 [ -n "$LT_DIRS" ] && export LD_LIBRARY_PATH=$LT_DIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [ $dry = 1 ] && [ -d "$ROOT/.cache/nvidia-cublas/nvidia/cu13/lib" ] && export LD_LIBRARY_PATH=$ROOT/.cache/nvidia-cublas/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # ---- the carried binaries start here (same nvcc 13 as the device); else rebuild them with every core
-starts() { "$BIN/wan_backend_parity" --preflight >"$R/binaries.json" && "$NODE" -e "require('$WAN_VIDEO_CUDA_ADDON')"; }
+# Started, a kernel launched (a binary without code for this GPU fails there, not at --preflight), and
+# the CUDA addon loaded by the carried Node.
+starts() {
+  "$BIN/wan_backend_parity" --preflight >"$R/binaries.json" &&
+    "$BIN/wan_backend_parity" --group ops --filter "activation gelu_tanh" &&
+    "$NODE" -e "require('$WAN_VIDEO_CUDA_ADDON')"
+}
+export -f starts
+export BIN NODE R
 if ! step binaries 30 starts; then
   if [ $dry = 0 ]; then
     lt_inc=$(python3 -c "import nvidia, os; print(next((os.path.join(b, 'cu13/include') for b in nvidia.__path__ if os.path.exists(os.path.join(b, 'cu13/include/cublasLt.h'))), ''))" 2>/dev/null)
@@ -183,6 +202,8 @@ parity() {  # parity NAME GEMM ARGS...
   env ${gemm:+WAN_VIDEO_GEMM=$gemm} "$BIN/wan_backend_parity" "${extra[@]}" --json "$R/parity-$name.json" "$@"
 }
 node_cli() { "$NODE" "$PKG/dist/cli/main.js" "$@"; }
+export -f parity node_cli
+export R BIN NODE PKG P dry
 
 if [ $dry = 0 ]; then
   # Small shapes first (every op and model, each group in its own process, both GEMM paths).
@@ -216,7 +237,7 @@ else
   step conformance-cpu 600 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --device cpu --json >'$R/conformance-cpu.json'"
   # --device cuda without a device: refused with E_DEVICE (never a silent CPU run).
   step conformance-cuda-refused 60 bash -c "out=\$('$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --family rng --device cuda 2>&1); rc=\$?; echo \"\$out\"; [ \$rc -ne 0 ] && echo \"\$out\" | grep -q E_DEVICE"
-  step e2e-cpu 300 "$NODE" bench/cuda/e2e.mjs --pkg "$PKG" --out "$R/e2e-cpu.json" --device cpu --parts demo,cancel
+  step e2e-cpu 300 "$NODE" bench/cuda/e2e.mjs --pkg "$PKG" --out "$R/e2e-cpu.json" --device cpu --tiny
   if python3 -c "import numpy, torch" 2>/dev/null; then
     step diffusers-rng 60 python3 bench/cuda/diffusers_ref.py --check-rng
   else

@@ -2,16 +2,17 @@
 // The end-to-end part of the device check (bench/cuda/device-check.sh), run with the carried Node
 // from the carried package (dist/, node_modules/, build/ and build-cuda/ addons):
 //
-//   node bench/cuda/e2e.mjs --pkg DIR --out FILE.json [--device cuda|cpu] [--parts demo,cancel,oom,e2e]
+//   node bench/cuda/e2e.mjs --pkg DIR --out FILE.json [--device cuda|cpu] [--parts demo,cancel,oom,e2e] [--tiny]
 //
+// --tiny (the dry run, on a CPU): the same code at sizes a CPU runs in seconds: a 1-layer transformer
+// on a 2x8x8 latent, the real VAE on 8x8, and no out-of-memory request (a CPU would try to take it).
 // demo    the tiny demo model (random weights, the real diffusers layout): `wan-video generate
 //         --device <device>` through the CLI (PNG frames written), and the same request through
 //         WanPipeline on the device and on the CPU: the frames' relative L2 difference against the
 //         pipeline family's bf16 bound (lib/conformance/tolerances.ts).
 // cancel  a job cancelled at its first step rejects with E_CANCELLED; the next job runs.
-// oom     the real Wan2.1 VAE decoding a latent of 1536x1536 (12288x12288 pixels: ~58 GB per
-//         feature map at the last level) must fail with E_OOM, and a small decode with the same
-//         VAE must then succeed.
+// oom     a transformer block at the 1.3B dimensions on 10M tokens (61 GB per activation) must
+//         fail with E_OOM, and a small forward with the same model must then run.
 // e2e     random weights at the real Wan2.1-1.3B size: the native denoising loop at 480p x 81
 //         frames (latent 21x60x104, 32,760 tokens), 2 UniPC steps with guidance 5 (two forwards a
 //         step), then the Wan2.1 VAE decode of the 21 latent frames: seconds per step, VAE seconds,
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     device: { type: 'string', default: 'cuda' },
     parts: { type: 'string', default: 'demo,cancel,oom,e2e' },
+    tiny: { type: 'boolean', default: false },
   },
 });
 if (!values.pkg || !values.out) {
@@ -47,7 +49,8 @@ const { ensureTinyModel } = await import(dist('demo/tiny-model.js'));
 const { decodeFrames } = await import(dist('video/vae-decode.js'));
 const { FAMILY_PRECISION, bf16Bound } = await import(dist('conformance/tolerances.js'));
 
-const results = { device, parts: [...parts] };
+const tiny = values.tiny;
+const results = { device, parts: [...parts], tiny };
 const save = () => writeFileSync(values.out, `${JSON.stringify(results, null, 2)}\n`);
 const log = (line) => console.log(`e2e: ${line}`);
 const errorOf = (err) => ({ code: err?.code ?? null, message: String(err?.message ?? err).slice(0, 400) });
@@ -139,33 +142,52 @@ async function wan21Vae(addon) {
     _class_name: 'AutoencoderKLWan', attn_scales: [], base_dim: 96, decoder_base_dim: null, dim_mult: [1, 2, 4, 4], dropout: 0.0,
     in_channels: 3, is_residual: false, latents_mean: WAN21_LATENTS_MEAN, latents_std: WAN21_LATENTS_STD, num_res_blocks: 2,
     out_channels: 3, patch_size: null, scale_factor_spatial: 8, scale_factor_temporal: 4, temperal_downsample: [false, true, true], z_dim: 16,
-  });
+  }, 'Wan2.1 VAE config (e2e.mjs)');
   return addon.randomVae({ ...config, withEncoder: false }, 7);
+}
+// The transformer of the e2e part: the real 1.3B configuration, or one layer of 2 heads (--tiny).
+function ditConfig() {
+  return tiny ? { ...DIT_1_3B, numHeads: 2, headDim: 64, ffnDim: 256, numLayers: 1 } : DIT_1_3B;
 }
 const randn = (addon, seed, shape) => ({ data: addon.randn(seed, shape), shape });
 
 await part('oom', async () => {
+  // One block at the 1.3B dimensions on 10M tokens (latent 10 x 2000 x 2000): each [tokens, 1536]
+  // float32 activation is 61 GB, so the third of them (q, after the patch embedding and the norm)
+  // cannot be allocated on a 141 GB device, before any long computation. Then a small forward
+  // with the same model must run.
   const { addon } = loadAddon(device);
-  const vae = await wan21Vae(addon);
+  const dit = await addon.randomTransformer({ ...ditConfig(), numLayers: 1 }, 3);
+  const text = randn(addon, 1, [1, 512, 4096]);
+  const forward = (shape) => dit.forward({
+    hiddenStates: { data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), shape },
+    timestep: { data: new Float32Array([999]), shape: [1] },
+    encoderHiddenStates: text,
+  });
   try {
-    let code = null;
-    try {
-      await vae.decode(randn(addon, 1, [1, 16, 1, 1536, 1536]), { format: 'rgb8' }, () => undefined).done;
-    } catch (err) {
-      code = err?.code ?? String(err);
+    let code = tiny ? 'not run (--tiny)' : null;
+    if (!tiny) {
+      try {
+        await forward([1, 16, 10, 2000, 2000]);
+        code = 'no error';
+      } catch (err) {
+        code = err?.code ?? String(err);
+        results.oom_error = errorOf(err);
+      }
     }
-    const small = await vae.decode(randn(addon, 2, [1, 16, 1, 60, 104]), { format: 'rgb8' }, () => undefined).done;
-    return { oom: code, next_job_frames: small.frames, pass: code === 'E_OOM' && small.frames === 1 };
+    const small = await forward([1, 16, 2, 16, 16]);
+    const ok = small.sample.data.every(Number.isFinite);
+    return { oom: code, next_job_ok: ok, pass: (tiny || code === 'E_OOM') && ok };
   } finally {
-    vae.dispose();
+    dit.dispose();
   }
 });
 
 await part('e2e', async () => {
   const { addon } = loadAddon(device);
-  const [F, H, W] = [21, 60, 104];
+  const [F, H, W] = tiny ? [2, 8, 8] : [21, 60, 104];
   const t0 = performance.now();
-  const dit = await addon.randomTransformer(DIT_1_3B, 1);
+  const dit = await addon.randomTransformer(ditConfig(), 1);
   const vae = await wan21Vae(addon);
   const loadS = (performance.now() - t0) / 1000;
   try {
