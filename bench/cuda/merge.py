@@ -96,7 +96,10 @@ def merge(res, commit, dry, budget_s=None, elapsed_s=None):
                 if c.get("error"):
                     e["error"] = c["error"]
                 parity.append(e)
-            # A run that died part-way leaves its JSON unwritten (caught above) or fewer checks than listed.
+            # The harness rewrites its report after every check: a run that died part-way says so.
+            if rep.get("complete") is False:
+                parity.append({"name": f"{stem}{label} (ended after {len(rep.get('parity', []))} checks)", "rel_l2": None,
+                               "bound": None, "pass": False, "error": why_missing(steps, f"parity-{stem}")})
     out["parity"] = parity
     out["parity_summary"] = {
         "checks": len(parity),

@@ -65,12 +65,13 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
       'preflight.json': { gpu: 'NVIDIA H200', driver: '580.159.03' },
       'parity-ops.json': device(['linear 1x8x8 bias none'], 'cublaslt'),
       'parity-ops-mma.json': device(['linear 1x8x8 bias none'], 'mma-sync'),
+      'parity-production-ops.json': { ...device(['linear production 32760x1536x1536 q/k/v/o (sampled rows)'], 'cublaslt'), complete: false },
       'conformance.json': { passed: 80, failed: 1, skipped: 2, cases: [{ case: 'dit/x', status: 'fail' }] },
       'e2e.json': { e2e: { width: 832, height: 480, frames: 81, steps: 2, seconds_per_step: 2.5, vae_decode_s: 9, peak_device_bytes: 1e10, step_ms: [2500, 2500] } },
       'bench.json': { transformer_1_3b_480p: { seconds: 1.1 } },
       'diffusers.json': { transformer_1_3b_480p: { seconds: 2.2, compile_seconds: 1.65 } },
       'attention.json': { attention: [{ shape: 'self b1 h12 s32760 d128', ours_tflops: 300, sdpa_best_tflops: 500 }] },
-      'steps.jsonl': '{"step": "parity-models", "status": "timed out", "exit": 124}\n',
+      'steps.jsonl': '{"step": "parity-models", "status": "timed out", "exit": 124}\n{"step": "parity-production-ops", "status": "failed", "exit": 139}\n',
     }, false);
     expect(j.device).toBe('NVIDIA H200');
     const names = j.parity.map((p: { name: string }) => p.name);
@@ -79,6 +80,8 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
     const models = j.parity.find((p: { name: string }) => p.name.startsWith('models'));
     expect(models.pass).toBe(false);
     expect(models.error).toMatch(/parity-models timed out/);
+    const cut = j.parity.find((p: { name: string }) => p.name.startsWith('production-ops (ended after 1 checks)'));
+    expect(cut?.pass).toBe(false);
     expect(j.conformance).toMatchObject({ passed: 80, failed: 1 });
     expect(j.e2e).toMatchObject({ width: 832, height: 480, frames: 81, steps: 2, seconds_per_step: 2.5, vae_decode_s: 9, peak_device_bytes: 1e10 });
     expect(j.dit_1_3b_480p81).toMatchObject({ ours_s: 1.1, diffusers_eager_s: 2.2, diffusers_compile_s: 1.65, diffusers_eager_over_ours: 2 });

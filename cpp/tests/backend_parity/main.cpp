@@ -166,8 +166,31 @@ int main(int argc, char** argv) {
   for (const auto& g : groups)
     for (auto& c : group_checks(g)) checks.emplace_back(g, std::move(c));
 
+  // The report, rewritten after every check: a process that dies on a device fault leaves the
+  // results of the checks before it ("complete": false until the last).
   std::vector<Result> results;
   int failed = 0;
+  auto write_json = [&](bool partial) {
+    const MemoryStats mem = dut->info().memory;
+    std::ofstream out(json_path);
+    out << "{\n  \"device\": \"" << json_escape(device) << "\",\n  \"mode\": \""
+        << (on_device ? "cuda" : "cpu-self-check") << "\",\n  \"backend\": {\"name\": \"" << json_escape(info.name)
+        << "\", \"gemm\": \"" << json_escape(info.gemm) << "\", \"peak_device_bytes\": " << mem.peak << "},\n";
+    if (!on_device) out << "  \"why_no_device\": \"" << json_escape(why) << "\",\n";
+    out << "  \"reduce\": " << reduce << ",\n  \"complete\": " << (partial ? "false" : "true") << ",\n";
+    out << "  \"passed\": " << results.size() - failed << ",\n  \"failed\": " << failed << ",\n  \"parity\": [\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      out << "    {\"name\": \"" << json_escape(r.name) << "\", \"group\": \"" << r.group << "\", \"rel_l2\": "
+          << json_number(r.rel_l2) << ", \"bound\": " << json_number(r.bound) << ", \"pass\": " << (r.pass ? "true" : "false")
+          << ", \"seconds\": " << json_number(r.seconds);
+      if (!r.error.empty()) out << ", \"error\": \"" << json_escape(r.error) << "\"";
+      out << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+    }
+    out << "  ]\n}\n";
+    if (!out) std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
+    return static_cast<bool>(out);
+  };
   parity::Ctx ctx(*ref, *dut, 20261121);
   ctx.perturb = perturb;
   ctx.reduce = reduce;
@@ -190,31 +213,9 @@ int main(int argc, char** argv) {
                 r.error.c_str());
     std::fflush(stdout);
     results.push_back(r);
+    if (!json_path.empty()) write_json(true);
   }
-  const MemoryStats mem = dut->info().memory;
-
-  if (!json_path.empty()) {
-    std::ofstream out(json_path);
-    out << "{\n  \"device\": \"" << json_escape(device) << "\",\n  \"mode\": \""
-        << (on_device ? "cuda" : "cpu-self-check") << "\",\n  \"backend\": {\"name\": \"" << json_escape(info.name)
-        << "\", \"gemm\": \"" << json_escape(info.gemm) << "\", \"peak_device_bytes\": " << mem.peak << "},\n";
-    if (!on_device) out << "  \"why_no_device\": \"" << json_escape(why) << "\",\n";
-    out << "  \"reduce\": " << reduce << ",\n";
-    out << "  \"passed\": " << results.size() - failed << ",\n  \"failed\": " << failed << ",\n  \"parity\": [\n";
-    for (size_t i = 0; i < results.size(); ++i) {
-      const Result& r = results[i];
-      out << "    {\"name\": \"" << json_escape(r.name) << "\", \"group\": \"" << r.group << "\", \"rel_l2\": "
-          << json_number(r.rel_l2) << ", \"bound\": " << json_number(r.bound) << ", \"pass\": " << (r.pass ? "true" : "false")
-          << ", \"seconds\": " << json_number(r.seconds);
-      if (!r.error.empty()) out << ", \"error\": \"" << json_escape(r.error) << "\"";
-      out << "}" << (i + 1 < results.size() ? "," : "") << "\n";
-    }
-    out << "  ]\n}\n";
-    if (!out) {
-      std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
-      return 2;
-    }
-  }
+  if (!json_path.empty() && !write_json(false)) return 2;
   std::printf("%zu passed, %d failed\n", results.size() - failed, failed);
   return failed ? 1 : 0;
 }
