@@ -124,5 +124,6 @@ if [ "$total" -gt "$LIMIT" ]; then
 fi
 cat <<EOF
 carry.sh: the device tool's call (one command, about 7 minutes; results come back in \$OUT):
-  run(command="bash bench/cuda/device-check.sh --commit $commit", carry=["$out"], timeout_s=540)
+  run(command="bash bench/cuda/device-check.sh", carry=["$out"], timeout_s=540)
+(the commit, $commit$([ -n "$dirty" ] && echo ' with uncommitted changes'), is recorded in the payload)
 EOF

@@ -8,9 +8,12 @@
 #   device-check.log    every step's output
 #   build-logs.tar.gz   the step logs and raw JSON of every step (and a rebuild's logs, if any)
 #
-#   bench/cuda/device-check.sh [--commit SHA] [--dry-run] [--budget-s 420] [--only a,b] [--skip a,b]
+#   bench/cuda/device-check.sh [--commit SHA] [--dry-run [--prepare]] [--budget-s 420] [--only a,b] [--skip a,b]
 #
-# --commit (or $WAN_COMMIT) names the commit the carry was built from: .git does not travel.
+# The commit is the one carry.sh recorded in the payload (MANIFEST.json: .git does not travel);
+# --commit (or $WAN_COMMIT) overrides it.
+# --prepare (with --dry-run) first builds (bench/cuda/build.sh) and packs (bench/cuda/carry.sh, with
+# $WAN_DIFFUSERS_SRC when set), outside the budget: the whole preparation in one command (CI's).
 # --dry-run runs, on a machine without a GPU, every step that can run there: the payload unpacked,
 # the carried binaries started (--preflight), the parity harness's CPU self-check (small and, with
 # --reduce 64, production shapes), the conformance on the CPU through the carried Node, the e2e
@@ -25,6 +28,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 dry=0
+prepare=0
 budget=""
 commit=${WAN_COMMIT:-}
 only=""
@@ -32,18 +36,19 @@ skip=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry=1; shift ;;
+    --prepare) prepare=1; shift ;;
     --commit) commit=$2; shift 2 ;;
     --budget-s) budget=$2; shift 2 ;;
     --only) only=",$2,"; shift 2 ;;
     --skip) skip=",$2,"; shift 2 ;;
-    *) echo "usage: $0 [--commit SHA] [--dry-run] [--budget-s 420] [--only a,b] [--skip a,b]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--commit SHA] [--dry-run [--prepare]] [--budget-s 420] [--only a,b] [--skip a,b]" >&2; exit 2 ;;
   esac
 done
-# Here (not on the device) the checkout's own commit, when git answers.
-if [ -z "$commit" ] && { [ -d .git ] || [ -f .git ]; } && command -v git >/dev/null; then
-  commit=$(git rev-parse HEAD 2>/dev/null || true)
+if [ $prepare = 1 ]; then
+  [ $dry = 1 ] || { echo "--prepare goes with --dry-run (the device machine runs what was carried)" >&2; exit 2; }
+  bench/cuda/build.sh || exit 1
+  bench/cuda/carry.sh ${WAN_DIFFUSERS_SRC:+--diffusers "$WAN_DIFFUSERS_SRC"} || exit 1
 fi
-commit=${commit:-unknown}
 # The device run must fit 7 minutes; the dry run, on 2 shared cores, gets half an hour.
 budget=${budget:-$([ $dry = 1 ] && echo 1800 || echo 420)}
 export WAN_COMMIT=$commit
@@ -114,11 +119,17 @@ finish() {
 }
 trap finish EXIT
 
-say "device check, commit $commit, $([ $dry = 1 ] && echo 'DRY RUN (no device)' || echo device run), budget $budget s, work $W"
+say "device check, commit ${commit:-(from the payload)}, $([ $dry = 1 ] && echo 'DRY RUN (no device)' || echo device run), budget $budget s, work $W"
 
 # ---- unpack what travelled
 P=$W/p
 step unpack 60 bash -c "mkdir -p '$P' && xz -dc '$ROOT/device-carry/payload.tar.xz' | tar -x -C '$P'" || { say "no payload: run bench/cuda/carry.sh first"; exit 1; }
+# The commit the payload was built from, unless given.
+if [ -z "$commit" ]; then
+  commit=$(python3 -c "import json; m = json.load(open('$P/MANIFEST.json')); print(m['commit'] + (' (dirty)' if m.get('dirty') else ''))" 2>/dev/null || echo unknown)
+  export WAN_COMMIT=$commit
+  say "commit from the payload: $commit"
+fi
 export PATH=$P/bin:$PATH
 NODE=$P/bin/node
 PKG=$P/pkg
