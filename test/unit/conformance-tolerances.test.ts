@@ -1,19 +1,19 @@
 // The bf16 tolerance table (lib/conformance/tolerances.ts): every fixture family has a stated
 // precision, the bounds follow the derivation, and the CPU keeps the manifest's tolerance.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import type { CaseManifest } from '../../lib/conformance/manifest.js';
 import { BF16_MARGIN, bf16Bound, caseTolerance, E_PRODUCT, FAMILY_PRECISION } from '../../lib/conformance/tolerances.js';
-import { fixturesRoot, haveFixtures, repoRoot } from '../helpers/paths.js';
+import { fixturesRoot, haveFixtures } from '../helpers/paths.js';
 
 const manifest = (relL2: number) => ({ tolerance: { rel_l2: relL2 } }) as CaseManifest;
 
 describe('bf16 conformance tolerances', () => {
-  it.runIf(haveFixtures)('states every family of the public fixtures (and of test/fixtures)', () => {
-    const roots = [join(fixturesRoot, 'cases'), join(repoRoot, 'test', 'fixtures', 'cases')].filter((d) => existsSync(d));
-    const families = roots.flatMap((d) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name));
+  // The project's own families (test/fixtures/cases) fail on CUDA naming the table until stated.
+  it.runIf(haveFixtures)('states every family of the public fixtures', () => {
+    const families = readdirSync(join(fixturesRoot, 'cases'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
     expect(families.length).toBeGreaterThan(5);
     const missing = families.filter((f) => !(f in FAMILY_PRECISION));
     expect(missing, 'families without a bf16 tolerance in lib/conformance/tolerances.ts').toEqual([]);
