@@ -25,6 +25,9 @@ SHAPES = [
     ("cross b1 h40 q75600 k512 d128", 1, 40, 75600, 512, 128),
 ]
 
+# The subset the device check (bench/cuda/device-check.sh) times within its budget.
+DEVICE_CHECK_SHAPES = ["self b1 h12 s32760 d128", "cross b1 h12 q32760 k512 d128", "self b1 h40 s75600 d128"]
+
 # head-128 tile configurations bench_flash_attention --variant knows (see kVariants there)
 VARIANTS = ["m128n64s2", "m128n64s3", "m128n128s2", "m128n32s4", "m64n64s2"]
 
@@ -49,9 +52,13 @@ def main():
     ap.add_argument("--min-ms", type=float, default=1000)
     ap.add_argument("--out", default=None, help="results file (default bench/results/<date>-<device>-attention.json)")
     ap.add_argument("--skip-sdpa", action="store_true", help="only our kernel (no PyTorch on the machine)")
+    ap.add_argument("--device-check", action="store_true", help="only the shapes the device check times")
     ap.add_argument("--sweep", action="store_true",
                     help="also time each head-128 tile variant at the first self- and cross-attention shape")
     args = ap.parse_args()
+    global SHAPES
+    if args.device_check:
+        SHAPES = [s for s in SHAPES if s[0] in DEVICE_CHECK_SHAPES]
 
     shape_args = []
     for _, b, h, sq, sk, d in SHAPES:
@@ -72,13 +79,19 @@ def main():
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
                              stdout=subprocess.PIPE, text=True)
         device = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 else "unknown"
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True).stdout.strip()
+    # The commit: $WAN_COMMIT (the device machine has no .git), else git where it works.
+    commit = os.environ.get("WAN_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True).stdout.strip() or None
+        except OSError:
+            commit = None
 
     rows = []
     for i, (name, *_rest) in enumerate(SHAPES):
         r = ref[i] if i < len(ref) else {}
-        cands = [r.get("flash_tflops"), r.get("cudnn_tflops")]
+        cands = [r.get("flash_tflops"), r.get("cudnn_tflops"), r.get("efficient_tflops")]
         cands = [c for c in cands if c is not None]
         best = max(cands) if cands else None
         ours = ours_bf16[i]["tflops"]
@@ -91,6 +104,7 @@ def main():
             "ours_ms": ours_bf16[i]["ms"],
             "sdpa_flash_tflops": r.get("flash_tflops"),
             "sdpa_cudnn_tflops": r.get("cudnn_tflops"),
+            "sdpa_efficient_tflops": r.get("efficient_tflops"),
             **{k: v for k, v in r.items() if k.endswith("_error")},
         })
 

@@ -44,6 +44,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       mem.Set("inUse", static_cast<double>(bi.memory.in_use));
       mem.Set("peak", static_cast<double>(bi.memory.peak));
       mem.Set("cached", static_cast<double>(bi.memory.cached));
+      mem.Set("free", static_cast<double>(bi.memory.device_free));
+      mem.Set("total", static_cast<double>(bi.memory.device_total));
       o.Set("deviceMemory", mem);
     }
     const char* blas = cpu::blas_library();

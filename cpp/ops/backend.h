@@ -89,6 +89,7 @@ struct MemoryStats {
   size_t in_use = 0;  // bytes handed out and not yet returned
   size_t peak = 0;    // largest in_use since the backend was made
   size_t cached = 0;  // bytes returned and kept for reuse
+  size_t device_free = 0, device_total = 0;  // the device's free and total memory (driver's view)
 };
 
 struct BackendInfo {

@@ -31,8 +31,11 @@ export interface NativeInfo {
   cudaError?: string | null;
   /** Why the addon runs on this backend (CPU-only build, WAN_VIDEO_DEVICE=cpu, no device, ...). */
   backendReason?: string;
-  /** The CUDA backend's caching pool, bytes: handed out, largest handed out, cached for reuse. */
-  deviceMemory?: { inUse: number; peak: number; cached: number };
+  /**
+   * The CUDA backend's caching pool, bytes: handed out, largest handed out, cached for reuse; and the
+   * device's free and total memory as the driver reports them.
+   */
+  deviceMemory?: { inUse: number; peak: number; cached: number; free: number; total: number };
 }
 
 /** The native side reads the transformer config and tensor refs exactly as lib/model plans them. */

@@ -24,6 +24,8 @@ export interface CaseResult {
   worst?: number;
   /** The tensor with the worst error. */
   worstTensor?: string;
+  /** The rel_l2 bound applied (the manifest's, or the family's bf16 bound on CUDA). */
+  tolerance?: number;
   tensors?: Record<string, number>;
   reason?: string;
 }

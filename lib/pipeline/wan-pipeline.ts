@@ -23,6 +23,7 @@ import { WanError, fromNativeError } from '../errors.js';
 import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import type { FastLoraPair } from '../lora/fast.js';
 import { inspectModelFolder } from '../model/folder.js';
+import { deviceBudgetBytes } from '../model/cuda-memory.js';
 import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
@@ -128,7 +129,7 @@ export class WanPipeline {
     if (folder.missing.length) {
       throw new WanError('E_MODEL_FORMAT', `${join(dir, 'model_index.json')}: components ${folder.missing.join(', ')} are declared but their folders are missing`);
     }
-    const { addon } = loadAddon(opts.device);
+    const { addon, kind } = loadAddon(opts.device);
     const paired = folder.present.includes('transformer_2');
     const plan = await planTransformer(join(dir, 'transformer'), paired ? { expert: 'high-noise', pairedWith: true } : {});
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
@@ -137,11 +138,17 @@ export class WanPipeline {
     const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
-    const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
-    const budget = opts.memoryBudgetBytes ?? totalmem();
+    // On CUDA: the weights as the device keeps them against its free memory (lib/model/cuda-memory.ts).
+    const plans = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan };
+    const size = { width: d.width, height: d.height, numFrames: d.numFrames };
+    const onCuda = kind === 'cuda';
+    const need = estimateMemory(plans, size, onCuda ? 'cuda' : 'cpu');
+    const budget = opts.memoryBudgetBytes ?? (onCuda ? deviceBudgetBytes(addon.info()) : null) ?? totalmem();
     if (need.weightsBytes > budget) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
+      const where = onCuda ? 'on the CUDA device' : 'on the CPU backend';
+      const of = onCuda && opts.memoryBudgetBytes === undefined ? "the device's free memory" : 'the memory budget';
+      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} ${where} (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than ${of} of ${gib(budget)}`);
     }
     const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
     let scheduler: ModelFacts['scheduler'] = null;

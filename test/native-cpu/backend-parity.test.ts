@@ -76,6 +76,30 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     }
   }, 300_000);
 
+  it('runs the production-shape checks through the same code, reduced only by --reduce', () => {
+    const json = join(out, 'production.json');
+    const r = spawnSync(exe, ['--cpu-only', '--group', 'production-ops', '--group', 'production-models', '--reduce', '64', '--json', json], {
+      encoding: 'utf8',
+    });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as ParityReport & { reduce: number };
+    expect(report.reduce).toBe(64);
+    // Named by their production sizes; run at 1/64 of the tokens here.
+    for (const name of [
+      'linear production 32760x1536x1536', 'linear production 32760x1536x8960 ffn in, gelu_tanh epilogue',
+      'linear production 32760x8960x1536', 'linear production gelu epilogue == separate gelu',
+      'attention production self 1x32760x32760 h12 d128', 'attention production cross 1x32760x512',
+      'conv3d production causal 3x3x3 384->384', 'conv3d production causal 3x3x3 96->3 480x832',
+      'model production wan-dit 1.3B config, 1 block, 480p', 'model production wan2.1 vae decode 480p',
+    ]) {
+      expect(report.parity.some((c) => c.name.startsWith(name)), `no check ${name}`).toBe(true);
+    }
+    for (const c of report.parity) {
+      expect(c.rel_l2, c.name).toBe(0);
+      expect(c.pass).toBe(true);
+    }
+  }, 300_000);
+
   it('fails, with a non-zero exit code, when the device side is wrong', () => {
     const json = join(out, 'perturbed.json');
     const r = spawnSync(exe, ['--cpu-only', '--perturb', '0.05', '--filter', 'linear ', '--json', json], {
@@ -91,8 +115,27 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     }
   }, 300_000);
 
-  it('refuses unknown arguments with exit code 2', () => {
-    const r = spawnSync(exe, ['--no-such-flag'], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
+  it('fails the production checks too when the device side is wrong', () => {
+    const json = join(out, 'production-perturbed.json');
+    const r = spawnSync(exe, ['--cpu-only', '--group', 'production-ops', '--reduce', '64', '--perturb', '0.05', '--filter', 'sampled rows', '--json', json], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as ParityReport;
+    expect(report.parity.length).toBeGreaterThanOrEqual(7);
+    for (const c of report.parity) {
+      expect(c.pass, c.name).toBe(false);
+      expect(c.rel_l2).toBeCloseTo(0.05, 6);
+    }
+  }, 300_000);
+
+  it('says where cuBLASLt would come from (--preflight) and refuses unknown arguments with exit code 2', () => {
+    const pre = spawnSync(exe, ['--preflight', '--cpu-only'], { encoding: 'utf8' });
+    expect(pre.status).toBe(0);
+    const info = JSON.parse(pre.stdout) as { cublaslt: string; cublaslt_missing: string };
+    // Either the library was opened, or the reason names it.
+    expect(info.cublaslt || info.cublaslt_missing).toMatch(/cublasLt|cuBLASLt/i);
+    expect(spawnSync(exe, ['--no-such-flag'], { encoding: 'utf8' }).status).toBe(2);
+    expect(spawnSync(exe, ['--group', 'nope'], { encoding: 'utf8' }).status).toBe(2);
   });
 });

@@ -1,13 +1,16 @@
 #pragma once
-// cuBLASLt for the linear layers where the toolkit ships it (WAN_HAVE_CUBLASLT):
+// cuBLASLt for the linear layers, opened at run time where the machine has it (WAN_HAVE_CUBLASLT
+// builds; see cublaslt_gemm.cpp):
 //   y[M, N] = act(x[M, K] * w[N, K]^T + bias[N]), x and w bf16, y float32, f32 accumulation,
 // bias and (tanh) GELU fused as epilogues. Descriptors and the heuristic's algorithm are cached
-// per problem (shape, leading dims, epilogue, operand alignments). Without cuBLASLt, create()
-// returns null and the backend uses its own mma.sync GEMM.
+// per problem (shape, leading dims, epilogue, operand alignments). Without cuBLASLt (no header at
+// build time, no library at run time), create() returns null, says why, and the backend uses its
+// own mma.sync GEMM.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace wan::cuda {
 
@@ -28,8 +31,10 @@ struct LtMatmulArgs {
 class CublasLtGemm {
  public:
   static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-  // Null when this build has no cuBLASLt.
-  static std::unique_ptr<CublasLtGemm> create(cudaStream_t stream);
+  // Null when cuBLASLt is not available here, with `why` set.
+  static std::unique_ptr<CublasLtGemm> create(cudaStream_t stream, std::string* why = nullptr);
+  // The library that create() opens (empty with `why` set when none): the device check's preflight.
+  static std::string library(std::string* why);
   virtual ~CublasLtGemm() = default;
   // False when cuBLASLt offers no algorithm for the problem (the caller falls back); throws
   // E_DEVICE when a call fails.

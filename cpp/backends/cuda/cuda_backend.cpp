@@ -60,10 +60,12 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   simple_attention_only_ = attn && std::strcmp(attn, "simple") == 0;
   const char* lt_gelu = std::getenv("WAN_VIDEO_LT_GELU");
   lt_gelu_ = !(lt_gelu && std::strcmp(lt_gelu, "0") == 0);
-  lt_ = CublasLtGemm::create(stream_);
-  if (lt_) lt_workspace_ = empty({static_cast<int64_t>(CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);  // null where the build has no cuBLASLt
+  // WAN_VIDEO_GEMM=mma-sync never touches cuBLASLt (a broken library costs nothing then).
   const char* gemm = std::getenv("WAN_VIDEO_GEMM");
-  set_portable_gemm(gemm && std::strcmp(gemm, "mma-sync") == 0);
+  const bool forced_mma = gemm && std::strcmp(gemm, "mma-sync") == 0;
+  if (!forced_mma) lt_ = CublasLtGemm::create(stream_, &lt_missing_);
+  if (lt_) lt_workspace_ = empty({static_cast<int64_t>(CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+  set_portable_gemm(forced_mma);
 }
 
 CudaBackend::~CudaBackend() {
@@ -78,6 +80,7 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::set_portable_gemm(bool portable) {
   portable_gemm_ = portable || !lt_;
   gemm_name_ = portable_gemm_ ? "mma-sync" : "cublaslt";
+  gemm_note_ = portable ? "" : lt_missing_;
 }
 
 void CudaBackend::enter() const { cudaSetDevice(device_); }
@@ -95,10 +98,19 @@ void CudaBackend::synchronize() {
 BackendInfo CudaBackend::info() const {
   BackendInfo i;
   i.name = "cuda";
-  i.gemm = gemm_name_;
+  i.gemm = gemm_note_.empty() ? gemm_name_ : gemm_name_ + " (no cuBLASLt: " + gemm_note_ + ")";
   i.device = device_name_;
   i.threads = sm_count_;
   i.memory = pool_->stats();
+  // What a new load can still get: the driver's free memory (the pool's cached blocks come on top).
+  size_t free = 0, total = 0;
+  cudaSetDevice(device_);
+  if (cudaMemGetInfo(&free, &total) == cudaSuccess) {
+    i.memory.device_free = free;
+    i.memory.device_total = total;
+  } else {
+    (void)cudaGetLastError();
+  }
   return i;
 }
 

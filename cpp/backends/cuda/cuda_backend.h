@@ -96,6 +96,8 @@ class CudaBackend final : public Backend {
   bool sync_every_op_ = false;
   bool simple_attention_only_ = false;
   std::string gemm_name_;
+  std::string lt_missing_;  // why cuBLASLt is not used, when it is not by choice
+  std::string gemm_note_;
 };
 
 // Shared by the op files: dtype/device checks that name the op.

@@ -11,6 +11,19 @@ std::vector<float> Ctx::random(int64_t n, float lo, float hi) {
   return v;
 }
 
+std::vector<float> Ctx::random_fast(int64_t n, float amp) {
+  uint64_t state = rng_();
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    x = amp * (static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f);
+  }
+  return v;
+}
+
 Twin Ctx::from(const std::vector<float>& host, const Shape& s) {
   return {ref_.upload(host.data(), s), dut_.upload(host.data(), s), s};
 }

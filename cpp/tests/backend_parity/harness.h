@@ -25,6 +25,9 @@ class Ctx {
   Backend& dut() { return dut_; }
 
   std::vector<float> random(int64_t n, float lo = -1.0f, float hi = 1.0f);
+  // Uniform in [-amp, amp] from a splitmix64 stream: for the production shapes' large inputs
+  // (hundreds of millions of values), where the distribution object above is too slow.
+  std::vector<float> random_fast(int64_t n, float amp = 1.0f);
   // Activations (upload), float32 linear() weights (load_weight: bf16 matrices on the CUDA
   // backend), weights at a stored dtype as each backend chooses to keep them, int ids.
   Twin input(const Shape& s, float lo = -1.0f, float hi = 1.0f);
@@ -41,6 +44,9 @@ class Ctx {
 
   // Scales the device's downloads by (1 + factor): the harness's own test that a wrong result fails.
   float perturb = 0.0f;
+  // Divides the production checks' token counts (and frame sizes) by this: the same code at small
+  // sizes (--reduce N; the CPU self-check in CI runs them so).
+  int64_t reduce = 1;
 
  private:
   Backend& ref_;
@@ -54,16 +60,42 @@ struct Check {
   std::function<double(Ctx&)> run;
 };
 
-// Bounds, relative L2 (see README in bench/cuda): exact data movement, float32 arithmetic that only
-// reorders sums, and bf16 tensor-core products (operands rounded to 8 bits of mantissa).
+// Bounds, relative L2: ||dut - ref|| / ||ref||. Derived once here (the table with the numbers is
+// in bench/cuda/README.md; bench/cuda/parity_bounds.py measures the expected errors):
+// - kExact: data movement returns the same floats.
+// - kF32: float32 arithmetic whose only difference is the order of sums: a few ulps (2^-24 each)
+//   times sqrt(terms), far below 2e-5 at every size here; also the device-only comparison of the
+//   fused GELU epilogue with the separate GELU kernel (same formula, other rounding).
+// - kBf16: products with both operands rounded to bf16 (8 significant bits: a relative rounding
+//   error of at most u = 2^-8 per operand, 1.5e-3 rms) and float32 accumulation. The errors of the
+//   K terms of a dot product are independent, so the product's relative L2 error does not grow with
+//   the depth K for inputs of random sign: sqrt(2 operands) x 1.5e-3 = 2.1e-3 (measured 2.1-2.3e-3
+//   at K = 1536 and 8960). The tanh-GELU epilogue multiplies it by its L2-weighted condition number
+//   |y gelu'(y) / gelu(y)|, 1.17 for unit-size outputs (the bias, exact in float32, lowers it a
+//   little: measured 1.9-2.1e-3 with bias and epilogue). Bound 6e-3: ~2.6x the expected value, so a
+//   wrong tile, a missed row or a stale accumulator (errors of order 1e-1 and more) cannot hide
+//   under it, while a correct kernel does not come near it.
+// - kAttentionBf16: q, k, v and the probabilities P rounded to bf16 before the two products (four
+//   roundings in series, plus the scores' rounding error passed through exp): measured 3.4e-3 at
+//   512 keys and 3.6e-3 at 32,760; bound 8e-3.
+// - kModel: whole forwards: each bf16 product in series adds its error (a block: q/k/v, attention's
+//   two products, o, ffn in with GELU, ffn out: sqrt(6 products) x 2.1e-3 = 5.1e-3 for a block whose
+//   branches dominated the output, less where the residual stream carries it); bound 1e-2.
 constexpr double kExact = 1e-7;
 constexpr double kF32 = 2e-5;
 constexpr double kBf16 = 6e-3;
 constexpr double kAttentionBf16 = 8e-3;
 constexpr double kModel = 1e-2;
 
+// Rows compared against the CPU at production sizes: the first and last 128-row tiles whole and one
+// row of every tile between, at an offset that walks through all 128 positions (production_checks.cpp).
+std::vector<int64_t> sample_rows(int64_t M);
+
 std::vector<Check> op_checks();
 std::vector<Check> weight_checks();
 std::vector<Check> model_checks();
+// The shapes production runs (Wan2.1-1.3B at 480p x 81 frames; the VAE decoder at 480p).
+std::vector<Check> production_op_checks();
+std::vector<Check> production_model_checks();
 
 }  // namespace wan::parity
