@@ -17,7 +17,9 @@ export type { NativeDenoiseOptions, NativeDenoiseResult } from './bindings/nativ
 export { decodeFrames, decodeVideo, type DecodeFramesOptions } from './video/vae-decode.js';
 export { frameViews, toRgb8 } from './video/frames.js';
 export { normalizeRequest, GenerateRequestSchema, defaultsFor, type GenerateRequest } from './schemas/index.js';
-export { WanPipeline, type LoadOptions } from './pipeline/wan-pipeline.js';
+export { WanPipeline, type LoadOptions, type GenerateOptions } from './pipeline/wan-pipeline.js';
+export type { ModelPaths } from './pipeline/model-parts.js';
+export type { TrajectoryPreview } from './pipeline/previews.js';
 export { Job, type JobEvent, type GenerateResult } from './pipeline/job.js';
 export {
   planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,

@@ -288,6 +288,8 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     cfg.guidance_scale_2 = static_cast<float>(get_number_or(o, "guidanceScale2", cfg.guidance_scale));
     cfg.boundary_timestep = get_number_or(o, "boundaryTimestep", -1);
     cfg.cache = parse_step_cache(o.Get("cache"));
+    if (o.Has("previewSteps") && !o.Get("previewSteps").IsUndefined() && !o.Get("previewSteps").IsNull())
+      for (double v : get_numbers(o, "previewSteps")) cfg.preview_steps.push_back(static_cast<int>(v));
     const bool per_token = get_bool_or(o, "perTokenTimesteps", false);
     const bool record = get_bool_or(o, "recordSteps", false);
     auto optional = [&](const char* key) -> std::shared_ptr<HostTensor> {
@@ -325,6 +327,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
       std::vector<int> experts, forwards, computed;
       std::vector<pipeline::CacheCall> calls;
       std::vector<float> per_step;  // host copies of the latents after each step
+      std::vector<pipeline::DenoisePreview> previews;
     };
     auto result = std::make_shared<Result>();
     return PromiseWorker::Start(
@@ -382,6 +385,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
               cancelled);
           result->latents = done.latents;
           result->calls = std::move(done.calls);
+          result->previews = std::move(done.previews);
           (void)cancel_ref;  // keeps the flag's buffer alive until the loop ends
         },
         [=](Napi::Env e) -> Napi::Value {
@@ -407,6 +411,14 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
           calls.Set("accumulated", accumulated);
           out.Set("calls", calls);
           out.Set("stepMs", numbers(result->step_ms));
+          Napi::Array previews = Napi::Array::New(e, result->previews.size());
+          for (size_t i = 0; i < result->previews.size(); ++i) {
+            Napi::Object p = Napi::Object::New(e);
+            p.Set("step", result->previews[i].step);
+            p.Set("latents", tensor_to_js(e, *backend, result->previews[i].x0));
+            previews.Set(i, p);
+          }
+          out.Set("previews", previews);
           if (record) {
             Napi::Float32Array data = Napi::Float32Array::New(e, result->per_step.size());
             std::copy(result->per_step.begin(), result->per_step.end(), data.Data());

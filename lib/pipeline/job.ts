@@ -3,6 +3,7 @@
 // steps or VAE chunks.
 import type { WanError } from '../errors.js';
 import type { LoraLoadReport } from '../lora/apply.js';
+import type { TrajectoryPreview } from './previews.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
@@ -38,6 +39,8 @@ export interface GenerateResult {
   /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs). */
   loras: LoraLoadReport;
   warnings: string[];
+  /** With GenerateOptions.previewSteps: the initial noise and the x0 predictions at those steps, first frame decoded. */
+  previews?: TrajectoryPreview[];
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }
 

@@ -6,14 +6,12 @@
 //   await pipe.dispose();
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
 
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
 import type { NativeAddon, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
-import { inspectModelFolder } from '../model/folder.js';
 import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
@@ -21,6 +19,7 @@ import type { TransformerPlan, VaeConfig } from '../model/types.js';
 import { planVae } from '../model/vae-plan.js';
 import { defaultsFor } from '../schemas/request.js';
 import { normalizeRequest } from '../schemas/normalize.js';
+import type { RequestApi } from '../schemas/issues.js';
 import { PromptEncoder } from '../text/prompt-encoder.js';
 import { UmT5Tokenizer } from '../text/tokenizer.js';
 import { frameViews } from '../video/frames.js';
@@ -31,6 +30,16 @@ import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 import { type LoraRequest, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import { type FastLoraPair, type FastSampling, fastSampling } from '../lora/fast.js';
 import { resolveStepCache } from './step-cache.js';
+import { type ModelPaths, resolveModelParts } from './model-parts.js';
+import { type TrajectoryPreview, decodePreview } from './previews.js';
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  /** Which API's shape the request is in, read with that API's ranges and defaults ('auto', the default, tells it by its fields). */
+  api?: RequestApi | 'auto';
+  /** Steps (0-based) whose clean-sample prediction is decoded into `result.previews` (first frame), after the initial noise. */
+  previewSteps?: number[];
+}
 
 export interface LoadOptions {
   device?: DevicePreference;
@@ -92,17 +101,16 @@ export class WanPipeline {
   /** The pair `fast: true` uses. */
   fastLoras: FastLoraPair | null = null;
 
-  static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
-    const folder = await inspectModelFolder(dir);
-    if (folder.missing.length) {
-      throw new WanError('E_MODEL_FORMAT', `${join(dir, 'model_index.json')}: components ${folder.missing.join(', ')} are declared but their folders are missing`);
-    }
+  /** A diffusers pipeline folder, or components named one by one (single files included: see ModelPaths). */
+  static async load(model: string | ModelPaths, opts: LoadOptions = {}): Promise<WanPipeline> {
+    const parts = await resolveModelParts(model);
+    const dir = parts.label;
     const { addon } = loadAddon(opts.device);
-    const paired = folder.present.includes('transformer_2');
-    const plan = await planTransformer(join(dir, 'transformer'), paired ? { expert: 'high-noise', pairedWith: true } : {});
-    const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
-    const vaePlan = await planVae(join(dir, 'vae'));
-    const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const paired = parts.transformer2 !== null;
+    const plan = await planTransformer(parts.transformer, paired ? { expert: 'high-noise', pairedWith: true } : {});
+    const plan2 = parts.transformer2 ? await planTransformer(parts.transformer2, { expert: 'low-noise', pairedWith: true }) : null;
+    const vaePlan = await planVae(parts.vae);
+    const textPlan = await planTextEncoder(parts.textEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
     const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
@@ -111,15 +119,16 @@ export class WanPipeline {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
       throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} as float32 on the CPU backend (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than the memory budget of ${gib(budget)}`);
     }
-    const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
+    const tokenizer = await UmT5Tokenizer.load(parts.tokenizerDir);
     let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
     const loadWarnings: string[] = [];
     try {
-      const json = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
+      if (!parts.schedulerConfig) throw Object.assign(new Error('no scheduler config'), { code: 'ENOENT' });
+      const json = JSON.parse(await readFile(parts.schedulerConfig, 'utf8')) as Record<string, unknown>;
       const ignored: string[] = [];
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
       if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
-      if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'scheduler', 'scheduler_config.json')}: ${mapped.reason}`);
+      if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${parts.schedulerConfig}: ${mapped.reason}`);
       const name = Object.entries(SCHEDULER_KINDS).find(([, k]) => k === mapped.config.kind)![0];
       scheduler = { ...mapped, name };
     } catch (err) {
@@ -136,7 +145,9 @@ export class WanPipeline {
         releaseAfterEncode: opts.releaseTextEncoder,
         cacheBytes: opts.embeddingCacheBytes,
       });
-      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
+      // Without model_index.json, TI2V's per-token timesteps follow from the model itself.
+      const expandTimesteps = parts.expandTimesteps ?? plan.variant.variant === 'wan2.2-ti2v-5b';
+      const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, parts.boundaryRatio, expandTimesteps);
       pipe.experts = transformer2 ? 'both-resident' : 'single';
       pipe.fastLoras = opts.fastLoras ?? null;
       pipe.warnings.push(...loadWarnings);
@@ -147,24 +158,24 @@ export class WanPipeline {
   }
 
   /** Queues a request (any accepted API shape); one job runs at a time. */
-  generate(request: unknown, opts: { signal?: AbortSignal } = {}): Job {
+  generate(request: unknown, opts: GenerateOptions = {}): Job {
     if (this.disposed) throw new WanError('E_INVALID_ARGUMENT', 'the pipeline was disposed');
     const previous = this.queue;
     const job = new Job(async (ctx) => {
       await previous.catch(() => undefined);
-      return this.run(request, ctx);
+      return this.run(request, ctx, opts);
     }, opts.signal);
     this.queue = job.result.catch(() => undefined);
     return job;
   }
 
-  private async run(input: unknown, { emit, signal }: { emit: (e: JobEvent) => void; signal: AbortSignal }): Promise<GenerateResult> {
+  private async run(input: unknown, { emit, signal }: { emit: (e: JobEvent) => void; signal: AbortSignal }, opts: GenerateOptions): Promise<GenerateResult> {
     const t0 = performance.now();
     const cancelled = () => new WanError('E_CANCELLED', 'the job was cancelled');
     if (signal.aborted) throw cancelled();
     const c = this.plan.config;
     const spatial = this.vaeConfig.scaleFactorSpatial as 8 | 16;
-    const normalized = normalizeRequest(input, { vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
+    const normalized = normalizeRequest(input, { api: opts.api, vaeScale: { spatial, temporal: 4 }, patch: c.patchSize });
     const { request } = normalized;
     // Every warning goes out as an event when it arises and into the result.
     const warnings: string[] = [];
@@ -278,6 +289,7 @@ export class WanPipeline {
         perTokenTimesteps: this.expandTimesteps,
         ...conditioning,
         cache: cache?.native ?? null,
+        previewSteps: opts.previewSteps,
         onStep: (e) =>
           emit({
             type: 'step', index: e.index, total: e.total, timestep: e.timestep, expert: e.expert ? 'low-noise' : 'high-noise',
@@ -291,6 +303,11 @@ export class WanPipeline {
       signal.removeEventListener('abort', onAbort);
     }
     const denoiseMs = performance.now() - tDenoise;
+    let previews: TrajectoryPreview[] | undefined;
+    if (opts.previewSteps) {
+      previews = [await decodePreview(this.vae, latents, 'noise', -1, signal)];
+      for (const p of denoised.previews) previews.push(await decodePreview(this.vae, p.latents, 'x0', p.step, signal));
+    }
     const computedCalls = denoised.calls.computed.filter(Boolean).length;
 
     // Frames, as each latent chunk is decoded.
@@ -315,6 +332,7 @@ export class WanPipeline {
       },
       loras,
       warnings,
+      ...(previews ? { previews } : {}),
       timings: {
         encodeMs: encoded.timings.encodeMs,
         denoiseMs,
