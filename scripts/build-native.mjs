@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 if (process.argv.includes('--if-missing')) {
   try {
     const found = require('node-gyp-build').resolve(root);
-    console.log(`wan-video: using ${found} (npm run build:native rebuilds it from source)`);
+    console.error(`wan-video: using ${found} (npm run build:native rebuilds it from source)`);
     process.exit(0);
   } catch {
     // nothing prebuilt or built yet: build below

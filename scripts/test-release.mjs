@@ -6,7 +6,7 @@
 // install): not part of `npm test`. Everything it writes lives in one temporary folder, removed at
 // the end. Options: --skip-prebuild (reuse prebuilds/ as it is), --keep (leave the folder).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +15,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const argv = new Set(process.argv.slice(2));
 const work = mkdtempSync(join(tmpdir(), 'wan-release-'));
-const npmCli = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js') ? process.env.npm_execpath : null;
+const npmCli = findNpmCli();
 let passed = 0;
 let failed = 0;
+
+/** npm's own npm-cli.js: the one running us, else the `npm` on PATH followed to its file. */
+function findNpmCli() {
+  if (process.env.npm_execpath?.endsWith('.js')) return process.env.npm_execpath;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, 'npm');
+    if (!existsSync(candidate)) continue;
+    const real = realpathSync(candidate);
+    if (real.endsWith('.js')) return real;
+  }
+  return null;
+}
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
@@ -40,11 +52,12 @@ function must(cond, message) {
 }
 const out = (r) => `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`;
 
-/** A PATH with node, npm and npx only: no cc, gcc, g++, clang, make or python. */
+/** A PATH with node, npm, npx and sh only (npx runs a package's bin through sh): no cc, gcc, g++, clang, make or python. */
 function bareBin() {
   const bin = join(work, 'bare-bin');
   mkdirSync(bin);
   symlinkSync(process.execPath, join(bin, 'node'));
+  if (existsSync('/bin/sh')) symlinkSync('/bin/sh', join(bin, 'sh'));
   const npmRoot = npmCli ? dirname(dirname(npmCli)) : null;
   for (const [name, file] of [['npm', 'npm-cli.js'], ['npx', 'npx-cli.js']]) {
     const target = npmRoot ? join(npmRoot, 'bin', file) : null;

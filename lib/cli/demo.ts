@@ -3,7 +3,7 @@
 // labelled sheet of what the runtime did: the denoising trajectory (noise, the model's predictions of
 // the finished frame at chosen steps), frames of the video, and every step's time, expert and
 // step-cache decision. It says, in the terminal and on the sheet, that the weights are random.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -24,7 +24,7 @@ export const DEMO = {
 Makes (once, cached under $WAN_VIDEO_CACHE or ~/.cache/wan-video) a tiny model with RANDOM weights in
 the diffusers layout of a two-expert Wan2.2 model, and runs one generation on it: tokenizer, UMT5 text
 encoder, the denoising loop (UniPC, guidance, the expert switch, a step cache), the causal VAE decode
-and the video encoder. Writes, into DIR (default: the current folder):
+and the video encoder. Writes, into DIR (default: the current folder; made when missing):
   wan-video-demo.mp4   the video (needs ffmpeg; skipped with a message when there is none)
   wan-video-demo.png   what ran: the noise and the model's predictions of the finished frame at
                        chosen steps, frames of the video, and each step's time, expert and cache decision
@@ -52,6 +52,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const outDir = resolve(values['out-dir'] ?? '.');
   const videoPath = join(outDir, 'wan-video-demo.mp4');
   const sheetPath = join(outDir, 'wan-video-demo.png');
+  // The demo's own folder is made when missing (generate, by contrast, refuses a missing folder).
+  await mkdir(outDir, { recursive: true });
   // Both outputs are checked before anything runs; a missing ffmpeg costs the video only.
   const sheet = resolveOutput(sheetPath);
   await preflightOutput(sheet);

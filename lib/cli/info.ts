@@ -41,8 +41,8 @@ implementation serves the CPU backend. With PATH, also what it holds:
 } satisfies CommandSpec;
 
 const params = (tensors: TensorRef[]) => tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${n}`);
+const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)} K` : `${n}`);
 
 function transformerSummary(plan: TransformerPlan) {
   const n = params(plan.tensors);

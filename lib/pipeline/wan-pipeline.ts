@@ -122,8 +122,8 @@ export class WanPipeline {
     const tokenizer = await UmT5Tokenizer.load(parts.tokenizerDir);
     let scheduler: { config: NativeSchedulerConfig; shift: number; name: string } | null = null;
     const loadWarnings: string[] = [];
-    try {
-      if (!parts.schedulerConfig) throw Object.assign(new Error('no scheduler config'), { code: 'ENOENT' });
+    // No scheduler config (a folder without one, or components named one by one): the request's scheduler at its defaults.
+    if (parts.schedulerConfig) {
       const json = JSON.parse(await readFile(parts.schedulerConfig, 'utf8')) as Record<string, unknown>;
       const ignored: string[] = [];
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
@@ -131,8 +131,6 @@ export class WanPipeline {
       if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${parts.schedulerConfig}: ${mapped.reason}`);
       const name = Object.entries(SCHEDULER_KINDS).find(([, k]) => k === mapped.config.kind)![0];
       scheduler = { ...mapped, name };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     try {
       const transformer = await addon.loadTransformer(plan);
