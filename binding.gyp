@@ -1,6 +1,7 @@
 {
   "variables": {
-    "wan_blas%": "<!(node scripts/native-config.mjs blas)"
+    "wan_blas%": "<!(node scripts/native-config.mjs blas)",
+    "wan_static_runtime%": "<!(node scripts/native-config.mjs static-runtime)"
   },
   "targets": [
     {
@@ -28,7 +29,10 @@
           "defines": ["WAN_BLAS_ACCELERATE"],
           "libraries": ["-framework Accelerate"]
         }],
-        ["OS=='linux'", { "libraries": ["-lpthread"] }]
+        ["OS=='linux'", { "libraries": ["-lpthread"] }],
+        ["OS=='linux' and wan_static_runtime=='true'", {
+          "ldflags": ["-static-libstdc++", "-static-libgcc"]
+        }]
       ]
     }
   ]

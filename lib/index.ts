@@ -20,6 +20,8 @@ export { normalizeRequest, GenerateRequestSchema, defaultsFor, seedsFor, MAX_STE
 export { WanPipeline, type LoadOptions, type GenerateOptions } from './pipeline/wan-pipeline.js';
 export { resolveGeneration, type GenerationPlan, type ModelFacts, type SamplingPlan, type ImagePlan, type PlanOptions } from './pipeline/plan.js';
 export { estimateGeneration, type GenerationEstimate } from './pipeline/estimate.js';
+export type { ModelPaths } from './pipeline/model-parts.js';
+export type { TrajectoryPreview } from './pipeline/previews.js';
 export { Job, type JobEvent, type GenerateResult } from './pipeline/job.js';
 export {
   planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,

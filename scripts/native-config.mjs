@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build facts for binding.gyp (which cannot run logic itself): `sources` prints the source list,
-// `blas` prints which BLAS to link (openblas | accelerate | none).
+// `blas` prints which BLAS to link (openblas | accelerate | none), `static-runtime` whether to link
+// libstdc++ and libgcc statically (true for prebuilds: they then need only the C library).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +37,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const what = process.argv[2];
   if (what === 'sources') console.log(sourceList().join(' '));
   else if (what === 'blas') console.log(detectBlas());
+  else if (what === 'static-runtime') console.log(process.env.WAN_VIDEO_STATIC_RUNTIME === '1' ? 'true' : 'false');
   else {
-    console.error('usage: native-config.mjs sources|blas');
+    console.error('usage: native-config.mjs sources|blas|static-runtime');
     process.exit(2);
   }
 }

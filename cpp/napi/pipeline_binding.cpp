@@ -293,6 +293,8 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
     cfg.guidance_scale_2 = static_cast<float>(get_number_or(o, "guidanceScale2", cfg.guidance_scale));
     cfg.boundary_timestep = get_number_or(o, "boundaryTimestep", -1);
     cfg.cache = parse_step_cache(o.Get("cache"));
+    if (o.Has("previewSteps") && !o.Get("previewSteps").IsUndefined() && !o.Get("previewSteps").IsNull())
+      for (double v : get_numbers(o, "previewSteps")) cfg.preview_steps.push_back(static_cast<int>(v));
     const bool per_token = get_bool_or(o, "perTokenTimesteps", false);
     const bool record = get_bool_or(o, "recordSteps", false);
     auto optional = [&](const char* key) -> std::shared_ptr<HostTensor> {
@@ -316,6 +318,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
       std::vector<int> experts, forwards, computed;
       std::vector<pipeline::CacheCall> calls;
       std::vector<float> per_step;  // host copies of the latents after each step
+      std::vector<std::pair<int, HostTensor>> previews;  // (step, x0) copied to the host
     };
     auto result = std::make_shared<Result>();
     return DeviceJob::run(
@@ -357,6 +360,7 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
               });
           result->latents = download(backend, done.latents);
           result->calls = std::move(done.calls);
+          for (const auto& p : done.previews) result->previews.emplace_back(p.step, download(backend, p.x0));
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
@@ -381,6 +385,14 @@ Napi::Value RunDenoise(const Napi::CallbackInfo& info) {
           calls.Set("accumulated", accumulated);
           out.Set("calls", calls);
           out.Set("stepMs", numbers(result->step_ms));
+          Napi::Array previews = Napi::Array::New(e, result->previews.size());
+          for (size_t i = 0; i < result->previews.size(); ++i) {
+            Napi::Object p = Napi::Object::New(e);
+            p.Set("step", result->previews[i].first);
+            p.Set("latents", host_tensor_to_js(e, result->previews[i].second));
+            previews.Set(i, p);
+          }
+          out.Set("previews", previews);
           if (record) {
             Napi::Float32Array data = Napi::Float32Array::New(e, result->per_step.size());
             std::copy(result->per_step.begin(), result->per_step.end(), data.Data());

@@ -1,5 +1,6 @@
 #include "pipeline/denoise.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -57,6 +58,7 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
   // Streams 0 (cond) and 1 (uncond) keep separate cache state; the expert switch clears it.
   StepCache cache(be, config.cache);
   int previous_expert = -1;
+  std::vector<DenoisePreview> previews;
 
   // The scheduler's own latents keep their first frame (the reference records them unblended);
   // only the model inputs and the result carry the clean condition.
@@ -101,10 +103,15 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
       ++forwards;
       // noise_uncond + g * (noise_cond - noise_uncond)
       be.linear_combination(guided, {{1.0f - g, &uncond_out}, {g, &cond_out}});
-      scheduler->step(guided, latents);
-    } else {
-      scheduler->step(cond_out, latents);
     }
+    const Tensor& flow = guide ? guided : cond_out;
+    if (std::find(config.preview_steps.begin(), config.preview_steps.end(), i) != config.preview_steps.end()) {
+      DenoisePreview p{i, be.empty(latents.shape())};
+      be.linear_combination(p.x0, {{1.0f, &latents}, {-scheduler->sigmas()[i], &flow}});
+      if (in.first_frame_condition.defined()) put_first_frame(be, p.x0, in.first_frame_condition);
+      previews.push_back(std::move(p));
+    }
+    scheduler->step(flow, latents);
     StepEvent ev;
     ev.index = i;
     ev.total = static_cast<int>(timesteps.size());
@@ -116,7 +123,7 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
     if (on_step) on_step(ev, latents);
   }
   if (in.first_frame_condition.defined()) put_first_frame(be, latents, in.first_frame_condition);
-  return DenoiseResult{latents, cache.calls()};
+  return DenoiseResult{latents, cache.calls(), std::move(previews)};
 }
 
 }  // namespace wan::pipeline

@@ -22,6 +22,9 @@ struct DenoiseConfig {
   float guidance_scale_2 = 5.0f;  // CFG for the low-noise expert
   double boundary_timestep = -1;  // Wan2.2 A14B: high-noise expert while t >= this; < 0: one expert
   StepCacheConfig cache;          // TeaCache / First Block Cache; kind None runs every block
+  // Steps (0-based) at which the loop keeps its prediction of the clean latents, x0 = x_t - sigma_t
+  // * v (what the model's flow output says the finished sample is), for previews of the trajectory.
+  std::vector<int> preview_steps;
 };
 
 struct DenoiseInputs {
@@ -52,9 +55,15 @@ struct StepEvent {
 // Called after every step with the latents it produced (a backend tensor, valid during the call).
 using StepCallback = std::function<void(const StepEvent&, const Tensor& latents)>;
 
+struct DenoisePreview {
+  int step = 0;
+  Tensor x0;  // [B, C, F, H, W], the first-frame blend applied for TI2V
+};
+
 struct DenoiseResult {
   Tensor latents;               // the first-frame blend applied for TI2V
   std::vector<CacheCall> calls; // one per transformer call, in call order (cond, then uncond)
+  std::vector<DenoisePreview> previews;  // one per reached entry of DenoiseConfig::preview_steps
 };
 
 // Runs the loop; `low_noise` may be null (one expert). The job's cancel (Backend::check_cancel) is

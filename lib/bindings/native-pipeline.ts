@@ -104,6 +104,8 @@ export interface NativeDenoiseOptions {
   /** Return the latents after every step (conformance, debugging). */
   recordSteps?: boolean;
   cache?: NativeStepCache | null;
+  /** Steps (0-based) whose clean-latent prediction x0 = x_t - sigma_t * v the result keeps (`previews`). */
+  previewSteps?: number[];
   /** Called on the JS thread after every step (a throwing listener does not stop the loop). */
   onStep?: (event: NativeStepEvent) => void;
   /** Set element 0 (Atomics.store) to stop the loop before its next transformer block: runDenoise rejects with E_CANCELLED. */
@@ -137,6 +139,8 @@ export interface NativeDenoiseResult {
   stepMs: number[];
   /** [steps x latents.numel] when recordSteps. */
   latentsPerStep?: Float32Array;
+  /** The x0 predictions of the requested previewSteps that ran, in step order. */
+  previews: Array<{ step: number; latents: NativeTensor }>;
 }
 
 export interface NativePipelineApi {

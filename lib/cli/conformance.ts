@@ -3,15 +3,35 @@ import { resolve } from 'node:path';
 import { loadAddon } from '../bindings/loader.js';
 import { formatResult, formatSummary, runConformance } from '../conformance/runner.js';
 import { WanError } from '../errors.js';
-import { parseCommandArgs, parseDevice } from './args.js';
+import { type CommandSpec, parseCommand, parseDevice } from './args.js';
 
-export async function runConformanceCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, {
+export const CONFORMANCE = {
+  name: 'conformance',
+  summary: 'run the reference cases (e.g. ../shared/fixtures) and compare',
+  usage: `usage: wan-video conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
+
+Runs every case under <root>/cases (the layout of shared/fixtures: <family>/<case>/manifest.json and
+tensors.safetensors; model paths resolve against <root>) and compares each output tensor by relative
+L2 error against the case's tolerance. One line per case, PASS|FAIL|SKIP <family>/<case> <worst> <tensor>,
+then "N passed, M failed, K skipped". Exit status 1 if anything failed.
+
+  --family NAME   only this family (repeatable)
+  --case REGEX    only cases whose <family>/<case> matches
+  --json          one JSON document instead of lines
+  --device        auto|cpu|cuda (default auto)
+`,
+  options: {
     family: { type: 'string', multiple: true },
     case: { type: 'string' },
     json: { type: 'boolean', default: false },
     device: { type: 'string' },
-  });
+  },
+} satisfies CommandSpec;
+
+export async function runConformanceCommand(args: string[]): Promise<number> {
+  const parsed = parseCommand(CONFORMANCE, args);
+  if (parsed.help) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one <root> folder (e.g. ../shared/fixtures)');
   const root = resolve(positionals[0]);
   const { addon } = loadAddon(parseDevice(values.device));

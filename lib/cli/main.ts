@@ -1,51 +1,56 @@
 #!/usr/bin/env node
-// wan-video: the command line. Subcommands live in their own files; this only dispatches.
-import { runBuild } from './build.js';
-import { runConformanceCommand } from './conformance.js';
-import { runDemo } from './demo.js';
-import { runGenerate } from './generate.js';
-import { runInfo } from './info.js';
+// wan-video: the command line. Subcommands live in their own files with their own --help; this
+// only dispatches.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const USAGE = `usage: wan-video <command> [options]
+import { packageRoot } from '../bindings/loader.js';
+import { suggestFlag } from './args.js';
+import { BUILD, runBuild } from './build.js';
+import { CONFORMANCE, runConformanceCommand } from './conformance.js';
+import { DEMO, runDemo } from './demo.js';
+import { GENERATE, runGenerate } from './generate.js';
+import { INFO, runInfo } from './info.js';
+
+const commands = [
+  { spec: DEMO, run: runDemo },
+  { spec: GENERATE, run: runGenerate },
+  { spec: INFO, run: runInfo },
+  { spec: CONFORMANCE, run: runConformanceCommand },
+  { spec: BUILD, run: runBuild },
+];
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+const USAGE = `usage: wan-video <command> [options]        (wan-video <command> --help for its options)
 
 commands:
-  generate --model DIR (--prompt TEXT [request flags] | --request FILE.json) --out FILE [--format F] [--quality 20-99]
-           [--write-mode fast|balanced|small] [--json] [--device auto|cpu|cuda]
-      request flags: --negative-prompt --width --height --frames --fps --steps --guidance --guidance-2
-      --shift --seed --scheduler unipc|dpm++2m|euler --cache teacache|fbcache [--cache-threshold X]
-      --image --last-image (a file, an http(s) URL, a data URI or base64); --image-encoder FILE|DIR (Wan2.1 I2V's
-      CLIP, e.g. clip_vision_h.safetensors, when the folder has no image_encoder/); --request takes any accepted API shape (canonical,
-      Oxen, fal, Runware); FILE: .mp4 .webm .mov (ffmpeg), .png (contact sheet), or a folder (PNG frames)
-  demo [--out-dir DIR]
-      a tiny random-weight model made locally; writes wan-video-demo.mp4 and wan-video-demo.png
-  conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
-      run the reference cases under <root>/cases (e.g. ../shared/fixtures)
-  info [DIR] [--width W --height H --frames N] [--json] [--device auto|cpu|cuda]
-      which addon loaded and why, what a model folder or file holds, and the memory a request needs
-  build [--cuda]
-      compile the native addon from source (CPU with node-gyp; CUDA with cmake-js)
-`;
+${commands.map((c) => `  ${c.spec.name.padEnd(12)} ${c.spec.summary}`).join('\n')}
 
-const commands: Record<string, (args: string[]) => Promise<number>> = {
-  generate: runGenerate,
-  demo: runDemo,
-  conformance: runConformanceCommand,
-  info: runInfo,
-  build: runBuild,
-};
+  wan-video --version   the package version
+  first time? run \`npx wan-video demo\`: it needs no download and shows every stage working
+`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0]) return main([rest[0], '--help']);
     process.stdout.write(USAGE);
     return cmd ? 0 : 2;
   }
-  const run = commands[cmd];
-  if (!run) {
-    process.stderr.write(`wan-video: unknown command "${cmd}"\n${USAGE}`);
+  const command = commands.find((c) => c.spec.name === cmd);
+  if (!command) {
+    const guess = suggestFlag(cmd, commands.map((c) => c.spec.name));
+    process.stderr.write(`wan-video: unknown command "${cmd}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${USAGE}`);
     return 2;
   }
-  return run(rest);
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,9 @@
-// A tiny Wan2.1-style pipeline folder with random weights and the real diffusers layout
-// (model_index.json, scheduler/, transformer/, vae/, text_encoder/, tokenizer/), made locally so a new
-// user sees the whole path run with nothing downloaded. The weights are random: the video is noise.
+// A tiny pipeline folder with random weights and the real diffusers layout of a Wan2.2 A14B-style
+// two-expert model (model_index.json with boundary_ratio, scheduler/, transformer/ and transformer_2/,
+// vae/, text_encoder/, tokenizer/), made locally so a new user sees the whole path run, the expert
+// switch included, with nothing downloaded. The weights are random: the video is structured noise.
+// The VAE's random weights are scaled so that its output keeps visible contrast (at small scales a
+// random decoder maps every latent to nearly one grey, which looks broken rather than random).
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +16,7 @@ import { parseVaeConfig, WAN21_LATENTS_MEAN, WAN21_LATENTS_STD } from '../model/
 import { expectedVaeTensors } from '../model/vae-tensors.js';
 
 /** Bumped when the folder's contents change, so a stale cache is rebuilt. */
-const VERSION = 1;
+const VERSION = 2;
 
 const TEXT: TextEncoderConfig = { vocabSize: 64 + 3, dModel: 32, dKv: 8, numHeads: 4, dFf: 64, numLayers: 2, numBuckets: 32, maxDistance: 128, eps: 1e-6, gatedGelu: true };
 const DIT: TransformerConfig = {
@@ -25,6 +28,12 @@ const VAE_JSON = {
   in_channels: 3, is_residual: false, latents_mean: WAN21_LATENTS_MEAN, latents_std: WAN21_LATENTS_STD, num_res_blocks: 1,
   out_channels: 3, patch_size: null, scale_factor_spatial: 8, scale_factor_temporal: 4, temperal_downsample: [false, true, true], z_dim: 16,
 };
+
+/** Spread of the VAE's random weights: 0.2 decodes everything to one grey (std ~1 level), 1.0 keeps contrast. */
+const VAE_SCALE = 1.0;
+/** Spread of the transformers' random weights: at 0.1 their flow output is ~0.16 of the latents' size and
+ * every x0 prediction looks like the noise; at 1.0 the predictions, and the video, visibly move away from it. */
+const DIT_SCALE = 1.0;
 
 /** A deterministic stream of small values, so the demo video is the same on every machine. */
 function randomTensors(shapes: Map<string, number[]>, seed: number, scale = 0.1) {
@@ -82,33 +91,34 @@ export async function ensureTinyModel(dir: string): Promise<string> {
   if (existsSync(stamp)) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  for (const sub of ['scheduler', 'transformer', 'vae', 'text_encoder', 'tokenizer']) await mkdir(join(tmp, sub), { recursive: true });
+  for (const sub of ['scheduler', 'transformer', 'transformer_2', 'vae', 'text_encoder', 'tokenizer']) await mkdir(join(tmp, sub), { recursive: true });
   await writeFile(
     join(tmp, 'model_index.json'),
     json({
       _class_name: 'WanPipeline', _diffusers_version: '0.35.0', scheduler: ['diffusers', 'UniPCMultistepScheduler'],
       text_encoder: ['transformers', 'UMT5EncoderModel'], tokenizer: ['transformers', 'T5TokenizerFast'],
-      transformer: ['diffusers', 'WanTransformer3DModel'], transformer_2: [null, null], vae: ['diffusers', 'AutoencoderKLWan'],
-      boundary_ratio: null, expand_timesteps: false,
+      transformer: ['diffusers', 'WanTransformer3DModel'], transformer_2: ['diffusers', 'WanTransformer3DModel'], vae: ['diffusers', 'AutoencoderKLWan'],
+      boundary_ratio: 0.875, expand_timesteps: false,
     }),
   );
   await writeFile(
     join(tmp, 'scheduler', 'scheduler_config.json'),
     json({ _class_name: 'UniPCMultistepScheduler', num_train_timesteps: 1000, prediction_type: 'flow_prediction', use_flow_sigmas: true, flow_shift: 3.0, solver_order: 2, lower_order_final: true, final_sigmas_type: 'zero', solver_type: 'bh2', predict_x0: true, disable_corrector: [] }),
   );
-  await writeFile(
-    join(tmp, 'transformer', 'config.json'),
-    json({
+  const ditConfig = json({
       _class_name: 'WanTransformer3DModel', patch_size: DIT.patchSize, num_attention_heads: DIT.numHeads, attention_head_dim: DIT.headDim,
       in_channels: DIT.inChannels, out_channels: DIT.outChannels, text_dim: DIT.textDim, freq_dim: DIT.freqDim, ffn_dim: DIT.ffnDim,
       num_layers: DIT.numLayers, cross_attn_norm: true, qk_norm: 'rms_norm_across_heads', eps: DIT.eps, image_dim: null,
       added_kv_proj_dim: null, rope_max_seq_len: 1024, pos_embed_seq_len: null,
-    }),
-  );
-  await writeSafetensors(join(tmp, 'transformer', 'diffusion_pytorch_model.safetensors'), randomTensors(expectedTransformerTensors(DIT), 1));
+  });
+  // Two experts with different random weights: the high-noise one runs while t >= 875.
+  for (const [sub, seed] of [['transformer', 1], ['transformer_2', 4]] as const) {
+    await writeFile(join(tmp, sub, 'config.json'), ditConfig);
+    await writeSafetensors(join(tmp, sub, 'diffusion_pytorch_model.safetensors'), randomTensors(expectedTransformerTensors(DIT), seed, DIT_SCALE));
+  }
   await writeFile(join(tmp, 'vae', 'config.json'), json(VAE_JSON));
   const vaeConfig = parseVaeConfig(VAE_JSON, 'vae/config.json');
-  await writeSafetensors(join(tmp, 'vae', 'diffusion_pytorch_model.safetensors'), randomTensors(expectedVaeTensors(vaeConfig), 2, 0.2));
+  await writeSafetensors(join(tmp, 'vae', 'diffusion_pytorch_model.safetensors'), randomTensors(expectedVaeTensors(vaeConfig), 2, VAE_SCALE));
   await writeFile(
     join(tmp, 'text_encoder', 'config.json'),
     json({

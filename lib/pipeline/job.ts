@@ -8,6 +8,7 @@
 // nor collects one listener per job.
 import { WanError } from '../errors.js';
 import type { LoraLoadReport } from '../lora/apply.js';
+import type { TrajectoryPreview } from './previews.js';
 
 export type JobEvent =
   | { type: 'encode'; ms: number; cacheHits: number; cacheMisses: number; encoderLoads: number }
@@ -50,6 +51,8 @@ export interface GenerateResult {
   loras: LoraLoadReport;
   /** The job's warnings. */
   warnings: string[];
+  /** With GenerateOptions.previewSteps: the initial noise and the x0 predictions at those steps, first frame decoded. */
+  previews?: TrajectoryPreview[];
   /** encodeMs and the cache counts are the job's (text is encoded once); totalMs runs from the job's start to this result's end. */
   timings: { encodeMs: number; denoiseMs: number; decodeMs: number; totalMs: number; stepMs: number[]; cacheHits: number; cacheMisses: number };
 }

@@ -22,7 +22,6 @@ import type { NativeAddon, NativeTensor, NativeTransformer } from '../bindings/n
 import { WanError, fromNativeError } from '../errors.js';
 import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import type { FastLoraPair } from '../lora/fast.js';
-import { inspectModelFolder } from '../model/folder.js';
 import { deviceBudgetBytes } from '../model/cuda-memory.js';
 import { estimateMemory } from '../model/memory.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
@@ -39,6 +38,8 @@ import type { LoadImageOptions } from '../image/load.js';
 import { imageConditioning } from './conditioning.js';
 import { type PipelineImageEncoder, clipImageFeatures, loadRequestImages, planPipelineImageEncoder } from './image-inputs.js';
 import { type GenerateResult, Job, type JobContext } from './job.js';
+import { type ModelPaths, resolveModelParts } from './model-parts.js';
+import { type TrajectoryPreview, decodePreview } from './previews.js';
 import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, normalizeForModel, resolveGeneration } from './plan.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 
@@ -62,8 +63,10 @@ export interface LoadOptions {
 
 export interface GenerateOptions {
   signal?: AbortSignal;
-  /** Which shape the request is in (default: told by its fields). */
+  /** Which API's shape the request is in, read with that API's ranges and defaults ('auto', the default, tells it by its fields). */
   api?: RequestApi | 'auto';
+  /** Steps (0-based) whose clean-sample prediction is decoded into `result.previews` (first frame), after the initial noise. */
+  previewSteps?: number[];
 }
 
 /**
@@ -124,17 +127,15 @@ export class WanPipeline {
     return this.facts.fastLoras;
   }
 
-  static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
-    const folder = await inspectModelFolder(dir);
-    if (folder.missing.length) {
-      throw new WanError('E_MODEL_FORMAT', `${join(dir, 'model_index.json')}: components ${folder.missing.join(', ')} are declared but their folders are missing`);
-    }
+  /** A diffusers pipeline folder, or components named one by one (single files included: see ModelPaths). */
+  static async load(model: string | ModelPaths, opts: LoadOptions = {}): Promise<WanPipeline> {
+    const parts = await resolveModelParts(model);
+    const dir = parts.label;
     const { addon, kind } = loadAddon(opts.device);
-    const paired = folder.present.includes('transformer_2');
-    const plan = await planTransformer(join(dir, 'transformer'), paired ? { expert: 'high-noise', pairedWith: true } : {});
-    const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
-    const vaePlan = await planVae(join(dir, 'vae'));
-    const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const plan = await planTransformer(parts.transformer, parts.transformer2 ? { expert: 'high-noise', pairedWith: true } : {});
+    const plan2 = parts.transformer2 ? await planTransformer(parts.transformer2, { expert: 'low-noise', pairedWith: true }) : null;
+    const vaePlan = await planVae(parts.vae);
+    const textPlan = await planTextEncoder(parts.textEncoder);
     const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
@@ -150,23 +151,22 @@ export class WanPipeline {
       const of = onCuda && opts.memoryBudgetBytes === undefined ? "the device's free memory" : 'the memory budget';
       throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} ${where} (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than ${of} of ${gib(budget)}`);
     }
-    const tokenizer = await UmT5Tokenizer.load(join(dir, 'tokenizer'));
+    const tokenizer = await UmT5Tokenizer.load(parts.tokenizerDir);
     let scheduler: ModelFacts['scheduler'] = null;
     const loadWarnings: string[] = [];
-    try {
-      const json = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
+    // No scheduler config (a folder without one, or components named one by one): the request's scheduler at its defaults.
+    if (parts.schedulerConfig) {
+      const json = JSON.parse(await readFile(parts.schedulerConfig, 'utf8')) as Record<string, unknown>;
       const ignored: string[] = [];
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
       if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
-      if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'scheduler', 'scheduler_config.json')}: ${mapped.reason}`);
+      if ('reason' in mapped) throw new WanError('E_MODEL_FORMAT', `${parts.schedulerConfig}: ${mapped.reason}`);
       const name = (Object.entries(SCHEDULER_KINDS) as Array<[SchedulerName, NativeSchedulerConfig['kind']]>).find(([, k]) => k === mapped.config.kind)![0];
       scheduler = { ...mapped, name };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const info = addon.info();
     const spatial = vaePlan.config.scaleFactorSpatial;
-    if (spatial !== 8 && spatial !== 16) throw new WanError('E_MODEL_FORMAT', `${join(dir, 'vae')}: a spatial compression of ${spatial} is not one of the Wan VAEs' (8, 16)`);
+    if (spatial !== 8 && spatial !== 16) throw new WanError('E_MODEL_FORMAT', `${parts.vae}: a spatial compression of ${spatial} is not one of the Wan VAEs' (8, 16)`);
     const facts: ModelFacts = {
       variant: plan.variant.variant,
       description: plan.variant.description,
@@ -174,8 +174,9 @@ export class WanPipeline {
       transformer2: plan2?.config ?? null,
       vae: { zDim: vaePlan.config.zDim, spatial, temporal: 4 },
       scheduler,
-      boundaryRatio: folder.boundaryRatio,
-      expandTimesteps: folder.expandTimesteps === true,
+      boundaryRatio: parts.boundaryRatio,
+      // Without model_index.json, TI2V's per-token timesteps follow from the model itself.
+      expandTimesteps: parts.expandTimesteps ?? plan.variant.variant === 'wan2.2-ti2v-5b',
       fastLoras: opts.fastLoras ?? null,
       textLength: 512,
       device: { backend: info.backend, threads: info.threads },
@@ -225,7 +226,7 @@ export class WanPipeline {
     planned.catch(() => undefined);
     // The job starts when the previous one has ended and its plan is made; a plan that fails ends it at once.
     const after = Promise.all([this.queue, planned]);
-    const job = new Job(async (ctx) => this.execute(await planned, ctx), opts.signal, after);
+    const job = new Job(async (ctx) => this.execute(await planned, ctx, opts.previewSteps), opts.signal, after);
     this.queue = job.results.then(
       () => undefined,
       () => undefined,
@@ -244,7 +245,7 @@ export class WanPipeline {
   // The executor: runs a plan, deciding nothing the plan did not.
   // ---------------------------------------------------------------------------------------------
 
-  private async execute(plan: GenerationPlan, ctx: JobContext): Promise<GenerateResult[]> {
+  private async execute(plan: GenerationPlan, ctx: JobContext, previewSteps?: number[]): Promise<GenerateResult[]> {
     const t0 = performance.now();
     // Every warning goes out as an event when it arises and into the results.
     const warnings: string[] = [];
@@ -269,11 +270,13 @@ export class WanPipeline {
     const results: GenerateResult[] = [];
     for (const [index, seed] of plan.seeds.entries()) {
       const tDenoise = performance.now();
-      const denoised = await this.denoise(plan, seed, text, conditioning, ctx, index);
+      const noise = { data: this.addon.randn(seed, [...plan.latentShape]), shape: [...plan.latentShape] };
+      const denoised = await this.denoise(plan, noise, text, conditioning, ctx, index, previewSteps);
       const denoiseMs = performance.now() - tDenoise;
       const tDecode = performance.now();
       const frames = await this.decode(plan, denoised.latents, ctx, index);
       const computed = denoised.calls.computed.filter(Boolean).length;
+      const previews = previewSteps ? await this.previews(noise, denoised, ctx) : undefined;
       results.push({
         index,
         seed,
@@ -286,6 +289,7 @@ export class WanPipeline {
         loras,
         warnings,
         timings: { ...text.timings, denoiseMs, decodeMs: performance.now() - tDecode, totalMs: performance.now() - t0, stepMs: denoised.stepMs },
+        ...(previews ? { previews } : {}),
       });
     }
     return results;
@@ -356,9 +360,8 @@ export class WanPipeline {
     }
   }
 
-  /** Noise for the seed (torch.randn with a CPU generator), then the native loop. */
-  private async denoise(plan: GenerationPlan, seed: bigint, text: TextEmbeddings, conditioning: ImageConditioning, ctx: JobContext, result: number): Promise<NativeDenoiseResult> {
-    const shape = [...plan.latentShape];
+  /** The native loop from the seed's noise (torch.randn with a CPU generator), keeping x0 at `previewSteps`. */
+  private async denoise(plan: GenerationPlan, noise: NativeTensor, text: TextEmbeddings, conditioning: ImageConditioning, ctx: JobContext, result: number, previewSteps?: number[]): Promise<NativeDenoiseResult> {
     const s = plan.sampling;
     try {
       return await this.addon.runDenoise({
@@ -371,7 +374,8 @@ export class WanPipeline {
         guidanceScale: s.guidanceScale,
         guidanceScale2: s.guidanceScale2,
         boundaryTimestep: s.boundaryTimestep,
-        latents: { data: this.addon.randn(seed, shape), shape },
+        latents: noise,
+        previewSteps,
         promptEmbeds: text.prompt,
         negativeEmbeds: text.negative,
         perTokenTimesteps: s.perTokenTimesteps,
@@ -384,6 +388,18 @@ export class WanPipeline {
           }),
         cancelFlag: ctx.cancelFlag,
       });
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
+  /** The trajectory's first frames: the noise, then x0 at each preview step (one small decode each). */
+  private async previews(noise: NativeTensor, denoised: NativeDenoiseResult, ctx: JobContext): Promise<TrajectoryPreview[]> {
+    const opts = { cancelFlag: ctx.cancelFlag };
+    try {
+      const out = [await decodePreview(this.vae, noise, 'noise', -1, opts)];
+      for (const p of denoised.previews ?? []) out.push(await decodePreview(this.vae, p.latents, 'x0', p.step, opts));
+      return out;
     } catch (err) {
       throw fromNativeError(err);
     }

@@ -50,7 +50,9 @@ void WanDit::block_forward(const BlockW& w, Tensor& x, const Tensor& context, co
                            Scratch& s) {
   Backend& be = backend_;
   const WanDitConfig& c = config_;
-  const AttentionParams attn_params{c.num_heads, 1.0f / std::sqrt(static_cast<float>(c.head_dim)), false};
+  AttentionParams attn_params;  // no relative bias, no key mask: Wan attends every token
+  attn_params.heads = c.num_heads;
+  attn_params.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   auto per_batch = [&](const Tensor& t) { return t.view({batch, t.dim(0) / batch, t.dim(-1)}); };
 
   // Self-attention on modulated, normalised tokens; q and k RMS-normed across heads, then rotated.

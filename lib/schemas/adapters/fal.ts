@@ -4,9 +4,15 @@
 // types, `WanV22A14bTextToVideoInput` / `WanV22A14bImageToVideoInput`, and the model pages' llms.txt):
 //   prompt                       string, required
 //   negative_prompt              string, default ""
-//   num_frames                   integer 17..161, default 81 ("Must be between 17 to 161"; the
-//                                 schema said 81..121 in Aug 2025 and 17..161 since Oct 2025 — the
-//                                 current range is the one enforced here; the issue quotes 17-121)
+//   num_frames                   integer 17..161, default 81. Checked again for issue 18 (which
+//                                 quotes 17..121) in the stored copies of fal's pages: the llms.txt
+//                                 of fal-ai/wan/v2.2-a14b/text-to-video/lora, .../image-to-video and
+//                                 .../video-to-video all say "Number of frames to generate. Must be
+//                                 between 17 to 161 (inclusive). Default value: 81" with "Range: 17
+//                                 to 161", and a review of the text-to-video endpoint's OpenAPI
+//                                 (WanV22A14bTextToVideoInput, metadata updated 2026-04-21) gives
+//                                 max 161; no stored fal page says 121. The schema said 81..121 in
+//                                 Aug 2025. 17..161 is enforced here.
 //   frames_per_second            integer 4..60, default 16
 //   seed                         integer, random when absent
 //   resolution                   "480p" | "580p" | "720p", default "720p"
