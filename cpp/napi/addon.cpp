@@ -12,6 +12,7 @@
 #include "napi/promise_worker.h"
 #include "napi/runtime.h"
 #include "napi/pipeline_binding.h"
+#include "napi/rife_binding.h"
 #include "napi/text_encoder_wrap.h"
 #include "napi/transformer_wrap.h"
 #include "napi/vae_binding.h"
@@ -122,6 +123,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadTextEncoder", Napi::Function::New(env, LoadTextEncoder));
   exports.Set("randomTextEncoder", Napi::Function::New(env, RandomTextEncoder));
   register_vae(env, exports);
+  register_rife(env, exports);
   register_pipeline(env, exports);
   return exports;
 }

@@ -15,6 +15,7 @@ struct Runtime {
   Napi::FunctionReference transformer_ctor;
   Napi::FunctionReference text_encoder_ctor;
   Napi::FunctionReference vae_ctor;
+  Napi::FunctionReference rife_ctor;
 };
 
 Runtime& runtime(Napi::Env env);

@@ -2,6 +2,7 @@
 // untyped.
 import type { TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
 import type { NativePipelineApi } from './native-pipeline.js';
+import type { NativeRifeApi } from './native-rife.js';
 import type { NativeVaeApi } from './native-vae.js';
 
 export interface NativeTensor {
@@ -82,7 +83,7 @@ export interface NativeTextEncoder {
 
 export type NativeTextEncoderConfig = TextEncoderConfig;
 
-export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
+export interface NativeAddon extends NativeVaeApi, NativePipelineApi, NativeRifeApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint). */

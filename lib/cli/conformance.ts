@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 
 import { loadAddon } from '../bindings/loader.js';
 import { formatResult, formatSummary, runConformance } from '../conformance/runner.js';
+import type { ConformanceReport } from '../conformance/types.js';
 import { WanError } from '../errors.js';
 import { parseCommandArgs, parseDevice } from './args.js';
 
@@ -12,14 +13,23 @@ export async function runConformanceCommand(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     device: { type: 'string' },
   });
-  if (positionals.length !== 1) throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one <root> folder (e.g. ../shared/fixtures)');
-  const root = resolve(positionals[0]);
+  if (positionals.length < 1) {
+    throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one or more <root> folders (e.g. ../shared/fixtures test/fixtures)');
+  }
   const { addon } = loadAddon(parseDevice(values.device));
-  const report = await runConformance(root, addon, {
-    families: values.family,
-    filter: values.case ? new RegExp(values.case) : undefined,
-    onResult: values.json ? undefined : (r) => process.stdout.write(`${formatResult(r)}\n`),
-  });
+  // Several roots (the shared fixtures and this repository's own test/fixtures) make one report.
+  const report: ConformanceReport = { cases: [], passed: 0, failed: 0, skipped: 0 };
+  for (const root of positionals.map((p) => resolve(p))) {
+    const part = await runConformance(root, addon, {
+      families: values.family,
+      filter: values.case ? new RegExp(values.case) : undefined,
+      onResult: values.json ? undefined : (r) => process.stdout.write(`${formatResult(r)}\n`),
+    });
+    report.cases.push(...part.cases);
+    report.passed += part.passed;
+    report.failed += part.failed;
+    report.skipped += part.skipped;
+  }
   if (values.json) {
     const json = {
       ...report,

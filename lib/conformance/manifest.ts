@@ -13,6 +13,7 @@ export const CASE_KINDS = [
   'randn',
   'umt5_forward',
   'tokenizer',
+  'rife_interpolate',
 ] as const;
 
 export const manifestSchema = z.object({

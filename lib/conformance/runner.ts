@@ -12,6 +12,7 @@ import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
 import { randnUnsupported, runRandn } from './kinds/randn.js';
+import { rifeUnsupported, runRifeInterpolate } from './kinds/rife.js';
 import { runScheduler, schedulerUnsupported } from './kinds/scheduler.js';
 import { runUmt5Forward, umt5Unsupported } from './kinds/umt5-forward.js';
 import { runVaeDecode, runVaeEncode, vaeUnsupported } from './kinds/vae.js';
@@ -36,6 +37,7 @@ const RUNNERS: Record<string, KindSupport> = {
   scheduler: { run: runScheduler, unsupported: schedulerUnsupported },
   randn: { run: runRandn, unsupported: randnUnsupported },
   pipeline: { run: runPipeline, unsupported: pipelineUnsupported },
+  rife_interpolate: { run: runRifeInterpolate, unsupported: rifeUnsupported },
 };
 
 function unknownParams(m: CaseManifest, known: string[]): string | null {
