@@ -23,3 +23,9 @@ export {
   planLora, applyLoras, parseLoraKey, unmatchedWarnings, fastSampling, LIGHTX2V_4STEP,
   type LoraReport, type LoraLoadReport, type ExpertLoraReport, type LoraRequest, type FastLoraPair,
 } from './lora/index.js';
+export {
+  RifeInterpolator, rifeTimesteps, decodedFrameChunks, interpolateFrameChunks,
+  type RifeLoadOptions, type FrameChunk, type FrameInterpolator, type InterpolateChunksOptions,
+} from './interpolate/index.js';
+export { planRife, expectedRifeTensors, type RifePlan, type RifeConfig } from './model/rife-plan.js';
+export type { NativeRife } from './bindings/native-rife.js';

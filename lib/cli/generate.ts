@@ -23,9 +23,10 @@ const FIELD_FLAGS = {
   scheduler: { type: 'string' },
   cache: { type: 'string' },
   'cache-threshold': { type: 'string' },
+  interpolate: { type: 'string' },
 } as const;
 
-const CANONICAL: Record<Exclude<keyof typeof FIELD_FLAGS, 'cache' | 'cache-threshold'>, string> = {
+const CANONICAL: Record<Exclude<keyof typeof FIELD_FLAGS, 'cache' | 'cache-threshold' | 'interpolate'>, string> = {
   prompt: 'prompt', 'negative-prompt': 'negativePrompt', width: 'width', height: 'height', frames: 'numFrames', fps: 'fps',
   steps: 'steps', guidance: 'guidanceScale', 'guidance-2': 'guidanceScale2', shift: 'shift', seed: 'seed', scheduler: 'scheduler',
 };
@@ -46,6 +47,8 @@ function requestFromFlags(values: Record<string, unknown>): Record<string, unkno
   } else if (values['cache-threshold'] !== undefined) {
     throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
   }
+  // --interpolate N: N RIFE frames between each pair, fps multiplied by N + 1 (needs --rife PATH).
+  if (values.interpolate !== undefined) req.interpolate = { model: 'rife', frames: asNumber(values.interpolate) };
   return req;
 }
 
@@ -73,6 +76,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     'write-mode': { type: 'string' },
     json: { type: 'boolean', default: false },
     device: { type: 'string' },
+    rife: { type: 'string' },
     ...FIELD_FLAGS,
   });
   if (!values.model) throw new WanError('E_INVALID_ARGUMENT', '--model DIR is required (a diffusers Wan folder)');
@@ -100,7 +104,7 @@ export async function runGenerate(args: string[]): Promise<number> {
 
   const tty = process.stderr.isTTY && !values.json;
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const pipe = await WanPipeline.load(values.model, { device: parseDevice(values.device) });
+  const pipe = await WanPipeline.load(values.model, { device: parseDevice(values.device), interpolator: values.rife });
   const controller = new AbortController();
   const onSigint = () => {
     log(tty ? '\ncancelling...' : 'cancelling...');

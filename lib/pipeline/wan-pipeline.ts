@@ -23,8 +23,11 @@ import { defaultsFor } from '../schemas/request.js';
 import { normalizeRequest } from '../schemas/normalize.js';
 import { PromptEncoder } from '../text/prompt-encoder.js';
 import { UmT5Tokenizer } from '../text/tokenizer.js';
-import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
+import { RifeInterpolator } from '../interpolate/rife.js';
+import { planRife } from '../model/rife-plan.js';
+import { planInterpolation } from '../interpolate/plan.js';
+import { type FrameChunk, decodedFrameChunks, interpolateFrameChunks } from '../interpolate/stream.js';
 import { type GenerateResult, Job, type JobEvent } from './job.js';
 import { type RgbImage, imageConditioning } from './conditioning.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
@@ -42,6 +45,8 @@ export interface LoadOptions {
   memoryBudgetBytes?: number;
   /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
   fastLoras?: FastLoraPair;
+  /** RIFE weights (.safetensors) for requests that ask for frame interpolation (lib/interpolate/). */
+  interpolator?: string;
 }
 
 /**
@@ -91,6 +96,8 @@ export class WanPipeline {
   experts: ExpertPlacement = 'single';
   /** The pair `fast: true` uses. */
   fastLoras: FastLoraPair | null = null;
+  /** Frame interpolation for requests that ask for it (LoadOptions.interpolator). */
+  interpolator: RifeInterpolator | null = null;
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<WanPipeline> {
     const folder = await inspectModelFolder(dir);
@@ -103,6 +110,7 @@ export class WanPipeline {
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
     const vaePlan = await planVae(join(dir, 'vae'));
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
+    const rifePlan = opts.interpolator ? await planRife(opts.interpolator) : null;
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
     const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });
@@ -139,6 +147,7 @@ export class WanPipeline {
       const pipe = new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, scheduler, folder.boundaryRatio, folder.expandTimesteps === true);
       pipe.experts = transformer2 ? 'both-resident' : 'single';
       pipe.fastLoras = opts.fastLoras ?? null;
+      if (rifePlan) pipe.interpolator = await RifeInterpolator.fromPlan(rifePlan, { addon });
       pipe.warnings.push(...loadWarnings);
       return pipe;
     } catch (err) {
@@ -190,6 +199,8 @@ export class WanPipeline {
     const width = request.width ?? d.width;
     const height = request.height ?? d.height;
     const numFrames = request.numFrames ?? d.numFrames;
+    const interpolation = planInterpolation(request.interpolate, this.interpolator !== null, request.fps, (m) => warn([m]), normalized.fields['interpolate.model'] ?? 'interpolate');
+    const fps = interpolation?.fps ?? request.fps;
     const steps = fast?.sampling.steps ?? request.steps ?? d.steps;
     const guidanceScale = fast?.sampling.guidanceScale ?? request.guidanceScale ?? d.guidanceScale;
     const guidanceScale2 = fast?.sampling.guidanceScale2 ?? request.guidanceScale2 ?? d.guidanceScale2 ?? guidanceScale;
@@ -296,16 +307,17 @@ export class WanPipeline {
     // Frames, as each latent chunk is decoded.
     const tDecode = performance.now();
     const frames: Buffer[] = [];
-    for await (const chunk of decodeFrames(this.vae, denoised.latents, { signal })) {
-      const views = frameViews(chunk);
-      emit({ type: 'frames', index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height, fps: request.fps });
-      frames.push(...views);
+    let chunks: AsyncIterable<FrameChunk> = decodedFrameChunks(decodeFrames(this.vae, denoised.latents, { signal }));
+    if (interpolation) chunks = interpolateFrameChunks(chunks, this.interpolator!, { frames: interpolation.frames, signal });
+    for await (const chunk of chunks) {
+      emit({ type: 'frames', index: chunk.index, frames: chunk.frames, width: chunk.width, height: chunk.height, fps });
+      frames.push(...chunk.frames);
     }
     return {
       frames,
       width,
       height,
-      fps: request.fps,
+      fps,
       seed: request.seed,
       experts: this.experts,
       forwards: {
@@ -359,6 +371,7 @@ export class WanPipeline {
     this.transformer.dispose();
     this.transformer2?.dispose();
     this.vae.dispose();
+    this.interpolator?.dispose();
     this.prompts.release();
   }
 

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { WanError } from '../errors.js';
 import type { ModelVariant } from '../model/types.js';
 import { MAX_SEED, addInvalid, addUnsupported, bool, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
+import { InterpolateSchema } from './interpolate.js';
 
 /**
  * The negative prompt every official Wan config uses by default (`wan_shared_cfg.sample_neg_prompt`
@@ -167,6 +168,8 @@ export const GenerateRequestSchema = z
     output: OutputSchema.default(() => ({ format: 'mp4' as const, writeMode: 'balanced' as const })),
     /** Videos to make; result i uses seed + i (see seedsFor in normalize.ts). */
     numberResults: intIn(1, 20).default(1),
+    /** Frame interpolation of the decoded frames (lib/interpolate/); left out, none. */
+    interpolate: InterpolateSchema.optional(),
   })
   .superRefine((r, ctx) => {
     if (r.lastImage !== undefined && r.image === undefined) {
