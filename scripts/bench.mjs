@@ -11,6 +11,7 @@
 //         memory costs per frame. BLAS only unless --portable; --numpy times numpy's matmul on the
 //         GEMMs of one 4-frame chunk.
 //   cache: the step caches at their default settings (scripts/bench-cache.mjs), --steps N (default 20).
+//   rife: RIFE 4.25 frame interpolation at 832x480 (scripts/bench-rife.mjs): seconds per interpolated frame.
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -328,6 +329,10 @@ const benches = {
   dit: benchDit,
   umt5: benchUmt5,
   vae: benchVae,
+  rife: async () => {
+    const { benchRife } = await import('./bench-rife.mjs');
+    await benchRife({ save, args });
+  },
   cache: async () => {
     const { benchCache } = await import('./bench-cache.mjs');
     await benchCache({ save, steps: Number(args[args.indexOf('--steps') + 1]) || 20, config: WAN21_1_3B });

@@ -7,7 +7,7 @@ flownet.pkl is a torch pickle (a state dict saved from DistributedDataParallel, 
 with "module."); reading a pickle needs Python, hence this script rather than a wan-video command.
 It needs torch and safetensors (pip install torch safetensors). The tensors are written unchanged
 (their dtype too) under the names the release's load_model gives them: "module." stripped.
-wan-video then checks every name and shape against the IFNet of 4.25/4.26 when it loads the file.
+wan-video then checks every name and shape against the IFNet of 4.21-4.26 when it loads the file.
 """
 import argparse
 import os
@@ -39,7 +39,7 @@ def main():
             sys.exit(f'{args.pkl}: "{key}" is stored twice (with and without "module.")')
         tensors[key] = value.detach().contiguous()
     if not any(k.startswith('encode.') for k in tensors):
-        print('warning: no encode.* tensors: this is not the IFNet of RIFE 4.25/4.26, which wan-video implements',
+        print('warning: no encode.* tensors: this is not the IFNet of RIFE 4.21-4.26, which wan-video implements',
               file=sys.stderr)
     save_file(tensors, args.out, metadata={'format': 'pt', 'source': os.path.basename(args.pkl)})
     blocks = sorted({k.split('.')[0] for k in tensors if k.startswith('block')})

@@ -26,7 +26,7 @@ export class RifeInterpolator {
     private readonly native: NativeRife,
   ) {}
 
-  /** A RIFE 4.25/4.26 checkpoint converted to .safetensors (scripts/convert-rife.py). */
+  /** A RIFE 4.21-4.26 checkpoint converted to .safetensors (scripts/convert-rife.py). */
   static async load(path: string, opts: RifeLoadOptions = {}): Promise<RifeInterpolator> {
     return RifeInterpolator.fromPlan(await planRife(path), opts);
   }

@@ -1,7 +1,8 @@
 // planRife: a RIFE frame-interpolation checkpoint (.safetensors) to the plan the native interpolator
 // loads. The network is Practical-RIFE's IFNet of the 4.25 line (train_log/IFNet_HDv3.py of the
 // 4.25 and 4.26 releases and their lite/heavy variants): an `encode` head and five IFBlocks whose
-// widths are read off the weights. Names are the release's flownet.pkl state dict, with the
+// widths are read off the weights. 4.21-4.23 (and 4.22.lite) are the same network with four blocks
+// (scale list [8, 4, 2, 1]) and load too. Names are the release's flownet.pkl state dict, with the
 // "module." prefix of its DDP training stripped as the release's load_model strips it; the .pkl
 // (a torch pickle) is converted to safetensors by scripts/convert-rife.py.
 import { resolve } from 'node:path';
@@ -15,7 +16,7 @@ export interface RifeConfig {
   headHidden: number;
   /** Features per frame (encode.cnn3's output): 4 in 4.25/4.26, 16 in 4.26.heavy. */
   headChannels: number;
-  /** c of block0..block4. */
+  /** c of block0..block4 (block0..block3 for 4.21-4.23). */
   blockWidths: number[];
 }
 
@@ -23,7 +24,7 @@ export interface RifePlan {
   /** The .safetensors file, absolute. */
   source: string;
   config: RifeConfig;
-  /** Which release the widths match ("4.25 / 4.26", "4.25.lite", ...), or "custom widths". */
+  /** Which release the widths match ("4.25 / 4.26", "4.25.lite", "4.21 / 4.22 / 4.23", ...), or "custom widths". */
   variant: string;
   tensors: TensorRef[];
   /** Stored tensors the network does not use (training leftovers), ignored as the release's loader
@@ -32,8 +33,8 @@ export interface RifePlan {
   weightBytes: number;
 }
 
-/** The IFNet structure this runtime implements, declared once. */
-export const RIFE_BLOCKS = 5;
+/** The IFNet structure this runtime implements, declared once: 5 flow blocks (4.25, 4.26) or 4 (4.21-4.23). */
+export const RIFE_BLOCK_COUNTS = [4, 5] as const;
 export const RIFE_RESCONVS = 8;
 /** IFBlock's output: 4 flow channels, the mask logit and 8 features for the next block. */
 export const RIFE_BLOCK_OUT = 13;
@@ -74,6 +75,8 @@ const KNOWN: Array<{ variant: string; headChannels: number; widths: number[] }> 
   { variant: '4.25.lite', headChannels: 4, widths: [192, 128, 96, 64, 24] },
   { variant: '4.25.heavy', headChannels: 4, widths: [384, 256, 192, 128, 64] },
   { variant: '4.26.heavy', headChannels: 16, widths: [192, 128, 96, 64, 32] },
+  { variant: '4.21 / 4.22 / 4.23', headChannels: 8, widths: [256, 192, 96, 48] },
+  { variant: '4.22.lite', headChannels: 4, widths: [192, 128, 64, 32] },
 ];
 
 function variantOf(c: RifeConfig): string {
@@ -104,8 +107,8 @@ export async function planRife(path: string): Promise<RifePlan> {
     const e = byName.get(name);
     if (!e) {
       return fail(
-        `no tensor "${name}": not the IFNet of Practical-RIFE 4.25/4.26 (an encode head and ${RIFE_BLOCKS} flow blocks); ` +
-          'earlier RIFE versions (4.0-4.24, 3.x) are a different network and are not supported',
+        `no tensor "${name}": not the IFNet of Practical-RIFE 4.21-4.26 (an encode head and 4 or 5 flow blocks); ` +
+          'other RIFE versions (4.0-4.20, 4.24, 3.x) are a different network and are not supported',
         name,
       );
     }
@@ -118,16 +121,17 @@ export async function planRife(path: string): Promise<RifePlan> {
   }
   const head0 = shapeOf('encode.cnn0.weight');
   const head3 = shapeOf('encode.cnn3.weight');
-  if (blocks.size !== RIFE_BLOCKS || ![...blocks].every((b) => b < RIFE_BLOCKS)) {
+  const count = blocks.size;
+  if (!(RIFE_BLOCK_COUNTS as readonly number[]).includes(count) || ![...blocks].every((b) => b < count)) {
     throw new WanError(
       'E_UNSUPPORTED',
-      `${path}: has flow blocks ${[...blocks].sort((a, b) => a - b).join(', ') || 'none'}; wan-video implements the IFNet of Practical-RIFE 4.25/4.26 (blocks 0-${RIFE_BLOCKS - 1})`,
+      `${path}: has flow blocks ${[...blocks].sort((a, b) => a - b).join(', ') || 'none'}; wan-video implements the IFNet of Practical-RIFE 4.21-4.26 (blocks 0-3 or 0-4)`,
     );
   }
   const config: RifeConfig = {
     headHidden: head0[0],
     headChannels: head3.length === 4 ? head3[1] : -1,
-    blockWidths: Array.from({ length: RIFE_BLOCKS }, (_, i) => shapeOf(`block${i}.conv0.1.0.weight`)[0]),
+    blockWidths: Array.from({ length: count }, (_, i) => shapeOf(`block${i}.conv0.1.0.weight`)[0]),
   };
   config.blockWidths.forEach((w, i) => {
     if (!(w >= 2 && w % 2 === 0)) fail(`block${i}.conv0.1.0.weight: width ${w} must be even`, `block${i}.conv0.1.0.weight`);

@@ -137,6 +137,20 @@ describe('planRife', () => {
     expect((await planRife(await write(undefined, ''))).tensors).toHaveLength(plan.tensors.length);
   });
 
+  it('reads the four-block layout of 4.21-4.23 (block inputs from the head width)', async () => {
+    const four: RifeConfig = { headHidden: 32, headChannels: 8, blockWidths: [256, 192, 96, 48] };
+    const tensors: Record<string, { dtype: string; shape: number[]; data: Float32Array }> = {};
+    for (const { name, shape } of expectedRifeTensors(four)) tensors[name] = { dtype: 'BF16', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+    const dir = await mkdtemp(join(tmpdir(), 'wan-rife-plan-'));
+    dirs.push(dir);
+    await writeSafetensors(join(dir, 'flownet.safetensors'), tensors);
+    const plan = await planRife(join(dir, 'flownet.safetensors'));
+    expect(plan.config).toEqual(four);
+    expect(plan.variant).toBe('4.21 / 4.22 / 4.23');
+    expect(plan.tensors.find((t) => t.name === 'block0.conv0.0.0.weight')?.shape).toEqual([128, 23, 3, 3]);
+    expect(plan.tensors.find((t) => t.name === 'block3.conv0.0.0.weight')?.shape).toEqual([24, 36, 3, 3]);
+  });
+
   it('names the file and the tensor of a broken checkpoint', async () => {
     const missing = await write((t) => {
       delete t['module.block2.convblock.3.beta'];
@@ -146,14 +160,18 @@ describe('planRife', () => {
       t['module.block1.lastconv.0.weight'] = { dtype: 'F32', shape: [6, 50, 4, 4], data: new Float32Array(6 * 50 * 16) };
     });
     await expect(planRife(wrong)).rejects.toThrow(/tensor "module\.block1\.lastconv\.0\.weight" has shape \[6,50,4,4\], expected \[6,52,4,4\]/);
-    const fourBlocks = await write((t) => {
-      for (const k of Object.keys(t)) if (k.startsWith('module.block4.')) delete t[k];
+    const gap = await write((t) => {
+      for (const k of Object.keys(t)) if (k.startsWith('module.block3.')) delete t[k];
     });
-    await expect(planRife(fourBlocks)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/flow blocks 0, 1, 2, 3; .*4\.25\/4\.26/) });
+    await expect(planRife(gap)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/flow blocks 0, 1, 2, 4; .*4\.21-4\.26/) });
+    const three = await write((t) => {
+      for (const k of Object.keys(t)) if (/^module\.block[34]\./.test(k)) delete t[k];
+    });
+    await expect(planRife(three)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     const noHead = await write((t) => {
       for (const k of Object.keys(t)) if (k.startsWith('module.encode.')) delete t[k];
     });
-    await expect(planRife(noHead)).rejects.toThrow(/no tensor "encode\.cnn0\.weight": not the IFNet of Practical-RIFE 4\.25\/4\.26/);
+    await expect(planRife(noHead)).rejects.toThrow(/no tensor "encode\.cnn0\.weight": not the IFNet of Practical-RIFE 4\.21-4\.26/);
     await expect(planRife('train_log/flownet.pkl')).rejects.toThrow(/convert the release's flownet\.pkl first: python scripts\/convert-rife\.py/);
   });
 });

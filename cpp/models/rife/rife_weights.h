@@ -1,6 +1,7 @@
 #pragma once
-// RIFE's IFNet (Practical-RIFE 4.25 / 4.26 and their lite and heavy variants): configuration and
-// weights under the release's state-dict names (flownet.pkl with "module." stripped).
+// RIFE's IFNet (Practical-RIFE 4.25 / 4.26 and their lite and heavy variants with five flow blocks;
+// 4.21-4.23 with four): configuration and weights under the release's state-dict names (flownet.pkl
+// with "module." stripped).
 #include <cstdint>
 #include <vector>
 
@@ -15,10 +16,11 @@ struct RifeConfig {
   std::vector<int> block_widths{192, 128, 96, 64, 32};  // c of block0..blockN-1 (even)
 
   int blocks() const { return static_cast<int>(block_widths.size()); }
-  // block i works at 1 / 2^(blocks-1-i) of the resolution: the scale list [16, 8, 4, 2, 1].
+  // block i works at 1 / 2^(blocks-1-i) of the resolution: the scale list [16, 8, 4, 2, 1] ([8, 4, 2, 1]).
   int block_scale(int i) const { return 1 << (blocks() - 1 - i); }
-  // The coarsest block halves its input twice more, so frames are padded to a multiple of this.
-  int pad_multiple() const { return block_scale(0) * 4; }
+  // The coarsest block halves its input twice more, so frames must be a multiple of block_scale(0) * 4;
+  // they are padded to a multiple of 64 at least, as Practical-RIFE's inference_img.py pads them.
+  int pad_multiple() const { return block_scale(0) * 4 > 64 ? block_scale(0) * 4 : 64; }
   // Channels of block0's input (img0, img1, f0, f1, timestep) and of the others' before the flow
   // (warped img0/img1, warped f0/f1, timestep, mask, 8 feature channels of the previous block).
   int first_input_channels() const { return 7 + 2 * head_channels; }
