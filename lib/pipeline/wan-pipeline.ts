@@ -45,7 +45,7 @@ export interface LoadOptions {
   memoryBudgetBytes?: number;
   /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
   fastLoras?: FastLoraPair;
-  /** RIFE weights (.safetensors) for requests that ask for frame interpolation (lib/interpolate/). */
+  /** RIFE weights (.safetensors) for requests that ask for frame interpolation (lib/interpolate/); default $WAN_VIDEO_RIFE. */
   interpolator?: string;
 }
 
@@ -110,7 +110,8 @@ export class WanPipeline {
     const plan2 = paired ? await planTransformer(join(dir, 'transformer_2'), { expert: 'low-noise', pairedWith: true }) : null;
     const vaePlan = await planVae(join(dir, 'vae'));
     const textPlan = await planTextEncoder(join(dir, 'text_encoder'));
-    const rifePlan = opts.interpolator ? await planRife(opts.interpolator) : null;
+    const rifeFile = opts.interpolator ?? (process.env.WAN_VIDEO_RIFE || undefined);
+    const rifePlan = rifeFile ? await planRife(rifeFile) : null;
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
     const need = estimateMemory({ transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan }, { width: d.width, height: d.height, numFrames: d.numFrames });

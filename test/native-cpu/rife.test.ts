@@ -58,7 +58,7 @@ describe('RifeInterpolator', () => {
     const mids = await rife.between([a, b, a], 64, 64, 3);
     expect(mids).toHaveLength(6);
     for (const m of mids) expect(m.length).toBe(64 * 64 * 3);
-    // t = 0.75 of (a, b) is not the reference's case, but t = 0.3 / 0.75 are: check 0.75 against out.frames[1].
+    // The case holds t = 0.3 and 0.75; the third frame of the first pair is t = 0.75: out.frames[1].
     const expected = t.get('out.frames')!;
     const ref = expected.data.subarray(3 * 64 * 64);
     let worst = 0;
