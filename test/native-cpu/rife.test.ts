@@ -118,6 +118,16 @@ describe.runIf(haveFixtures)('interpolation in generate()', () => {
     expect([r.frames.length, r.fps]).toEqual([17, 32]);
   });
 
+  it('takes its weights from $WAN_VIDEO_RIFE when load() names none', async () => {
+    process.env.WAN_VIDEO_RIFE = weights;
+    const viaEnv = await WanPipeline.load(dir, { device: 'cpu' }).finally(() => delete process.env.WAN_VIDEO_RIFE);
+    try {
+      expect(viaEnv.interpolator?.plan.source).toBe(weights);
+    } finally {
+      await viaEnv.dispose();
+    }
+  });
+
   it('without an interpolator: an explicit ask is refused before any work, an API default is skipped with a warning', async () => {
     const bare = await WanPipeline.load(dir, { device: 'cpu' });
     try {
