@@ -80,6 +80,9 @@ describe('RifeInterpolator', () => {
     const ok = await native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [0.5], format: 'float' });
     expect(ok.frames).toBeInstanceOf(Float32Array);
     expect(ok.frames.length).toBe(192);
+    // NaN frames (NaN flows in every warp) give NaN pixels, not a crash or an out-of-range read.
+    const nan = await native.interpolate({ data: new Float32Array(2 * 192).fill(NaN), shape: [2, 8, 8, 3] }, { timesteps: [0.5], format: 'float' });
+    expect(nan.frames.length).toBe(192);
     native.dispose();
     await expect(native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [0.5] })).rejects.toThrow(/disposed/);
   });

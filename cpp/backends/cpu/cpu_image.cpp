@@ -166,9 +166,11 @@ void CpuBackend::warp(const Tensor& x, const Tensor& flow, int flow_channel, Ten
       const float* img = xd + n * H * W * C;
       for (int64_t w = 0; w < W; ++w) {
         const float* f = fd + (r * W + w) * Cf + flow_channel;
-        // grid_sample's border mode clips the source coordinate to the image before sampling.
-        const float ix = std::min(std::max(static_cast<float>(w) + f[0], 0.0f), xmax);
-        const float iy = std::min(std::max(static_cast<float>(h) + f[1], 0.0f), ymax);
+        // grid_sample's border mode clips the source coordinate to the image before sampling. A NaN
+        // flow (broken weights) lands on the edge, as CUDA's fmaxf puts it, instead of indexing out.
+        float ix = static_cast<float>(w) + f[0], iy = static_cast<float>(h) + f[1];
+        ix = ix >= 0.0f ? std::min(ix, xmax) : 0.0f;
+        iy = iy >= 0.0f ? std::min(iy, ymax) : 0.0f;
         const float fx = std::floor(ix), fy = std::floor(iy);
         const int64_t x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
         const float nw = (fx + 1.0f - ix) * (fy + 1.0f - iy), ne = (ix - fx) * (fy + 1.0f - iy);
