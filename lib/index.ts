@@ -34,3 +34,9 @@ export {
 export { planImageEncoder } from './model/image-encoder-plan.js';
 export type { ImageEncoderPlan, ImageEncoderConfig, ImageProcessorConfig } from './model/types.js';
 export type { NativeImageEncoder } from './bindings/native.js';
+export {
+  RifeInterpolator, rifeTimesteps, decodedFrameChunks, interpolateFrameChunks,
+  type RifeLoadOptions, type FrameChunk, type FrameInterpolator, type InterpolateChunksOptions,
+} from './interpolate/index.js';
+export { planRife, expectedRifeTensors, type RifePlan, type RifeConfig } from './model/rife-plan.js';
+export type { NativeRife } from './bindings/native-rife.js';

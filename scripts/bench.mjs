@@ -13,6 +13,7 @@
 //   cache: the step caches at their default settings (scripts/bench-cache.mjs), --steps N (default 20).
 //   cancel: how long a cancel takes to return inside a step that takes minutes (scripts/bench-cancel.mjs).
 //   gguf-1.3b, gguf-14b, bf16: GGUF and bf16 weights kept compressed (scripts/bench-gguf.mjs).
+//   rife: RIFE 4.25 frame interpolation at 832x480 (scripts/bench-rife.mjs): seconds per interpolated frame.
 // Each reports seconds, GFLOP/s and numpy's matmul on the same matrix shapes in the same run, with
 // the tuned BLAS and with the portable kernel (WAN_VIDEO_GEMM=portable in a child process).
 import { spawnSync } from 'node:child_process';
@@ -317,6 +318,10 @@ const benches = {
     const r = spawnSync(process.execPath, [join(root, 'scripts', 'bench-gguf.mjs'), ...args], { stdio: 'inherit' });
     process.exitCode = r.status ?? 1;
   }])),
+  rife: async () => {
+    const { benchRife } = await import('./bench-rife.mjs');
+    await benchRife({ save, args });
+  },
   cache: async () => {
     const { benchCache } = await import('./bench-cache.mjs');
     await benchCache({ save, steps: Number(args[args.indexOf('--steps') + 1]) || 20, config: WAN21_1_3B });

@@ -14,6 +14,7 @@
 #include "napi/device_job.h"
 #include "napi/runtime.h"
 #include "napi/pipeline_binding.h"
+#include "napi/rife_binding.h"
 #include "napi/text_encoder_wrap.h"
 #include "napi/transformer_wrap.h"
 #include "napi/vae_binding.h"
@@ -139,6 +140,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadTextEncoder", Napi::Function::New(env, LoadTextEncoder));
   exports.Set("randomTextEncoder", Napi::Function::New(env, RandomTextEncoder));
   register_vae(env, exports);
+  register_rife(env, exports);
   register_pipeline(env, exports);
   register_clip_vision(env, exports);
   register_weight_probe(env, exports);

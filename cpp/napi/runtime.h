@@ -19,6 +19,7 @@ struct Runtime {
   Napi::FunctionReference text_encoder_ctor;
   Napi::FunctionReference vae_ctor;
   Napi::FunctionReference clip_vision_ctor;
+  Napi::FunctionReference rife_ctor;
 };
 
 Runtime& runtime(Napi::Env env);

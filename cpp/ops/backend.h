@@ -84,6 +84,28 @@ struct PermuteParams {
   int perm[8] = {};  // output dim i is input dim perm[i]
 };
 
+// Frame interpolation (RIFE) works on channels-last images [N, H, W, C], as the VAE does on frames.
+// ConvTranspose2d as torch defines it: Ho = (H - 1) * stride - 2 * padding + kh, Wo likewise.
+struct ConvTranspose2dParams {
+  int kh = 4, kw = 4;
+  int stride = 2, padding = 1;
+};
+
+// y = leaky_relu(x * channel_scale[c] + residual, slope); scale and residual are optional.
+struct LeakyReluParams {
+  float slope = 0.2f;
+  const Tensor* channel_scale = nullptr;  // [C]
+  const Tensor* residual = nullptr;       // the shape of x
+};
+
+// dst[p, dst_offset + i] (+)= scale * src[p, src_offset + i] for i < count, over every pixel p of two
+// channels-last tensors with the same pixel count: channel concatenation, slicing and axpy in one.
+struct ChannelCopyParams {
+  int src_offset = 0, dst_offset = 0, count = 0;
+  float scale = 1.0f;
+  bool accumulate = false;
+};
+
 // Device memory held by a backend's allocator (the CUDA backend's caching pool); zeros on the CPU.
 struct MemoryStats {
   size_t in_use = 0;  // bytes handed out and not yet returned
@@ -204,6 +226,29 @@ class Backend {
   // [T, H, W, Cin] -> [T*ft - drop, H*fs, W*fs, Cout]: each channel repeated Cout*ft*fs*fs/Cin
   // times, then unfolded into time and space (the inverse arrangement of avg_down_3d).
   virtual void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) = 0;
+
+  // ---- images (frame interpolation: RIFE's IFNet; channels-last [N, H, W, C])
+  // y [N, Ho, Wo, Cout] = ConvTranspose2d(x [N, H, W, Cin]) + bias [Cout]; w packed [Cout, kh*kw*Cin]
+  // taps major: w[o, (i*kw + j)*Cin + c] = torch weight[c, o, i, j] (torch stores [Cin, Cout, kh, kw]).
+  virtual void conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvTranspose2dParams& p,
+                                Tensor& y) = 0;
+  // y [N, Ho, Wo, C] = multiply * bilinear resize of x [N, H, W, C]: torch's F.interpolate(mode='bilinear',
+  // align_corners=False, antialias=False) with the source scale H/Ho (equal to 1/scale_factor when the
+  // sizes are exact multiples of the factor, as RIFE's are): src = max((dst + 0.5) * H/Ho - 0.5, 0).
+  virtual void resize_bilinear(const Tensor& x, float multiply, Tensor& y) = 0;
+  // Backward warp: y[n, h, w] = x[n] sampled bilinearly at (w + flow[n, h, w, fc], h + flow[n, h, w, fc + 1]),
+  // coordinates clamped to the image (torch's grid_sample, align_corners=True, padding_mode='border',
+  // on RIFE's grid). flow [N, H, W, Cf] with fc + 2 <= Cf; x and y [N, H, W, C]; y must not alias x.
+  virtual void warp(const Tensor& x, const Tensor& flow, int flow_channel, Tensor& y) = 0;
+  // [N, H, W, C*r*r] -> [N, H*r, W*r, C]: torch's PixelShuffle(r), input channel c*r*r + i*r + j to
+  // pixel (h*r + i, w*r + j), channel c.
+  virtual void pixel_shuffle(const Tensor& x, int factor, Tensor& y) = 0;
+  // See LeakyReluParams; y may alias x.
+  virtual void leaky_relu(const Tensor& x, const LeakyReluParams& p, Tensor& y) = 0;
+  // See ChannelCopyParams; dst must not alias src.
+  virtual void copy_channels(const Tensor& src, const ChannelCopyParams& p, Tensor& dst) = 0;
+  // y = a * s + b * (1 - s) with s = sigmoid(mask[..., mask_channel]) per pixel; a, b, y [N, H, W, C].
+  virtual void mask_blend(const Tensor& a, const Tensor& b, const Tensor& mask, int mask_channel, Tensor& y) = 0;
 
   // ---- attention
   // out[B, Sq, H*D] = softmax(q k^T * scale) v per head; q [B, Sq, H*D], k and v [B, Sk, H*D].

@@ -9,6 +9,7 @@
 // one flag per job to all of them.
 import type { ImageEncoderConfig, TensorRef, TextEncoderConfig, TransformerConfig } from '../model/types.js';
 import type { NativePipelineApi } from './native-pipeline.js';
+import type { NativeRifeApi } from './native-rife.js';
 import type { NativeVaeApi } from './native-vae.js';
 
 export interface NativeTensor {
@@ -108,7 +109,7 @@ export interface NativeImageEncoder {
 
 export type NativeImageEncoderConfig = ImageEncoderConfig;
 
-export interface NativeAddon extends NativeVaeApi, NativePipelineApi {
+export interface NativeAddon extends NativeVaeApi, NativePipelineApi, NativeRifeApi {
   info(): NativeInfo;
   loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint); matrixDtype BF16 hands the linear() weights to

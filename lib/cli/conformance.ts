@@ -2,16 +2,18 @@ import { resolve } from 'node:path';
 
 import { loadAddon } from '../bindings/loader.js';
 import { formatResult, formatSummary, runConformance } from '../conformance/runner.js';
+import type { ConformanceReport } from '../conformance/types.js';
 import { WanError } from '../errors.js';
 import { type CommandSpec, parseCommand, parseDevice } from './args.js';
 
 export const CONFORMANCE = {
   name: 'conformance',
   summary: 'run the reference cases (e.g. ../shared/fixtures) and compare',
-  usage: `usage: wan-video conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
+  usage: `usage: wan-video conformance <root>... [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
 
-Runs every case under <root>/cases (the layout of shared/fixtures: <family>/<case>/manifest.json and
-tensors.safetensors; model paths resolve against <root>) and compares each output tensor by relative
+Runs every case under each <root>/cases (the layout of shared/fixtures: <family>/<case>/manifest.json
+and tensors.safetensors; model paths resolve against their <root>; e.g. ../shared/fixtures and this
+repository's test/fixtures, one report for all) and compares each output tensor by relative
 L2 error against the case's tolerance. One line per case, PASS|FAIL|SKIP <family>/<case> <worst> <tensor>,
 then "N passed, M failed, K skipped". Exit status 1 if anything failed.
 
@@ -32,14 +34,22 @@ export async function runConformanceCommand(args: string[]): Promise<number> {
   const parsed = parseCommand(CONFORMANCE, args);
   if (parsed.help) return 0;
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one <root> folder (e.g. ../shared/fixtures)');
-  const root = resolve(positionals[0]);
+  if (positionals.length < 1) {
+    throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one or more <root> folders (e.g. ../shared/fixtures test/fixtures)');
+  }
   const { addon } = loadAddon(parseDevice(values.device));
-  const report = await runConformance(root, addon, {
-    families: values.family,
-    filter: values.case ? new RegExp(values.case) : undefined,
-    onResult: values.json ? undefined : (r) => process.stdout.write(`${formatResult(r)}\n`),
-  });
+  const report: ConformanceReport = { cases: [], passed: 0, failed: 0, skipped: 0 };
+  for (const root of positionals.map((p) => resolve(p))) {
+    const part = await runConformance(root, addon, {
+      families: values.family,
+      filter: values.case ? new RegExp(values.case) : undefined,
+      onResult: values.json ? undefined : (r) => process.stdout.write(`${formatResult(r)}\n`),
+    });
+    report.cases.push(...part.cases);
+    report.passed += part.passed;
+    report.failed += part.failed;
+    report.skipped += part.skipped;
+  }
   if (values.json) {
     const json = {
       ...report,

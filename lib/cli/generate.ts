@@ -60,6 +60,9 @@ Request (flags, canonical fields; API spellings such as --num_frames, --negative
   --cache teacache|fbcache [--cache-threshold X]
   --image SRC  --last-image SRC   first/last frame for image-to-video models: a file, an http(s) URL,
                          a data URI or base64
+  --interpolate N        N RIFE frames between each pair of frames (0-4), fps multiplied by N + 1
+  --rife PATH            RIFE weights (.safetensors; scripts/convert-rife.py converts the release's
+                         flownet.pkl; default $WAN_VIDEO_RIFE)
   --image-encoder PATH   Wan2.1 I2V's CLIP encoder (a folder, or e.g. clip_vision_h.safetensors) when
                          the model folder has no image_encoder/
 or
@@ -112,6 +115,8 @@ Exit status: 0 written; 1 refused or failed (the message names the field, flag o
     image: stringFlag,
     'last-image': stringFlag,
     'image-encoder': stringFlag,
+    interpolate: stringFlag,
+    rife: stringFlag,
     cache: stringFlag,
     'cache-threshold': stringFlag,
   },
@@ -162,6 +167,8 @@ function requestFromFlags(values: Values): Record<string, unknown> {
   } else if (values['cache-threshold'] !== undefined) {
     throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
   }
+  // --interpolate N: N RIFE frames between each pair, fps multiplied by N + 1 (needs --rife PATH).
+  if (values.interpolate !== undefined) req.interpolate = { model: 'rife', frames: asNumber(values.interpolate) };
   return req;
 }
 
@@ -208,6 +215,8 @@ export interface GenerateToFilesOptions {
   device: 'auto' | 'cpu' | 'cuda';
   /** Wan2.1 I2V's CLIP encoder when the model folder has none (LoadOptions.imageEncoder). */
   imageEncoder?: string;
+  /** RIFE weights for requests that ask for interpolation (LoadOptions.interpolator). */
+  interpolator?: string;
   json: boolean;
   previewSteps?: number[];
   /** Lines for people (stderr). */
@@ -238,7 +247,7 @@ function progressLine(e: Extract<JobEvent, { type: 'step' }>, started: number, t
 /** Loads the model, runs one request and writes every output; the outputs were checked already. */
 export async function generateToFiles(o: GenerateToFilesOptions): Promise<GenerateToFilesResult> {
   const tty = process.stderr.isTTY && !o.json;
-  const pipe = await WanPipeline.load(o.model, { device: o.device, imageEncoder: o.imageEncoder });
+  const pipe = await WanPipeline.load(o.model, { device: o.device, imageEncoder: o.imageEncoder, interpolator: o.interpolator });
   const twoExperts = pipe.experts !== 'single';
   const controller = new AbortController();
   const onSigint = () => {
@@ -341,7 +350,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (!json) log(`request read as ${readAs}${api === 'auto' ? ' (told by its fields; --api sets it)' : ''}; writing ${outputs.map(describeOutput).join(', ')}`);
   let done: GenerateToFilesResult;
   try {
-    done = await generateToFiles({ model, request, api, outputs, device, json, log, imageEncoder: values['image-encoder'] as string | undefined });
+    done = await generateToFiles({ model, request, api, outputs, device, json, log, imageEncoder: values['image-encoder'] as string | undefined, interpolator: values.rife as string | undefined });
   } catch (err) {
     if ((err as WanError).code === 'E_CANCELLED') {
       log(`${process.stderr.isTTY && !json ? '\n' : ''}cancelled; nothing was written`);

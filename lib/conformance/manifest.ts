@@ -17,6 +17,7 @@ export const CASE_KINDS = [
   'clip_preprocess',
   'clip_vision_forward',
   'i2v_inputs',
+  'rife_interpolate',
 ] as const;
 
 export const manifestSchema = z.object({

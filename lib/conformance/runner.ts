@@ -16,6 +16,7 @@ import { caseLorasUnsupported } from './loras.js';
 import { runTokenizerCase, tokenizerUnsupported } from './kinds/tokenizer.js';
 import { pipelineUnsupported, runPipeline } from './kinds/pipeline.js';
 import { randnUnsupported, runRandn } from './kinds/randn.js';
+import { rifeUnsupported, runRifeInterpolate } from './kinds/rife.js';
 import { runScheduler, schedulerUnsupported } from './kinds/scheduler.js';
 import { runUmt5Forward, umt5Unsupported } from './kinds/umt5-forward.js';
 import { runVaeDecode, runVaeEncode, vaeUnsupported } from './kinds/vae.js';
@@ -48,6 +49,7 @@ const RUNNERS: Record<string, KindSupport> = {
   clip_preprocess: { run: runClipPreprocess, unsupported: clipPreprocessUnsupported },
   clip_vision_forward: { run: runClipVisionForward, unsupported: clipVisionUnsupported },
   i2v_inputs: { run: runI2vInputs, unsupported: i2vInputsUnsupported },
+  rife_interpolate: { run: runRifeInterpolate, unsupported: rifeUnsupported },
 };
 
 /** The gguf family's params: descriptions of the file (its KV, the type of every tensor), the

@@ -20,6 +20,7 @@ import type { LoadedImage } from '../image/load.js';
 import { type DeviceFacts, type GenerationEstimate, LONG_REQUEST_SECONDS, estimateGeneration, formatDuration } from './estimate.js';
 import { type ImageConditioningKind, type RequestImages, checkImagesForModel, imageConditioningKind, sizeFromImage } from './image-inputs.js';
 import { type ResolvedStepCache, resolveStepCache } from './step-cache.js';
+import { type InterpolationPlan, planInterpolation } from '../interpolate/plan.js';
 
 /** The scheduler names of requests mapped to the native kinds. */
 export const SCHEDULER_KINDS: Record<SchedulerName, NativeSchedulerConfig['kind']> = { unipc: 'unipc', 'dpm++2m': 'dpmsolver', euler: 'euler' };
@@ -42,6 +43,8 @@ export interface ModelFacts {
   expandTimesteps: boolean;
   /** The pair `fast: true` uses (LoadOptions.fastLoras). */
   fastLoras: FastLoraPair | null;
+  /** Whether a frame interpolator (RIFE) was loaded (LoadOptions.interpolator). */
+  interpolator: boolean;
   /** Text tokens the prompt encoder pads to (512). */
   textLength: number;
   /** Where the work runs, for the time estimate. */
@@ -83,7 +86,10 @@ export interface GenerationPlan {
   width: number;
   height: number;
   numFrames: number;
+  /** The fps the video plays at (interpolation included). */
   fps: number;
+  /** Frames inserted between each pair of generated frames, and the fps that gives; null: none. */
+  interpolation: InterpolationPlan | null;
   /** [1, C, latent frames, h, w]: the noise of each result. */
   latentShape: [number, number, number, number, number];
   /** One seed per result: seed, seed + 1, ... */
@@ -152,7 +158,8 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
   const width = request.width ?? fromImage?.width ?? d.width;
   const height = request.height ?? fromImage?.height ?? d.height;
   const numFrames = request.numFrames ?? d.numFrames;
-  const fps = request.fps ?? d.fps;
+  const interpolation = planInterpolation(request.interpolate, model.interpolator, request.fps ?? d.fps, (m) => warnings.push(m), fields['interpolate.model'] ?? 'interpolate');
+  const fps = interpolation?.fps ?? request.fps ?? d.fps;
   if (d.supportedSizes.length > 0 && !d.supportedSizes.some(([w, h]) => w === width && h === height)) {
     warnings.push(
       `${width}x${height} is not one of the sizes ${model.variant} was trained for (${d.supportedSizes.map(([w, h]) => `${w}x${h}`).join(', ')}); it runs, but the official code refuses it and quality may suffer`,
@@ -239,6 +246,7 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
     height,
     numFrames,
     fps,
+    interpolation,
     latentShape,
     seeds,
     prompt: request.prompt,

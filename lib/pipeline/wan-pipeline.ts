@@ -32,8 +32,10 @@ import type { RequestApi } from '../schemas/issues.js';
 import { type SchedulerName, defaultsFor } from '../schemas/request.js';
 import { PromptEncoder } from '../text/prompt-encoder.js';
 import { UmT5Tokenizer } from '../text/tokenizer.js';
-import { frameViews } from '../video/frames.js';
 import { decodeFrames } from '../video/vae-decode.js';
+import { RifeInterpolator } from '../interpolate/rife.js';
+import { type FrameChunk, decodedFrameChunks, interpolateFrameChunks } from '../interpolate/stream.js';
+import { planRife } from '../model/rife-plan.js';
 import type { LoadImageOptions } from '../image/load.js';
 import { imageConditioning } from './conditioning.js';
 import { type PipelineImageEncoder, clipImageFeatures, loadRequestImages, planPipelineImageEncoder } from './image-inputs.js';
@@ -59,6 +61,8 @@ export interface LoadOptions {
   /** How request images are read: `allowPrivateNetwork` lets image URLs reach loopback/private
    * addresses (off by default: a server passes user input here), `limits` overrides IMAGE_LIMITS. */
   images?: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>;
+  /** RIFE weights (.safetensors) for requests that ask for frame interpolation (lib/interpolate/); default $WAN_VIDEO_RIFE. */
+  interpolator?: string;
 }
 
 export interface GenerateOptions {
@@ -110,6 +114,8 @@ export class WanPipeline {
     private readonly imageEncoder: PipelineImageEncoder | null,
     /** How request images are read (LoadOptions.images). */
     private readonly imageOptions: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>,
+    /** Frame interpolation for requests that ask for it (LoadOptions.interpolator). */
+    readonly interpolator: RifeInterpolator | null,
   ) {}
 
   /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores); every plan repeats it. */
@@ -137,6 +143,8 @@ export class WanPipeline {
     const vaePlan = await planVae(parts.vae);
     const textPlan = await planTextEncoder(parts.textEncoder);
     const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
+    const rifeFile = opts.interpolator ?? (process.env.WAN_VIDEO_RIFE || undefined);
+    const rifePlan = rifeFile ? await planRife(rifeFile) : null;
     // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
     const d = defaultsFor(plan.variant.variant);
     // On CUDA: the weights as the device keeps them against its free memory (lib/model/cuda-memory.ts).
@@ -178,6 +186,7 @@ export class WanPipeline {
       // Without model_index.json, TI2V's per-token timesteps follow from the model itself.
       expandTimesteps: parts.expandTimesteps ?? plan.variant.variant === 'wan2.2-ti2v-5b',
       fastLoras: opts.fastLoras ?? null,
+      interpolator: rifePlan !== null,
       textLength: 512,
       device: { backend: info.backend, threads: info.threads },
       warnings: loadWarnings,
@@ -195,7 +204,8 @@ export class WanPipeline {
         cacheBytes: opts.embeddingCacheBytes,
       });
       const imageEncoder = imagePlan ? { native: await addon.loadImageEncoder(imagePlan), processor: imagePlan.processor, plan: imagePlan } : null;
-      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts, imageEncoder, opts.images ?? {});
+      const interpolator = rifePlan ? await RifeInterpolator.fromPlan(rifePlan, { addon }) : null;
+      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts, imageEncoder, opts.images ?? {}, interpolator);
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -405,13 +415,18 @@ export class WanPipeline {
     }
   }
 
-  /** Frames, as each latent chunk is decoded (and, where a post-process applies, once it has run on the chunk). */
+  /** Frames, as each latent chunk is decoded and, where the plan interpolates, once RIFE has run on the chunk. */
   private async decode(plan: GenerationPlan, latents: NativeTensor, ctx: JobContext, result: number): Promise<Buffer[]> {
     const frames: Buffer[] = [];
-    for await (const chunk of decodeFrames(this.vae, latents, { cancelFlag: ctx.cancelFlag })) {
-      const views = frameViews(chunk);
-      ctx.emit({ type: 'frames', result, index: chunk.frameStart, frames: views, width: chunk.width, height: chunk.height, fps: plan.fps });
-      frames.push(...views);
+    let chunks: AsyncIterable<FrameChunk> = decodedFrameChunks(decodeFrames(this.vae, latents, { cancelFlag: ctx.cancelFlag }));
+    if (plan.interpolation) chunks = interpolateFrameChunks(chunks, this.interpolator!, { frames: plan.interpolation.frames, signal: ctx.signal });
+    try {
+      for await (const chunk of chunks) {
+        ctx.emit({ type: 'frames', result, index: chunk.index, frames: chunk.frames, width: chunk.width, height: chunk.height, fps: plan.fps });
+        frames.push(...chunk.frames);
+      }
+    } catch (err) {
+      throw fromNativeError(err);
     }
     return frames;
   }
@@ -423,6 +438,7 @@ export class WanPipeline {
     this.transformer.dispose();
     this.transformer2?.dispose();
     this.vae.dispose();
+    this.interpolator?.dispose();
     this.prompts.release();
   }
 

@@ -18,6 +18,7 @@ import type { ModelVariant } from '../model/types.js';
 import { classifyImageString, IMAGE_STRING_EXPECTED } from '../image/source.js';
 import { MAX_SEED, addInvalid, addUnsupported, bool, intIn, numAbove, numIn, oneOf, seedIn, text } from './fields.js';
 import { MAX_STEPS } from './limits.js';
+import { InterpolateSchema } from './interpolate.js';
 
 /**
  * The negative prompt every official Wan config uses by default (`wan_shared_cfg.sample_neg_prompt`
@@ -171,6 +172,8 @@ export const GenerateRequestSchema = z
     output: OutputSchema.default(() => ({ format: 'mp4' as const, writeMode: 'balanced' as const })),
     /** Videos to make; result i uses seed + i (see seedsFor in normalize.ts). */
     numberResults: intIn(1, 20).default(1),
+    /** Frame interpolation of the decoded frames (lib/interpolate/); left out, none. */
+    interpolate: InterpolateSchema.optional(),
   })
   .superRefine((r, ctx) => {
     if (r.lastImage !== undefined && r.image === undefined) {

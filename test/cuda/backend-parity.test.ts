@@ -28,6 +28,7 @@ const BACKEND_OPS = [
   'modulation_rows', 'add_positional', 'linear_combination', 'multiply', 'embedding', 'timestep_embedding', 'rope',
   'patchify', 'unpatchify', 'permute', 'conv3d', 'channel_rms_norm', 'upsample_nearest_2x', 'avg_down_3d',
   'dup_up_3d', 'attention', 'mean_abs_difference', 'add_to_weight', 'load_weight', 'mergeable_copy',
+  'conv_transpose2d', 'resize_bilinear', 'warp', 'pixel_shuffle', 'leaky_relu', 'copy_channels', 'mask_blend',
 ];
 
 describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
@@ -64,7 +65,7 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     for (const op of BACKEND_OPS) {
       expect(report.parity.some((c) => c.name.startsWith(`${op} `)), `no check covers ${op}`).toBe(true);
     }
-    for (const model of ['wan-dit t2v', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode']) {
+    for (const model of ['wan-dit t2v', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode', 'rife 4.25']) {
       expect(report.parity.some((c) => c.name.includes(model)), `no model check ${model}`).toBe(true);
     }
     for (const c of report.parity) {

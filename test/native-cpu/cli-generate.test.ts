@@ -172,6 +172,22 @@ describe('wan-video generate: outputs', () => {
     expect(probe(out('file.mp4'))).toMatchObject({ frames: 5, width: 64, height: 48 });
   });
 
+  it('generate --interpolate N --rife PATH writes (n - 1) * (N + 1) + 1 frames at fps * (N + 1)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'wan-gen-'));
+    expect(run(out, 'demo').status).toBe(0);
+    const model = join(cache, 'demo-tiny-wan');
+    const rife = join(repoRoot, 'test', 'fixtures', 'models', 'rife-4.25-tiny', 'flownet.safetensors');
+    const file = join(out, 'smooth.mp4');
+    const r = run(out, 'generate', '--model', model, '--prompt', 'a cat', '--width', '64', '--height', '48', '--frames', '5', '--fps', '16', '--steps', '2', '--interpolate', '2', '--rife', rife, '--out', file);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/13 frames 64x48 at 48 fps/);
+    expect(probe(file)).toMatchObject({ frames: 13, width: 64, height: 48 });
+    expect(spawnSync(findFfmpeg().path, ['-hide_banner', '-i', file]).stderr.toString()).toMatch(/48 fps/);
+    const missing = run(out, 'generate', '--model', model, '--prompt', 'a cat', '--width', '64', '--height', '48', '--frames', '5', '--steps', '2', '--interpolate', '1', '--out', join(out, 'x.mp4'));
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/interpolate: frame interpolation needs an interpolator.*--rife PATH/);
+  }, 300_000);
+
   it('Ctrl-C (SIGINT) cancels within a step, says so, exits 130 and leaves no file', async () => {
     const file = out('never.mp4');
     const child = spawn(process.execPath, [cli, 'generate', '--model', model, '--prompt', 'a cat', '--width', '256', '--height', '144', '--frames', '33', '--steps', '100', '--out', file], {

@@ -37,6 +37,16 @@ describe.runIf(haveFixtures)('wan-video conformance', () => {
     ]);
   });
 
+  it('takes several roots: the shared fixtures and the repository\'s own (RIFE) in one report', () => {
+    const r = run('conformance', rootWithSkip(), join(repoRoot, 'test', 'fixtures'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const names = doc.cases.map((c: { case: string }) => c.case);
+    expect(names.slice(0, 2)).toEqual(['dit/t2v-tiny-square', 'future/teleport']);
+    expect(names.filter((n: string) => n.startsWith('rife/')).length).toBeGreaterThanOrEqual(2);
+    expect(doc).toMatchObject({ failed: 0, skipped: 1, passed: names.length - 1 });
+  });
+
   it('--family selects families', () => {
     const r = run('conformance', fixturesRoot, '--family', 'dit');
     expect(r.status, r.stderr).toBe(0);

@@ -37,6 +37,7 @@ function facts(variant: ModelVariant, extra: Partial<ModelFacts> = {}): ModelFac
     boundaryRatio: paired ? (variant === 'wan2.2-t2v-a14b' ? 0.875 : 0.9) : null,
     expandTimesteps: ti2v,
     fastLoras: null,
+    interpolator: false,
     textLength: 512,
     device: { backend: 'cpu', threads: 2 },
     warnings: [],

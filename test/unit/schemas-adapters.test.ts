@@ -216,9 +216,11 @@ describe('fal wan/v2.2-a14b', () => {
       cache: { kind: 'teacache' },
       output: { format: 'mp4', quality: 85, writeMode: 'balanced' },
       numberResults: 1,
+      // fal's default: film, 1 frame, fps doubled; RIFE serves it where the pipeline has weights.
+      interpolate: { model: 'rife', frames: 1, adjustFps: true, ifAvailable: true },
     });
     expect(warnings).toEqual([
-      'interpolator_model/num_interpolated_frames not given: fal would interpolate by default (film, 1 frame, fps doubled); wan-video does not interpolate, so the video has the generated frames at frames_per_second',
+      'interpolator_model "film" (fal\'s default): FILM is not implemented by wan-video; RIFE (Practical-RIFE 4.25) interpolates instead',
     ]);
   });
 
@@ -302,19 +304,29 @@ describe('fal wan/v2.2-a14b', () => {
         `Unsupported fal request: ${field} = true is not supported: ${what} is not implemented by wan-video; leave the field out or set it to false`,
       );
     }
-    // Interpolation asked for explicitly, either way round.
-    for (const patch of [{ interpolator_model: 'film', num_interpolated_frames: undefined }, { interpolator_model: 'rife', num_interpolated_frames: 2 }]) {
-      const e = refused(() => fromFal({ ...valid, ...patch }));
-      expect(e.code).toBe('E_UNSUPPORTED');
-      expect(onlyIssue(e, 'interpolator_model').expected).toBe(
-        'frame interpolation is not implemented by wan-video; set interpolator_model to "none" or num_interpolated_frames to 0',
-      );
-    }
+  });
+
+  it('maps interpolation to RIFE: frames, fps adjustment, film served by RIFE with a warning, off values', () => {
+    const map = (patch: Record<string, unknown>) => fromFal({ ...valid, ...patch });
+    // Explicit RIFE: no warning, not optional (a pipeline without weights refuses it).
+    let r = map({ interpolator_model: 'rife', num_interpolated_frames: 2, adjust_fps_for_interpolation: true });
+    expect(r.request.interpolate).toEqual({ model: 'rife', frames: 2, adjustFps: true, ifAvailable: false });
+    expect(r.warnings).toEqual([]);
+    // Explicit FILM (frames left at fal's default 1): RIFE, with the substitution named.
+    r = map({ interpolator_model: 'film', num_interpolated_frames: undefined, adjust_fps_for_interpolation: false });
+    expect(r.request.interpolate).toEqual({ model: 'rife', frames: 1, adjustFps: false, ifAvailable: false });
+    expect(r.warnings).toEqual(['interpolator_model "film": FILM is not implemented by wan-video; RIFE (Practical-RIFE 4.25) interpolates instead']);
+    // Frames given, model left at fal's default (film).
     const { interpolator_model: _, ...noModel } = valid;
-    expect(refused(() => fromFal({ ...noModel, num_interpolated_frames: 2 })).issues[0].field).toBe('num_interpolated_frames');
-    // The off values pass.
-    expect(() => fromFal({ ...valid, interpolator_model: 'film', num_interpolated_frames: 0 })).not.toThrow();
-    expect(() => fromFal({ ...valid, interpolator_model: 'none', num_interpolated_frames: 3 })).not.toThrow();
+    r = fromFal({ ...noModel, num_interpolated_frames: 4 });
+    expect(r.request.interpolate).toMatchObject({ model: 'rife', frames: 4, ifAvailable: false });
+    expect(r.warnings[0]).toMatch(/fal's default/);
+    // The off values: no interpolation, no warning.
+    for (const patch of [{ interpolator_model: 'film', num_interpolated_frames: 0 }, { interpolator_model: 'none', num_interpolated_frames: 3 }]) {
+      r = map(patch);
+      expect(r.request.interpolate).toBeUndefined();
+      expect(r.warnings).toEqual([]);
+    }
   });
 
   it('a wrong field is reported before an unsupported one, with E_INVALID_ARGUMENT', () => {

@@ -59,6 +59,14 @@ class CudaBackend final : public Backend {
   void upsample_nearest_2x(const Tensor& x, Tensor& y) override;
   void avg_down_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
   void dup_up_3d(const Tensor& x, const SpaceTimeParams& p, Tensor& y) override;
+  void conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvTranspose2dParams& p,
+                        Tensor& y) override;
+  void resize_bilinear(const Tensor& x, float multiply, Tensor& y) override;
+  void warp(const Tensor& x, const Tensor& flow, int flow_channel, Tensor& y) override;
+  void pixel_shuffle(const Tensor& x, int factor, Tensor& y) override;
+  void leaky_relu(const Tensor& x, const LeakyReluParams& p, Tensor& y) override;
+  void copy_channels(const Tensor& src, const ChannelCopyParams& p, Tensor& dst) override;
+  void mask_blend(const Tensor& a, const Tensor& b, const Tensor& mask, int mask_channel, Tensor& y) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out) override;
 
   // ---- for the benchmark and the parity harness

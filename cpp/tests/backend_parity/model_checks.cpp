@@ -7,6 +7,7 @@
 #include "io/weight_source.h"
 #include "models/clip/clip_vision.h"
 #include "models/dit/wan_dit.h"
+#include "models/rife/rife.h"
 #include "models/umt5/umt5.h"
 #include "models/vae/wan_vae.h"
 #include "tests/backend_parity/harness.h"
@@ -118,6 +119,21 @@ double clip_parity(Ctx& c) {
   clip::ClipVisionOutput yr = mr.forward(px.ref, true), yd = md.forward(px.dut, true);
   return std::max(c.rel_l2(c.download_ref(yr.penultimate), c.download_dut(yd.penultimate)),
                   c.rel_l2(c.download_ref(yr.last_hidden_state), c.download_dut(yd.last_hidden_state)));
+// RIFE's IFNet with small widths on a 64x96 frame pair (one pad to 128x128 included): the whole
+// interpolation, its five blocks, warps and the blend.
+double rife_parity(Ctx& c) {
+  rife::RifeConfig cfg;
+  cfg.block_widths = {16, 12, 12, 8, 8};
+  RandomWeightSource wr(c.ref(), 425, 0.1f), wd(c.dut(), 425, 0.1f);
+  rife::Rife mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const int64_t H = 70, W = 96;
+  const auto f0 = c.random(H * W * 3, 0.0f, 1.0f), f1 = c.random(H * W * 3, 0.0f, 1.0f);
+  auto run = [&](rife::Rife& m) {
+    rife::Interpolated r = m.interpolate(m.prepare(f0.data(), H, W), m.prepare(f1.data(), H, W), 0.4f);
+    return r.frame;
+  };
+  Tensor yr = run(mr), yd = run(md);
+  return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
 }
 
 }  // namespace
@@ -131,6 +147,7 @@ std::vector<Check> model_checks() {
       {"model wan2.1 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, false); }},
       {"model wan2.2 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, true); }},
       {"model clip vision encoder (3 layers, 17 tokens)", kModel, [](Ctx& c) { return clip_parity(c); }},
+      {"model rife 4.25 interpolation (70x96, padded)", kModel, [](Ctx& c) { return rife_parity(c); }},
   };
 }
 

@@ -408,6 +408,90 @@ void add_cache_and_lora(std::vector<Check>& v) {
                }});
 }
 
+// Frame interpolation's image ops (RIFE), channels-last [N, H, W, C], odd sizes included. The
+// CUDA kernels compute in float32, so every bound is a float32 one.
+void add_image(std::vector<Check>& v) {
+  struct TCase { int64_t N, H, W, Cin, Cout; int k, s, pad; bool bias; };
+  for (const TCase& k : {TCase{1, 5, 7, 16, 52, 4, 2, 1, true}, TCase{2, 3, 4, 13, 4, 4, 2, 1, false},
+                         TCase{1, 6, 5, 8, 6, 3, 2, 0, true}, TCase{1, 4, 4, 5, 3, 3, 1, 1, true}}) {
+    v.push_back({"conv_transpose2d " + dims({k.N, k.H, k.W, k.Cin}) + " -> " + std::to_string(k.Cout) + " k" +
+                     std::to_string(k.k) + " s" + std::to_string(k.s) + " p" + std::to_string(k.pad),
+                 kF32, [k](Ctx& c) {
+                   ConvTranspose2dParams p;
+                   p.kh = p.kw = k.k;
+                   p.stride = k.s;
+                   p.padding = k.pad;
+                   const int64_t Ho = (k.H - 1) * k.s - 2 * k.pad + k.k, Wo = (k.W - 1) * k.s - 2 * k.pad + k.k;
+                   Twin x = c.input({k.N, k.H, k.W, k.Cin}), w = c.input({k.Cout, int64_t{k.k} * k.k * k.Cin}, -0.3f, 0.3f);
+                   Twin b = c.input({k.Cout}), y = out(c, {k.N, Ho, Wo, k.Cout});
+                   c.ref().conv_transpose2d(x.ref, w.ref, k.bias ? &b.ref : nullptr, p, y.ref);
+                   c.dut().conv_transpose2d(x.dut, w.dut, k.bias ? &b.dut : nullptr, p, y.dut);
+                   return c.rel_l2(y);
+                 }});
+  }
+  struct RCase { int64_t N, H, W, C, Ho, Wo; float mul; const char* what; };
+  for (const RCase& k : {RCase{1, 64, 48, 5, 4, 3, 1.0f, "down 16"}, RCase{2, 3, 5, 13, 24, 40, 1.0f, "up 8"},
+                         RCase{1, 16, 16, 4, 8, 8, 0.5f, "down 2 * 0.5 (a flow)"}, RCase{1, 7, 9, 3, 7, 9, 1.0f, "same size"}}) {
+    v.push_back({std::string("resize_bilinear ") + k.what + " " + dims({k.N, k.H, k.W, k.C}) + " -> " + dims({k.Ho, k.Wo}),
+                 kF32, [k](Ctx& c) {
+                   Twin x = c.input({k.N, k.H, k.W, k.C}), y = out(c, {k.N, k.Ho, k.Wo, k.C});
+                   c.ref().resize_bilinear(x.ref, k.mul, y.ref);
+                   c.dut().resize_bilinear(x.dut, k.mul, y.dut);
+                   return c.rel_l2(y);
+                 }});
+  }
+  for (int fc : {0, 2}) {
+    v.push_back({"warp 2x9x11x4 by flow channel " + std::to_string(fc) + " (past the borders too)", kF32, [fc](Ctx& c) {
+                   Twin x = c.input({2, 9, 11, 4}), flow = c.input({2, 9, 11, 5}, -6.0f, 6.0f), y = out(c, {2, 9, 11, 4});
+                   c.ref().warp(x.ref, flow.ref, fc, y.ref);
+                   c.dut().warp(x.dut, flow.dut, fc, y.dut);
+                   return c.rel_l2(y);
+                 }});
+  }
+  v.push_back({"pixel_shuffle 2x3x5x52 r2", kExact, [](Ctx& c) {
+                 Twin x = c.input({2, 3, 5, 52}), y = out(c, {2, 6, 10, 13});
+                 c.ref().pixel_shuffle(x.ref, 2, y.ref);
+                 c.dut().pixel_shuffle(x.dut, 2, y.dut);
+                 return c.rel_l2(y);
+               }});
+  for (int mode = 0; mode < 3; ++mode) {
+    static const char* names[] = {"plain", "scaled + residual", "scaled + residual, written over the residual (ResConv)"};
+    v.push_back({std::string("leaky_relu 3x5x7x12 ") + names[mode], kExact, [mode](Ctx& c) {
+                   Twin x = c.input({3, 5, 7, 12}), s = c.input({12}), r = c.input({3, 5, 7, 12}), y = out(c, {3, 5, 7, 12});
+                   LeakyReluParams p;
+                   p.slope = 0.2f;
+                   Tensor* yr = mode == 2 ? &r.ref : &y.ref;
+                   Tensor* yd = mode == 2 ? &r.dut : &y.dut;
+                   if (mode >= 1) p.channel_scale = &s.ref, p.residual = &r.ref;
+                   c.ref().leaky_relu(x.ref, p, *yr);
+                   if (mode >= 1) p.channel_scale = &s.dut, p.residual = &r.dut;
+                   c.dut().leaky_relu(x.dut, p, *yd);
+                   return mode == 2 ? c.rel_l2(r) : c.rel_l2(y);
+                 }});
+  }
+  for (bool acc : {false, true}) {
+    v.push_back({std::string("copy_channels 4 of 13 at 5 -> 28 at 20") + (acc ? " accumulate x16" : ""), kExact, [acc](Ctx& c) {
+                   Twin src = c.input({1, 6, 7, 13}), dst = out(c, {1, 6, 7, 28});
+                   ChannelCopyParams p;
+                   p.src_offset = 5;
+                   p.dst_offset = 20;
+                   p.count = 4;
+                   p.scale = acc ? 16.0f : 1.0f;
+                   p.accumulate = acc;
+                   c.ref().copy_channels(src.ref, p, dst.ref);
+                   c.dut().copy_channels(src.dut, p, dst.dut);
+                   return c.rel_l2(dst);
+                 }});
+  }
+  v.push_back({"mask_blend 2x7x9x3 mask channel 4 of 13", kF32, [](Ctx& c) {
+                 Twin a = c.input({2, 7, 9, 3}), b = c.input({2, 7, 9, 3}), m = c.input({2, 7, 9, 13}, -4.0f, 4.0f);
+                 Twin y = out(c, {2, 7, 9, 3});
+                 c.ref().mask_blend(a.ref, b.ref, m.ref, 4, y.ref);
+                 c.dut().mask_blend(a.dut, b.dut, m.dut, 4, y.dut);
+                 return c.rel_l2(y);
+               }});
+}
+
 }  // namespace
 
 std::vector<Check> op_checks() {
@@ -420,6 +504,7 @@ std::vector<Check> op_checks() {
   add_attention(v);
   add_video(v);
   add_cache_and_lora(v);
+  add_image(v);
   return v;
 }
 

@@ -45,12 +45,15 @@
 //  - acceleration "regular" (the default) turns on wan-video's step cache (TeaCache) at the
 //    pipeline's per-model threshold; "none" runs every step. fal does not document what "regular"
 //    does internally; a step cache is wan-video's equivalent speed/quality trade.
-//  - Interpolation (frame interpolation after generation) is not implemented. An explicit request
-//    for it (interpolator_model "film"/"rife" with num_interpolated_frames > 0) is refused as not
-//    supported; interpolator_model "none" or num_interpolated_frames 0 are the "off" values and are
-//    accepted. When neither field is given, fal's default would interpolate (film, 1 frame, fps
-//    doubled); we cannot, so the request runs without it and a warning says the video has the
-//    generated frames at frames_per_second.
+//  - Interpolation runs RIFE (Practical-RIFE 4.25's IFNet, lib/interpolate/) on the decoded frames:
+//    num_interpolated_frames n inserts n frames between each pair (timesteps i/(n+1)), and
+//    adjust_fps_for_interpolation multiplies frames_per_second by n + 1. interpolator_model "film"
+//    (fal's default) names a different network that wan-video does not implement: RIFE serves it,
+//    with a warning naming the substitution (refusing it would refuse fal's default request).
+//    "none" or num_interpolated_frames 0 turn it off. Interpolation needs RIFE weights loaded with
+//    the pipeline (WanPipeline.load(dir, {interpolator}), --rife): an explicit ask without them is
+//    refused by the pipeline; when neither field is given (fal's default: film, 1 frame, fps
+//    doubled) it runs if the weights are there and is skipped with a warning otherwise.
 //  - Prompt expansion and both safety checkers default to false ("off") and are refused when true.
 //  - video_quality maps onto the canonical encoder quality (Runware's 20..99 scale): low 50,
 //    medium 70, high 85, maximum 95. video_write_mode maps 1:1. fal returns mp4, so format is mp4.
@@ -114,7 +117,7 @@ const commonFields = {
   enable_prompt_expansion: bool().default(false),
   enable_safety_checker: bool().default(false),
   enable_output_safety_checker: bool().default(false),
-  // Left without defaults: whether the user *asked* for interpolation decides refuse vs warn.
+  // Left without defaults: whether the user *asked* for interpolation decides refuse vs skip.
   interpolator_model: oneOf(['none', 'film', 'rife']).optional(),
   num_interpolated_frames: intIn(0, 4).optional(),
   adjust_fps_for_interpolation: bool().default(true),
@@ -129,8 +132,6 @@ type Parsed = {
   enable_prompt_expansion: boolean;
   enable_safety_checker: boolean;
   enable_output_safety_checker: boolean;
-  interpolator_model?: 'none' | 'film' | 'rife';
-  num_interpolated_frames?: number;
 };
 
 function refuseUnimplemented(r: Parsed, ctx: z.RefinementCtx): void {
@@ -138,17 +139,23 @@ function refuseUnimplemented(r: Parsed, ctx: z.RefinementCtx): void {
   if (r.enable_prompt_expansion) addUnsupported(ctx, ['enable_prompt_expansion'], `prompt expansion ${off}`);
   if (r.enable_safety_checker) addUnsupported(ctx, ['enable_safety_checker'], `the input safety checker ${off}`);
   if (r.enable_output_safety_checker) addUnsupported(ctx, ['enable_output_safety_checker'], `the output safety checker ${off}`);
-  const model = r.interpolator_model;
-  const frames = r.num_interpolated_frames;
-  // Asked for: a model other than "none" given explicitly (with frames unset, fal's default 1, or
-  // > 0), or frames > 0 given explicitly (with the model unset, fal's default "film").
-  const modelOn = model !== undefined && model !== 'none';
-  const framesOn = frames !== undefined && frames > 0;
-  const asked = (modelOn && frames !== 0) || (framesOn && model !== 'none');
-  if (asked) {
-    const why = 'frame interpolation is not implemented by wan-video; set interpolator_model to "none" or num_interpolated_frames to 0';
-    addUnsupported(ctx, [modelOn ? 'interpolator_model' : 'num_interpolated_frames'], why);
+}
+
+/** fal's interpolation fields as the canonical `interpolate`, and what the mapping should say. */
+function interpolation(
+  f: { interpolator_model?: 'none' | 'film' | 'rife'; num_interpolated_frames?: number; adjust_fps_for_interpolation: boolean },
+  warnings: string[],
+): GenerateRequestInput['interpolate'] {
+  const model = f.interpolator_model ?? 'film';
+  const frames = f.num_interpolated_frames ?? 1;
+  if (model === 'none' || frames === 0) return undefined;
+  const defaulted = f.interpolator_model === undefined && f.num_interpolated_frames === undefined;
+  if (model === 'film') {
+    warnings.push(
+      `interpolator_model "film"${f.interpolator_model === undefined ? " (fal's default)" : ''}: FILM is not implemented by wan-video; RIFE (Practical-RIFE 4.25) interpolates instead`,
+    );
   }
+  return { model: 'rife', frames, adjustFps: f.adjust_fps_for_interpolation, ifAvailable: defaulted };
 }
 
 export const FalTextToVideoSchema = z
@@ -190,6 +197,9 @@ const FIELDS: Record<string, string> = {
   cache: 'acceleration',
   'output.quality': 'video_quality',
   'output.writeMode': 'video_write_mode',
+  'interpolate.model': 'interpolator_model',
+  'interpolate.frames': 'num_interpolated_frames',
+  'interpolate.adjustFps': 'adjust_fps_for_interpolation',
 };
 
 /**
@@ -211,12 +221,7 @@ export function fromFal(input: unknown, endpoint?: 'text-to-video' | 'image-to-v
     [width, height] = FAL_SIZES[f.resolution][f.aspect_ratio];
   }
 
-  const interpolationDefaulted = f.interpolator_model === undefined && f.num_interpolated_frames === undefined;
-  if (interpolationDefaulted) {
-    warnings.push(
-      'interpolator_model/num_interpolated_frames not given: fal would interpolate by default (film, 1 frame, fps doubled); wan-video does not interpolate, so the video has the generated frames at frames_per_second',
-    );
-  }
+  const interpolate = interpolation(f, warnings);
 
   const loras = (f as { loras?: FalLora[] }).loras;
   const fields: Record<string, string> = { ...FIELDS };
@@ -242,6 +247,7 @@ export function fromFal(input: unknown, endpoint?: 'text-to-video' | 'image-to-v
     cache: f.acceleration === 'regular' ? { kind: 'teacache' } : undefined,
     output: { format: 'mp4', quality: FAL_VIDEO_QUALITY[f.video_quality], writeMode: f.video_write_mode },
     loras: loras?.map((l) => ({ path: l.path, weight: l.scale, transformer: l.transformer ?? 'both' })),
+    interpolate,
   };
   return finish('fal', mapped, warnings, fields);
 }
