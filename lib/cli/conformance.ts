@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 
 import { loadAddon } from '../bindings/loader.js';
 import { formatResult, formatSummary, runConformance } from '../conformance/runner.js';
+import type { ConformanceReport } from '../conformance/types.js';
 import { WanError } from '../errors.js';
 import { parseCommandArgs, parseDevice } from './args.js';
 
@@ -12,14 +13,21 @@ export async function runConformanceCommand(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     device: { type: 'string' },
   });
-  if (positionals.length !== 1) throw new WanError('E_INVALID_ARGUMENT', 'conformance needs one <root> folder (e.g. ../shared/fixtures)');
-  const root = resolve(positionals[0]);
+  if (positionals.length === 0) throw new WanError('E_INVALID_ARGUMENT', 'conformance needs at least one <root> folder (e.g. ../shared/fixtures test/fixtures)');
   const { addon } = loadAddon(parseDevice(values.device));
-  const report = await runConformance(root, addon, {
-    families: values.family,
-    filter: values.case ? new RegExp(values.case) : undefined,
-    onResult: values.json ? undefined : (r) => process.stdout.write(`${formatResult(r)}\n`),
-  });
+  // Several roots (the shared fixtures and this repository's own) run one after the other into one report.
+  const report: ConformanceReport = { cases: [], passed: 0, failed: 0, skipped: 0 };
+  for (const root of positionals.map((p) => resolve(p))) {
+    const r = await runConformance(root, addon, {
+      families: values.family,
+      filter: values.case ? new RegExp(values.case) : undefined,
+      onResult: values.json ? undefined : (c) => process.stdout.write(`${formatResult(c)}\n`),
+    });
+    report.cases.push(...r.cases);
+    report.passed += r.passed;
+    report.failed += r.failed;
+    report.skipped += r.skipped;
+  }
   if (values.json) {
     const json = {
       ...report,

@@ -16,7 +16,7 @@ commands:
       Oxen, fal, Runware); FILE: .mp4 .webm .mov (ffmpeg), .png (contact sheet), or a folder (PNG frames)
   demo [--out-dir DIR]
       a tiny random-weight model made locally; writes wan-video-demo.mp4 and wan-video-demo.png
-  conformance <root> [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
+  conformance <root>... [--family NAME]... [--case REGEX] [--json] [--device auto|cpu|cuda]
       run the reference cases under <root>/cases (e.g. ../shared/fixtures)
   info [DIR] [--width W --height H --frames N] [--json] [--device auto|cpu|cuda]
       which addon loaded and why, what a model folder or file holds, and the memory a request needs

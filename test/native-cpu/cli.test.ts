@@ -37,6 +37,15 @@ describe.runIf(haveFixtures)('wan-video conformance', () => {
     ]);
   });
 
+  it('runs several roots into one report (the shared fixtures and the repository\'s own)', () => {
+    const r = run('conformance', rootWithSkip(), join(repoRoot, 'test', 'fixtures'), '--family', 'dit', '--family', 'dbcache');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^PASS dit\/t2v-tiny-square /);
+    expect(lines.filter((l) => /^PASS dbcache\//.test(l))).toHaveLength(4);
+    expect(lines.at(-1)).toBe('5 passed, 0 failed, 0 skipped');
+  });
+
   it('--family selects families', () => {
     const r = run('conformance', fixturesRoot, '--family', 'dit');
     expect(r.status, r.stderr).toBe(0);
