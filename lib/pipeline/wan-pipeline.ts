@@ -199,7 +199,7 @@ export class WanPipeline {
     const schedulerConfig: NativeSchedulerConfig = fromFolder?.config ?? { kind: SCHEDULER_KINDS[schedulerName] };
     const boundaryRatio = request.boundaryRatio ?? this.boundaryRatio ?? d.boundaryRatio;
     const cache = request.cache && !fast
-      ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim }, { width, height, steps })
+      ? resolveStepCache(request.cache, { variant: this.plan.variant.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: this.vaeConfig.zDim, numLayers: c.numLayers }, { width, height, steps })
       : null;
     if (cache) warn(cache.warnings);
     const boundaryTimestep = fast ? fast.sampling.boundaryTimestep : boundaryRatio !== undefined && boundaryRatio !== null ? boundaryRatio * 1000 : undefined;
