@@ -40,11 +40,11 @@ function requestFromFlags(values: Record<string, unknown>): Record<string, unkno
     else if (field === 'seed') req[field] = /^\d+$/.test(String(v)) ? BigInt(String(v)) : v;
     else req[field] = asNumber(v);
   }
-  // --cache teacache|fbcache [--cache-threshold X]: the step cache at the model's defaults or X.
+  // --cache teacache|fbcache|dbcache [--cache-threshold X]: the step cache at the model's defaults or X.
   if (values.cache !== undefined) {
     req.cache = { kind: values.cache, ...(values['cache-threshold'] !== undefined ? { threshold: asNumber(values['cache-threshold']) } : {}) };
   } else if (values['cache-threshold'] !== undefined) {
-    throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
+    throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache|dbcache');
   }
   return req;
 }

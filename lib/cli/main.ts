@@ -12,7 +12,7 @@ commands:
   generate --model DIR (--prompt TEXT [request flags] | --request FILE.json) --out FILE [--format F] [--quality 20-99]
            [--write-mode fast|balanced|small] [--json] [--device auto|cpu|cuda]
       request flags: --negative-prompt --width --height --frames --fps --steps --guidance --guidance-2
-      --shift --seed --scheduler unipc|dpm++2m|euler --cache teacache|fbcache [--cache-threshold X]; --request takes any accepted API shape (canonical,
+      --shift --seed --scheduler unipc|dpm++2m|euler --cache teacache|fbcache|dbcache [--cache-threshold X]; --request takes any accepted API shape (canonical,
       Oxen, fal, Runware); FILE: .mp4 .webm .mov (ffmpeg), .png (contact sheet), or a folder (PNG frames)
   demo [--out-dir DIR]
       a tiny random-weight model made locally; writes wan-video-demo.mp4 and wan-video-demo.png
