@@ -4,8 +4,10 @@
 // shift 5): transformer calls computed and skipped, and the loop's wall time beside the uncached
 // loop in the same process. Random weights move differently from trained ones, so the number of
 // skips says how the mechanism behaves here, not how often a real model skips; the time per
-// skipped call (what a skip still costs: embeddings and head, plus block 0 for First Block Cache)
-// carries over, and the forced runs (skipping whenever the consecutive bound allows) measure it.
+// skipped call (what a skip still costs: embeddings and head, plus block 0 for First Block Cache and
+// the first Fn blocks for DBCache) carries over, and the forced runs (skipping whenever the
+// consecutive bound allows) measure it. DBCache at cache-dit's defaults computes its first 8 steps
+// (warmup), so it can only reuse from step 8 on.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,19 +28,23 @@ export async function benchCache({ save, steps, config }) {
     transformer: model, scheduler: { kind: 'unipc' }, steps, shift: 5, guidanceScale: 5,
     latents: { data: addon.randn(42, latentShape), shape: latentShape }, promptEmbeds: text(1), negativeEmbeds: text(2),
   };
-  const shape = { variant: 'wan2.1-t2v-1.3b', dim: config.numHeads * config.headDim, inChannels: config.inChannels, latentChannels: 16 };
+  const shape = { variant: 'wan2.1-t2v-1.3b', dim: config.numHeads * config.headDim, inChannels: config.inChannels, latentChannels: 16, numLayers: config.numLayers };
   const size = { width: 832, height: 480, steps };
   await addon.runDenoise({ ...base, steps: 1, guidanceScale: 1, negativeEmbeds: null }); // warm-up
   const runs = [];
   // The defaults first; then each cache forced to skip whenever its bound allows (threshold out of
   // reach, at most 3 skips in a row: Runware's default bound), which measures what a skip saves.
-  const forced = (kind) => ({ native: { kind, threshold: 1e30, maxConsecutive: 3, ...(kind === 'teacache' ? { coefficients: [1], startStep: 1 } : {}) }, summary: `${kind} forced: every call the 3-in-a-row bound allows is skipped` });
+  // DBCache forced: threshold 1 (always similar), no warmup, cache-dit's Fn 8 / Bn 0.
+  const forcedFields = { teacache: { coefficients: [1], startStep: 1 }, fbcache: {}, dbcache: { threshold: 1, warmupSteps: 0 } };
+  const forced = (kind) => ({ native: { kind, threshold: 1e30, maxConsecutive: 3, ...forcedFields[kind] }, summary: `${kind} forced: every call the 3-in-a-row bound allows is skipped` });
   const configs = [
     ['none', null],
     ['teacache', resolveStepCache({ kind: 'teacache' }, shape, size)],
     ['fbcache', resolveStepCache({ kind: 'fbcache' }, shape, size)],
+    ['dbcache', resolveStepCache({ kind: 'dbcache' }, shape, size)],
     ['teacache-forced', forced('teacache')],
     ['fbcache-forced', forced('fbcache')],
+    ['dbcache-forced', forced('dbcache')],
   ];
   for (const [label, cache] of configs) {
     const t0 = performance.now();

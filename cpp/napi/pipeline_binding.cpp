@@ -226,8 +226,9 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
   });
 }
 
-// The `cache` option of runDenoise: {kind: "none"|"fbcache"|"teacache", threshold, startStep?,
-// endStep?, startCall?, endCall?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache)}.
+// The `cache` option of runDenoise: {kind: "none"|"fbcache"|"teacache"|"dbcache", threshold, startStep?,
+// endStep?, startCall?, endCall?, maxConsecutive?, coefficients? (TeaCache), indicator? "e"|"e0" (TeaCache),
+// fnBlocks?, bnBlocks?, warmupSteps?, warmupInterval?, maxCachedSteps? (DBCache; cache-dit's defaults)}.
 pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o);
 
 pipeline::StepCacheConfig parse_step_cache(const Napi::Value& v) {
@@ -250,13 +251,22 @@ pipeline::StepCacheConfig parse_step_cache_fields(const Napi::Object& o) {
   if (kind == "none") return c;
   if (kind == "fbcache") c.kind = pipeline::StepCacheKind::FirstBlock;
   else if (kind == "teacache") c.kind = pipeline::StepCacheKind::TeaCache;
-  else fail("E_INVALID_ARGUMENT", "cache.kind must be \"none\", \"fbcache\" or \"teacache\", got \"" + kind + "\"");
+  else if (kind == "dbcache") c.kind = pipeline::StepCacheKind::DualBlock;
+  else fail("E_INVALID_ARGUMENT", "cache.kind must be \"none\", \"fbcache\", \"teacache\" or \"dbcache\", got \"" + kind + "\"");
   c.threshold = get_number(o, "threshold");
   c.start_step = get_int_or(o, "startStep", 0);
   c.end_step = get_int_or(o, "endStep", -1);
   c.start_call = get_int_or(o, "startCall", 0);
   c.end_call = get_int_or(o, "endCall", -1);
   c.max_consecutive = get_int_or(o, "maxConsecutive", 0);
+  if (c.kind == pipeline::StepCacheKind::DualBlock) {
+    pipeline::DualBlockConfig& d = c.dual_block;
+    d.fn_blocks = get_int_or(o, "fnBlocks", d.fn_blocks);
+    d.bn_blocks = get_int_or(o, "bnBlocks", d.bn_blocks);
+    d.warmup_steps = get_int_or(o, "warmupSteps", d.warmup_steps);
+    d.warmup_interval = get_int_or(o, "warmupInterval", d.warmup_interval);
+    d.max_cached_steps = get_int_or(o, "maxCachedSteps", d.max_cached_steps);
+  }
   if (c.kind == pipeline::StepCacheKind::TeaCache) {
     if (!o.Has("coefficients") || o.Get("coefficients").IsUndefined())
       fail("E_INVALID_ARGUMENT", "cache.coefficients: TeaCache needs its rescaling polynomial (highest power first)");

@@ -18,6 +18,14 @@ void validate_step_cache_config(const StepCacheConfig& c) {
   if (c.end_call >= 0 && c.end_call <= c.start_call)
     fail("E_INVALID_ARGUMENT", "cache.endCall must be greater than cache.startCall");
   if (c.max_consecutive < 0) fail("E_INVALID_ARGUMENT", "cache.maxConsecutive must be >= 0 (0: no limit)");
+  if (c.kind == StepCacheKind::DualBlock) {
+    const DualBlockConfig& d = c.dual_block;
+    if (d.fn_blocks < 1) fail("E_INVALID_ARGUMENT", "cache.fnBlocks must be >= 1 (its residual decides)");
+    if (d.bn_blocks < 0) fail("E_INVALID_ARGUMENT", "cache.bnBlocks must be >= 0");
+    if (d.warmup_steps < 0) fail("E_INVALID_ARGUMENT", "cache.warmupSteps must be >= 0");
+    if (d.warmup_interval < 1) fail("E_INVALID_ARGUMENT", "cache.warmupInterval must be >= 1");
+    if (d.max_cached_steps < -1) fail("E_INVALID_ARGUMENT", "cache.maxCachedSteps must be >= 0 (-1: no limit)");
+  }
   if (c.kind == StepCacheKind::TeaCache) {
     if (c.coefficients.empty())
       fail("E_INVALID_ARGUMENT", "cache.coefficients: TeaCache needs its rescaling polynomial (highest power first)");
@@ -30,7 +38,10 @@ StepCache::StepCache(Backend& backend, StepCacheConfig config) : backend_(backen
   validate_step_cache_config(config_);
 }
 
-void StepCache::reset() { streams_.clear(); }
+void StepCache::reset() {
+  streams_.clear();
+  first_step_ = -1;
+}
 
 StepCache::Stream& StepCache::stream(int index) {
   if (index < 0) fail("E_INVALID_ARGUMENT", "step cache stream must be >= 0");
@@ -51,10 +62,18 @@ Tensor StepCache::forward(dit::WanDit& model, const dit::DitInputs& in, int stre
     return out;
   }
   Stream& s = stream(stream_index);
-  const bool limit_reached = config_.max_consecutive > 0 && s.skipped_in_a_row >= config_.max_consecutive;
-  const bool may_skip = in_window(step, static_cast<int>(calls_.size())) && !limit_reached;
-  Tensor out = config_.kind == StepCacheKind::TeaCache ? forward_teacache(model, in, s, may_skip, call)
-                                                       : forward_first_block(model, in, s, may_skip, call);
+  if (first_step_ < 0) first_step_ = step;
+  const bool window = in_window(step, static_cast<int>(calls_.size()));
+  Tensor out;
+  if (config_.kind == StepCacheKind::DualBlock) {
+    // DBCache bounds consecutive cached calls with cache-dit's own counter.
+    out = forward_dual_block(model, in, s, window, step - first_step_, call);
+  } else {
+    const bool limit_reached = config_.max_consecutive > 0 && s.skipped_in_a_row >= config_.max_consecutive;
+    const bool may_skip = window && !limit_reached;
+    out = config_.kind == StepCacheKind::TeaCache ? forward_teacache(model, in, s, may_skip, call)
+                                                  : forward_first_block(model, in, s, may_skip, call);
+  }
   s.skipped_in_a_row = call.computed ? 0 : s.skipped_in_a_row + 1;
   calls_.push_back(call);
   return out;
@@ -140,6 +159,64 @@ Tensor StepCache::forward_first_block(dit::WanDit& model, const dit::DitInputs& 
     backend_.add_gated(pass.x, s.residual, nullptr, 0);
   }
   call.computed = compute;
+  return model.finish(pass);
+}
+
+// cache-dit's CachedContextManager.can_cache for one call at step `step` of the expert (its context's
+// current step; cond and uncond share it), in cache-dit's order: warmup, the cached-step bound, the
+// continuous-cached bound (which clears the counter when it forces a computing call), the threshold,
+// then the relative L1 difference of the Fn residuals, strictly below the threshold. A threshold of
+// 1 or more reuses whenever there is something to reuse; 0 or less never does. A zero previous
+// residual gives NaN or infinity, never below the threshold, as in torch.
+bool StepCache::dual_block_may_cache(Stream& s, int step, const Tensor& fn_residual) {
+  const DualBlockConfig& d = config_.dual_block;
+  if (step < d.warmup_steps && step % d.warmup_interval == 0) return false;
+  if (d.max_cached_steps >= 0 && s.cached_steps >= d.max_cached_steps) return false;
+  if (config_.max_consecutive > 0 && s.continuous_cached >= config_.max_consecutive) {
+    s.continuous_cached = 0;
+    return false;
+  }
+  if (!(config_.threshold > 0)) return false;
+  if (!s.head_residual.defined() || !s.residual.defined() || s.head_residual.shape() != fn_residual.shape()) return false;
+  if (config_.threshold >= 1) return true;
+  const double previous = backend_.mean_abs_difference(s.head_residual, nullptr);
+  const double changed = backend_.mean_abs_difference(s.head_residual, &fn_residual);
+  return changed / previous < config_.threshold;
+}
+
+Tensor StepCache::forward_dual_block(dit::WanDit& model, const dit::DitInputs& in, Stream& s, bool may_skip, int step,
+                                     CacheCall& call) {
+  const int layers = model.config().num_layers;
+  const DualBlockConfig& d = config_.dual_block;
+  if (d.fn_blocks + d.bn_blocks > layers)
+    fail("E_INVALID_ARGUMENT", "cache: DBCache runs the first fnBlocks (" + std::to_string(d.fn_blocks) +
+                                   ") and the last bnBlocks (" + std::to_string(d.bn_blocks) +
+                                   ") blocks; together they must not exceed the transformer's " +
+                                   std::to_string(layers) + " blocks");
+  const int middle_end = layers - d.bn_blocks;
+  dit::DitPass pass = model.begin(in);
+  Tensor before = copy_of(backend_, pass.x);
+  model.run_blocks(pass, 0, d.fn_blocks);
+  Tensor fn_residual;
+  difference(backend_, pass.x, before, fn_residual);
+
+  const bool cache = may_skip && dual_block_may_cache(s, step, fn_residual);
+  if (cache) {
+    // cache-dit's add_cached_step: +1 for the first cached step, +1 (or +2 from 0) for one right
+    // after the previous cached step, unchanged otherwise; only the bound above clears it.
+    if (s.cached_steps == 0) s.continuous_cached += 1;
+    else if (step - s.last_cached_step == 1) s.continuous_cached += s.continuous_cached == 0 ? 2 : 1;
+    s.last_cached_step = step;
+    ++s.cached_steps;
+    backend_.add_gated(pass.x, s.residual, nullptr, 0);
+  } else {
+    s.head_residual = std::move(fn_residual);
+    backend_.copy(pass.x, before);  // the middle blocks' input: their residual is measured from it
+    model.run_blocks(pass, d.fn_blocks, middle_end);
+    difference(backend_, pass.x, before, s.residual);
+  }
+  model.run_blocks(pass, middle_end, layers);
+  call.computed = !cache;
   return model.finish(pass);
 }
 

@@ -51,12 +51,17 @@ export interface NativeSchedulerRun {
 
 /**
  * A step cache for the native loop. Decisions follow the references exactly: First Block Cache as
- * diffusers' FirstBlockCache hooks, TeaCache as TeaCache4Wan2.1's teacache_forward. State is kept
- * per guidance branch and reset at the Wan2.2 expert switch.
+ * diffusers' FirstBlockCache hooks, TeaCache as TeaCache4Wan2.1's teacache_forward, DBCache as
+ * cache-dit's dual-block cache. State is kept per guidance branch and reset at the Wan2.2 expert
+ * switch.
  */
 export interface NativeStepCache {
-  kind: 'none' | 'fbcache' | 'teacache';
-  /** FBCache: skip when the relative change of block 0's residual is <= this; TeaCache: while the accumulated rescaled distance is < this. */
+  kind: 'none' | 'fbcache' | 'teacache' | 'dbcache';
+  /**
+   * FBCache: skip when the relative change of block 0's residual is <= this; TeaCache: while the
+   * accumulated rescaled distance is < this; DBCache: reuse the middle blocks when the relative
+   * change of the first fnBlocks' residual is < this.
+   */
   threshold: number;
   /** Steps before this always run every block (default 0). */
   startStep?: number;
@@ -65,12 +70,21 @@ export interface NativeStepCache {
   /** The window in transformer calls from the start of the loop (two per guided step): TeaCache's ret_steps / cutoff_steps. */
   startCall?: number;
   endCall?: number;
-  /** Skipped calls in a row per branch before one is forced (default 0: no limit). */
+  /** Skipped calls in a row per branch before one is forced (default 0: no limit); DBCache counts them as cache-dit does. */
   maxConsecutive?: number;
   /** TeaCache: the rescaling polynomial, highest power first (numpy.poly1d order). */
   coefficients?: number[];
   /** TeaCache: the indicator, the time embedding "e" (default) or its projection "e0" (use_ret_steps). */
   indicator?: 'e' | 'e0';
+  /** DBCache: the first blocks, always run, whose residual decides (cache-dit's Fn_compute_blocks, default 8, >= 1). */
+  fnBlocks?: number;
+  /** DBCache: the last blocks, always run (Bn_compute_blocks, default 0). fnBlocks + bnBlocks <= the transformer's blocks. */
+  bnBlocks?: number;
+  /** DBCache: steps [0, warmupSteps) of each expert whose index is a multiple of warmupInterval always compute (defaults 8 and 1). */
+  warmupSteps?: number;
+  warmupInterval?: number;
+  /** DBCache: cached steps per branch before every later call computes (default -1: no limit). */
+  maxCachedSteps?: number;
 }
 
 export interface NativeDenoiseOptions {

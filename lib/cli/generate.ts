@@ -57,7 +57,7 @@ Model:
 Request (flags, canonical fields; API spellings such as --num_frames, --negativePrompt also work):
   --prompt TEXT  --negative-prompt TEXT  --width N  --height N  --frames N  --fps N  --steps N
   --guidance X  --guidance-2 X  --shift X  --seed N  --scheduler unipc|dpm++2m|euler
-  --cache teacache|fbcache [--cache-threshold X]
+  --cache teacache|fbcache|dbcache [--cache-threshold X]
   --image SRC  --last-image SRC   first/last frame for image-to-video models: a file, an http(s) URL,
                          a data URI or base64
   --interpolate N        N RIFE frames between each pair of frames (0-4), fps multiplied by N + 1
@@ -161,11 +161,11 @@ function requestFromFlags(values: Values): Record<string, unknown> {
     else if (field === 'seed') req[field] = /^\d+$/.test(String(v)) ? BigInt(String(v)) : v;
     else req[field] = asNumber(v);
   }
-  // --cache teacache|fbcache [--cache-threshold X]: the step cache at the model's defaults or X.
+  // --cache teacache|fbcache|dbcache [--cache-threshold X]: the step cache at the model's defaults or X.
   if (values.cache !== undefined) {
     req.cache = { kind: values.cache, ...(values['cache-threshold'] !== undefined ? { threshold: asNumber(values['cache-threshold']) } : {}) };
   } else if (values['cache-threshold'] !== undefined) {
-    throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache');
+    throw new WanError('E_INVALID_ARGUMENT', '--cache-threshold needs --cache teacache|fbcache|dbcache');
   }
   // --interpolate N: N RIFE frames between each pair, fps multiplied by N + 1 (needs --rife PATH).
   if (values.interpolate !== undefined) req.interpolate = { model: 'rife', frames: asNumber(values.interpolate) };

@@ -24,7 +24,7 @@ export type JobEvent =
       forwards: number;
       /** Calls that ran every block. */
       computed: number;
-      /** Calls served by the step cache (TeaCache: no block ran; First Block Cache: block 0 only). */
+      /** Calls served by the step cache (TeaCache: no block ran; First Block Cache: block 0 only; DBCache: the first Fn and last Bn blocks only). */
       cached: number;
       ms: number;
     }

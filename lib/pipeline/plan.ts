@@ -202,7 +202,7 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
       const v = request.cache[key];
       if (v !== undefined && v > steps) throw new WanError('E_INVALID_ARGUMENT', `${name(`cache.${key}`)}: ${v}: expected at most the ${steps} steps the loop runs`);
     }
-    cache = resolveStepCache(request.cache, { variant: model.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: model.vae.zDim }, { width, height, steps });
+    cache = resolveStepCache(request.cache, { variant: model.variant, dim: c.numHeads * c.headDim, inChannels: c.inChannels, latentChannels: model.vae.zDim, numLayers: c.numLayers }, { width, height, steps });
     warnings.push(...cache.warnings);
   }
 

@@ -12,6 +12,7 @@
 // polynomial was not fitted for that model. A custom transformer picks by width and input channels.
 import type { ModelVariant } from '../model/types.js';
 import type { NativeStepCache } from '../bindings/native-pipeline.js';
+import { invalidIssue, RequestError } from '../schemas/issues.js';
 import type { CacheSpec } from '../schemas/request.js';
 
 export type TeaCacheFit = 't2v-1.3b' | 't2v-14b' | 'i2v-480p' | 'i2v-720p';
@@ -49,6 +50,13 @@ export const TEACACHE_FITS: Record<TeaCacheFit, Fit> = {
 /** First Block Cache's threshold when a request names none (the middle of the 0.05 .. 0.15 commonly used for video DiTs). */
 export const FBCACHE_DEFAULT_THRESHOLD = 0.1;
 
+/**
+ * DBCache's settings when a request leaves them out: cache-dit's DBCacheConfig defaults
+ * (vipshop/cache-dit, cache_config.py): Fn 8, Bn 0, residual-diff threshold 0.08, 8 warmup steps
+ * every one computed, no bound on cached steps.
+ */
+export const DBCACHE_DEFAULTS = { fnBlocks: 8, bnBlocks: 0, threshold: 0.08, warmupSteps: 8, warmupInterval: 1 } as const;
+
 export interface TransformerShape {
   variant: ModelVariant;
   /** Hidden width (heads x head size). */
@@ -57,6 +65,8 @@ export interface TransformerShape {
   inChannels: number;
   /** 16 or 48 latent channels: an input wider than the latent carries an image condition. */
   latentChannels: number;
+  /** Transformer blocks (DBCache's fnBlocks + bnBlocks may not exceed them); unknown: checked natively. */
+  numLayers?: number;
 }
 
 /** Which fit serves a model at a size, and whether it was fitted for that model. */
@@ -107,6 +117,7 @@ export function resolveStepCache(spec: CacheSpec, model: TransformerShape, size:
   const window = (start: number, end: number | undefined) =>
     `steps ${start}..${(end ?? steps) - 1} may skip${spec.maxConsecutive ? `, at most ${spec.maxConsecutive} in a row` : ''}`;
 
+  if (spec.kind === 'dbcache') return resolveDbCache(spec, model, startStep, endStep, window);
   if (spec.kind === 'fbcache') {
     const threshold = spec.threshold ?? FBCACHE_DEFAULT_THRESHOLD;
     const start = startStep ?? 0;
@@ -128,5 +139,43 @@ export function resolveStepCache(spec: CacheSpec, model: TransformerShape, size:
     native: { kind: 'teacache', threshold, startStep: start, endStep: end, maxConsecutive: spec.maxConsecutive ?? 0, coefficients: f.e, indicator: 'e' },
     summary: `TeaCache (${fit} fit), threshold ${Number(threshold.toPrecision(4))}, ${window(start, end)}`,
     warnings,
+  };
+}
+
+/**
+ * DBCache: cache-dit's settings, its defaults for what the request leaves out. Its warmup steps
+ * already keep the first steps computed, so the window starts at step 0 unless the request moves it;
+ * `maxConsecutive` is cache-dit's max_continuous_cached_steps.
+ */
+function resolveDbCache(
+  spec: CacheSpec,
+  model: TransformerShape,
+  startStep: number | undefined,
+  endStep: number | undefined,
+  window: (start: number, end: number | undefined) => string,
+): ResolvedStepCache {
+  const d = DBCACHE_DEFAULTS;
+  const fnBlocks = spec.fnBlocks ?? d.fnBlocks;
+  const bnBlocks = spec.bnBlocks ?? d.bnBlocks;
+  if (model.numLayers !== undefined && fnBlocks + bnBlocks > model.numLayers) {
+    const field = spec.fnBlocks !== undefined || spec.bnBlocks === undefined ? 'cache.fnBlocks' : 'cache.bnBlocks';
+    throw new RequestError('canonical', [
+      invalidIssue(field, field === 'cache.fnBlocks' ? fnBlocks : bnBlocks, `cache.fnBlocks + cache.bnBlocks at most the transformer's ${model.numLayers} blocks (now ${fnBlocks} + ${bnBlocks})`),
+    ]);
+  }
+  const threshold = spec.threshold ?? d.threshold;
+  const warmupSteps = spec.warmupSteps ?? d.warmupSteps;
+  const warmupInterval = spec.warmupInterval ?? d.warmupInterval;
+  const start = startStep ?? 0;
+  const native: NativeStepCache = {
+    kind: 'dbcache', threshold, startStep: start, endStep, maxConsecutive: spec.maxConsecutive ?? 0,
+    fnBlocks, bnBlocks, warmupSteps, warmupInterval, maxCachedSteps: spec.maxCachedSteps ?? -1,
+  };
+  const warmup = warmupInterval === 1 ? `${warmupSteps} warmup steps` : `${warmupSteps} warmup steps (every ${warmupInterval}th computed)`;
+  const bound = spec.maxCachedSteps !== undefined ? `, at most ${spec.maxCachedSteps} cached steps per branch` : '';
+  return {
+    native,
+    summary: `DBCache F${fnBlocks}B${bnBlocks}, threshold ${threshold}, ${warmup}${bound}, ${window(start, endStep)}`,
+    warnings: [],
   };
 }

@@ -98,17 +98,32 @@ export const FastSchema = z.union(
 );
 export type FastSpec = z.output<typeof FastSchema>;
 
+/** DBCache's own settings (cache-dit's DBCacheConfig): their request names and ranges. */
+const DBCACHE_FIELDS = {
+  /** Fn_compute_blocks: the first blocks, always run; their residual decides (cache-dit default 8). */
+  fnBlocks: intIn(1, 64),
+  /** Bn_compute_blocks: the last blocks, always run (default 0). */
+  bnBlocks: intIn(0, 64),
+  /** max_warmup_steps: steps 0..warmupSteps-1 of each expert always compute ... (default 8) */
+  warmupSteps: intIn(0, 1000),
+  /** ... those whose index is a multiple of warmup_interval, that is (default 1: all of them). */
+  warmupInterval: intIn(1, 1000),
+  /** max_cached_steps: cached steps per guidance branch after which every call computes (default: no bound). */
+  maxCachedSteps: intIn(0, 1000),
+} as const;
+
 /**
  * A step cache. `threshold` left out means "the pipeline's per-model default" (the published TeaCache
  * thresholds differ by model: 0.05-0.08 for Wan2.1 1.3B, 0.14-0.2 for 14B), which lets the adapters
  * turn an API's plain on-switch (Oxen `run_fast`, fal `acceleration`) into a cache without inventing
  * a number. `level` (TeaCache only) is a model-independent aggressiveness from 0 to 1 (Runware's
  * teaCacheDistance): 0.5 is the model's published fast threshold (lib/pipeline/step-cache.ts). The
- * window is given in steps or in percent of the steps, not both (as in Runware).
+ * window is given in steps or in percent of the steps, not both (as in Runware). `dbcache` is
+ * cache-dit's dual-block cache with its own fields (DBCACHE_FIELDS; cache-dit's defaults when left out).
  */
 export const CacheSchema = z
   .strictObject({
-    kind: oneOf(['teacache', 'fbcache']),
+    kind: oneOf(['teacache', 'fbcache', 'dbcache']),
     threshold: numIn(0, 1).optional(),
     level: numIn(0, 1).optional(),
     startStep: intIn(0, MAX_STEPS).optional(),
@@ -116,10 +131,20 @@ export const CacheSchema = z
     startPercent: intIn(0, 99).optional(),
     endPercent: intIn(1, 100).optional(),
     maxConsecutive: intIn(1, 5).optional(),
+    fnBlocks: DBCACHE_FIELDS.fnBlocks.optional(),
+    bnBlocks: DBCACHE_FIELDS.bnBlocks.optional(),
+    warmupSteps: DBCACHE_FIELDS.warmupSteps.optional(),
+    warmupInterval: DBCACHE_FIELDS.warmupInterval.optional(),
+    maxCachedSteps: DBCACHE_FIELDS.maxCachedSteps.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.level !== undefined && c.threshold !== undefined) addInvalid(ctx, ['level'], 'either threshold or level, not both');
-    if (c.level !== undefined && c.kind !== 'teacache') addInvalid(ctx, ['level'], 'level with kind "teacache" (First Block Cache takes a threshold)');
+    if (c.level !== undefined && c.kind !== 'teacache') addInvalid(ctx, ['level'], `level with kind "teacache" (${c.kind === 'fbcache' ? 'First Block Cache' : 'DBCache'} takes a threshold)`);
+    if (c.kind !== 'dbcache') {
+      for (const k of Object.keys(DBCACHE_FIELDS) as (keyof typeof DBCACHE_FIELDS)[]) {
+        if (c[k] !== undefined) addInvalid(ctx, [k], `${k} with kind "dbcache" (a DBCache setting)`);
+      }
+    }
     const steps = c.startStep !== undefined || c.endStep !== undefined;
     const pct = c.startPercent !== undefined || c.endPercent !== undefined;
     if (steps && pct) {

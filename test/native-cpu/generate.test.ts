@@ -76,6 +76,15 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     for (let i = 1; i < steps.length; ++i) expect(steps[i - 1][1] > 0 && steps[i][1] > 0).toBe(false);
   });
 
+  it('runs DBCache, refusing more Fn + Bn blocks than the transformer has by field', async () => {
+    // The tiny transformer has 2 blocks: cache-dit's default Fn 8 does not fit.
+    const job = pipe.generate({ ...request, cache: { kind: 'dbcache' } });
+    await expect(job.result).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringContaining('cache.fnBlocks') });
+    const r = await pipe.generate({ ...request, steps: 6, cache: { kind: 'dbcache', fnBlocks: 1, threshold: 1, warmupSteps: 1 } }).result;
+    expect(r.forwards.cache).toMatch(/^DBCache F1B0, threshold 1, 1 warmup steps/);
+    expect(r.forwards).toMatchObject({ computed: 2, skipped: 10 });
+  });
+
   it('cancels within a step and keeps serving afterwards', async () => {
     const controller = new AbortController();
     // Many steps, so that the loop cannot end before the abort reaches it even when this machine is

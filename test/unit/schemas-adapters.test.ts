@@ -431,8 +431,34 @@ describe('Runware videoInference', () => {
     const r = fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { teaCache: false, teaCacheDistance: 0.3, cacheMaxConsecutiveSteps: 2 } });
     expect(r.request.cache).toBeUndefined();
     expect(r.warnings).toEqual([
-      'acceleratorOptions.teaCacheDistance, acceleratorOptions.cacheMaxConsecutiveSteps have no effect: neither teaCache nor fbCache is on',
+      'acceleratorOptions.teaCacheDistance, acceleratorOptions.cacheMaxConsecutiveSteps have no effect: no cache (teaCache, fbCache, dbCache) is on',
     ]);
+  });
+
+  it('dbCache: cache-dit\'s DBCache, its threshold as is, the skip interval as cache-dit\'s warmup_interval', () => {
+    expect(fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { dbCache: true } }).request.cache).toEqual({
+      kind: 'dbcache', maxConsecutive: 3,
+    });
+    const r = fromRunware({
+      positivePrompt: 'ab', duration: 5, steps: 30,
+      acceleratorOptions: { dbCache: true, dbCacheThreshold: 0.12, dbCacheSkipInterval: 2, cacheStartStep: 4, cacheMaxConsecutiveSteps: 2 },
+    });
+    expect(r.request.cache).toEqual({ kind: 'dbcache', threshold: 0.12, warmupInterval: 2, startStep: 4, maxConsecutive: 2 });
+    expect(r.warnings).toEqual([]);
+    // The DBCache fields alone turn nothing on, and say so.
+    const off = fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { dbCache: false, dbCacheThreshold: 0.2 } });
+    expect(off.request.cache).toBeUndefined();
+    expect(off.warnings[0]).toMatch(/acceleratorOptions\.dbCacheThreshold have no effect/);
+    // A preset beside it is refused, as beside the other caches.
+    const e = refused(() => fromRunware({ positivePrompt: 'ab', duration: 5, acceleration: 'low', acceleratorOptions: { dbCache: true } }));
+    expect(onlyIssue(e, 'acceleration').kind).toBe('invalid');
+  });
+
+  it('names the Runware field when a DBCache value is out of range', () => {
+    const e = refused(() => fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { dbCache: true, dbCacheSkipInterval: 0 } }));
+    expect(onlyIssue(e, 'acceleratorOptions.dbCacheSkipInterval').expected).toBe('an integer from 1 to 50');
+    const t = refused(() => fromRunware({ positivePrompt: 'ab', duration: 5, acceleratorOptions: { dbCache: true, dbCacheThreshold: 1.5 } }));
+    expect(onlyIssue(t, 'acceleratorOptions.dbCacheThreshold').expected).toBe('a number from 0 to 1');
   });
 
   it('maps scheduler names', () => {
@@ -534,6 +560,7 @@ describe('Runware videoInference', () => {
       [{ referenceImages: ['/r.png'] }, 'referenceImages'],
       [{ providerSettings: { alibaba: { promptExtend: true } } }, 'providerSettings'],
       [{ acceleratorOptions: { teaCache: true, fbCache: true } }, 'acceleratorOptions.fbCache'],
+      [{ acceleratorOptions: { fbCache: true, dbCache: true } }, 'acceleratorOptions.dbCache'],
       [{ lora: [{ model: 'civitai:132942@146296' }] }, 'lora[0].model'],
       [{ inputs: { frameImages: [{ image: 'c64351d5-4c59-42f7-95e1-eace013eddab' }] } }, 'inputs.frameImages[0].image'],
       [{ inputs: { frameImages: [{ image: '/a.png' }, { image: '/b.png' }, { image: '/c.png' }] } }, 'inputs.frameImages[2]'],

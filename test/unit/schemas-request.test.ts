@@ -123,7 +123,7 @@ describe('canonical request', () => {
       { field: 'output.writeMode', inside: ['fast'], outside: ['slow'], allowed: 'one of "fast", "balanced", "small"' },
       { field: 'loras[0].weight', inside: [-4, 4], outside: [-4.5, 4.5], allowed: 'a number from -4 to 4' },
       { field: 'loras[0].transformer', inside: ['low'], outside: ['mid'], allowed: 'one of "high", "low", "both"' },
-      { field: 'cache.kind', inside: ['fbcache'], outside: ['deepcache'], allowed: 'one of "teacache", "fbcache"' },
+      { field: 'cache.kind', inside: ['fbcache'], outside: ['deepcache'], allowed: 'one of "teacache", "fbcache", "dbcache"' },
       { field: 'cache.threshold', inside: [0, 1], outside: [-0.1, 1.1], allowed: 'a number from 0 to 1' },
       { field: 'cache.maxConsecutive', inside: [1, 5], outside: [0, 6], allowed: 'an integer from 1 to 5' },
       { field: 'cache.startPercent', inside: [0, 99], outside: [-1, 100], allowed: 'an integer from 0 to 99' },
@@ -141,6 +141,28 @@ describe('canonical request', () => {
         expect(e.message).toBe(`Invalid wan-video request: ${c.field} = ${describeValue(v)} is not allowed: expected ${c.allowed}`);
       }
     }
+  });
+
+  it('DBCache settings: their ranges, and only with kind "dbcache"', () => {
+    const base = { prompt: 'a cat', steps: 40, cache: { kind: 'dbcache' } };
+    const cases: Array<{ field: string; inside: unknown[]; outside: unknown[]; allowed: string }> = [
+      { field: 'cache.fnBlocks', inside: [1, 64], outside: [0, 65, 1.5], allowed: 'an integer from 1 to 64' },
+      { field: 'cache.bnBlocks', inside: [0, 64], outside: [-1, 65], allowed: 'an integer from 0 to 64' },
+      { field: 'cache.warmupSteps', inside: [0, 1000], outside: [-1, 1001], allowed: 'an integer from 0 to 1000' },
+      { field: 'cache.warmupInterval', inside: [1, 1000], outside: [0, 1001], allowed: 'an integer from 1 to 1000' },
+      { field: 'cache.maxCachedSteps', inside: [0, 1000], outside: [-1, 1001], allowed: 'an integer from 0 to 1000' },
+    ];
+    for (const c of cases) {
+      for (const v of c.inside) expect(() => canonical(withField(base, c.field, v)), `${c.field} = ${describeValue(v)}`).not.toThrow();
+      for (const v of c.outside) expect(onlyIssue(refused(() => canonical(withField(base, c.field, v))), c.field).expected).toBe(c.allowed);
+    }
+    const full = { kind: 'dbcache', threshold: 0.12, fnBlocks: 4, bnBlocks: 2, warmupSteps: 3, warmupInterval: 2, maxCachedSteps: 10, maxConsecutive: 2 };
+    expect(canonical({ prompt: 'p', cache: full }).request.cache).toEqual(full);
+    const fb = refused(() => canonical({ prompt: 'p', cache: { kind: 'fbcache', fnBlocks: 2 } }));
+    expect(onlyIssue(fb, 'cache.fnBlocks').expected).toBe('fnBlocks with kind "dbcache" (a DBCache setting)');
+    expect(onlyIssue(refused(() => canonical({ prompt: 'p', cache: { kind: 'dbcache', level: 0.5 } })), 'cache.level').expected).toBe(
+      'level with kind "teacache" (DBCache takes a threshold)',
+    );
   });
 
   it('seeds: a safe integer, a bigint or a digit string, 0 to 2^64 - 1', () => {

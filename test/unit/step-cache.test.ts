@@ -1,7 +1,8 @@
 // Which TeaCache fit, threshold and window a request gets for the loaded model.
 import { describe, expect, it } from 'vitest';
 
-import { FBCACHE_DEFAULT_THRESHOLD, TEACACHE_FITS, resolveStepCache, teaCacheFitFor } from '../../lib/pipeline/step-cache.js';
+import { DBCACHE_DEFAULTS, FBCACHE_DEFAULT_THRESHOLD, TEACACHE_FITS, resolveStepCache, teaCacheFitFor } from '../../lib/pipeline/step-cache.js';
+import { RequestError } from '../../lib/schemas/issues.js';
 import type { TransformerShape } from '../../lib/pipeline/step-cache.js';
 
 const model = (variant: TransformerShape['variant'], dim = 5120, inChannels = 16): TransformerShape => ({ variant, dim, inChannels, latentChannels: 16 });
@@ -45,6 +46,42 @@ describe('resolveStepCache', () => {
     expect(resolveStepCache({ kind: 'fbcache', startStep: 2, endStep: 20 }, model('custom', 64), size).native).toEqual({
       kind: 'fbcache', threshold: FBCACHE_DEFAULT_THRESHOLD, startStep: 2, endStep: 20, maxConsecutive: 0,
     });
+  });
+
+  it('DBCache: cache-dit\'s defaults (F8B0, threshold 0.08, 8 warmup steps, no bounds) for what the request leaves out', () => {
+    expect(DBCACHE_DEFAULTS).toEqual({ fnBlocks: 8, bnBlocks: 0, threshold: 0.08, warmupSteps: 8, warmupInterval: 1 });
+    const r = resolveStepCache({ kind: 'dbcache' }, { ...model('wan2.1-t2v-14b'), numLayers: 40 }, size);
+    expect(r.native).toEqual({
+      kind: 'dbcache', threshold: 0.08, startStep: 0, endStep: undefined, maxConsecutive: 0,
+      fnBlocks: 8, bnBlocks: 0, warmupSteps: 8, warmupInterval: 1, maxCachedSteps: -1,
+    });
+    expect(r.summary).toBe('DBCache F8B0, threshold 0.08, 8 warmup steps, steps 0..49 may skip');
+    const set = resolveStepCache(
+      { kind: 'dbcache', threshold: 0.2, fnBlocks: 4, bnBlocks: 2, warmupSteps: 4, warmupInterval: 2, maxCachedSteps: 10, maxConsecutive: 3, endPercent: 90 },
+      { ...model('wan2.1-t2v-14b'), numLayers: 40 }, size,
+    );
+    expect(set.native).toEqual({
+      kind: 'dbcache', threshold: 0.2, startStep: 0, endStep: 45, maxConsecutive: 3,
+      fnBlocks: 4, bnBlocks: 2, warmupSteps: 4, warmupInterval: 2, maxCachedSteps: 10,
+    });
+  });
+
+  it('DBCache: refuses more Fn + Bn blocks than the transformer has, naming the field', () => {
+    const small = { ...model('custom', 64), numLayers: 2 };
+    const e = (() => {
+      try {
+        resolveStepCache({ kind: 'dbcache' }, small, size);
+      } catch (err) {
+        return err;
+      }
+      return null;
+    })();
+    expect(e).toBeInstanceOf(RequestError);
+    expect((e as RequestError).code).toBe('E_INVALID_ARGUMENT');
+    expect((e as RequestError).issues[0].field).toBe('cache.fnBlocks');
+    expect((e as RequestError).message).toMatch(/at most the transformer's 2 blocks \(now 8 \+ 0\)/);
+    expect(() => resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 1 }, small, size)).not.toThrow();
+    expect(() => resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 2 }, small, size)).toThrow(/cache\.bnBlocks/);
   });
 
   it('warns when the polynomial was not fitted for the model', () => {

@@ -20,6 +20,8 @@ const KNOWN = [
   // the official Wan loop (teacache family): its sigma grid, and contexts already zero-padded to text_len rows
   'cache', 'sigma_grid', 'text_len', 'context_lens', 'seed',
   'loras',
+  // what produced the case (dbcache family): names, not settings
+  'reference',
 ];
 const SCHEDULERS: Record<string, NativeDenoiseOptions['scheduler']> = { unipc: { kind: 'unipc' }, dpm: { kind: 'dpmsolver' }, euler: { kind: 'euler' } };
 
@@ -49,12 +51,41 @@ function callsPerStep(m: CaseManifest): number {
 }
 
 /**
+ * A dbcache case's settings, cache-dit's DBCacheConfig fields by name, as the native DBCache takes
+ * them. cache-dit's -1 is "no limit"; a max_continuous_cached_steps of 0 (never reuse) has no
+ * native form.
+ */
+function dbCache(c: Record<string, unknown>): NativeStepCache {
+  const known = ['kind', 'Fn_compute_blocks', 'Bn_compute_blocks', 'residual_diff_threshold', 'max_warmup_steps', 'warmup_interval', 'max_cached_steps', 'max_continuous_cached_steps'];
+  const extra = Object.keys(c).filter((k) => !known.includes(k));
+  if (extra.length) throw new Error(`dbcache params not supported: ${extra.join(', ')}`);
+  const int = (key: string, min: number): number => {
+    const v = Number(c[key]);
+    if (!Number.isInteger(v) || v < min) throw new Error(`dbcache ${key} ${String(c[key])} is not an integer >= ${min}`);
+    return v;
+  };
+  const continuous = int('max_continuous_cached_steps', -1);
+  if (continuous === 0) throw new Error('dbcache max_continuous_cached_steps 0 (never reuse) has no native form');
+  return {
+    kind: 'dbcache',
+    threshold: Number(c.residual_diff_threshold),
+    fnBlocks: int('Fn_compute_blocks', 1),
+    bnBlocks: int('Bn_compute_blocks', 0),
+    warmupSteps: int('max_warmup_steps', 0),
+    warmupInterval: int('warmup_interval', 1),
+    maxCachedSteps: int('max_cached_steps', -1),
+    maxConsecutive: continuous < 0 ? 0 : continuous,
+  };
+}
+
+/**
  * A case's `cache` param as the native loop takes it. The teacache cases count TeaCache's windows
  * in transformer calls (ret_steps, cutoff_steps, num_calls: two per guided step), as the native
  * cache's startCall/endCall do.
  */
 function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCache {
   const c = raw as Record<string, unknown>;
+  if (c.kind === 'dbcache') return dbCache(c);
   const threshold = Number(c.threshold);
   if (c.kind === 'fbcache') {
     const extra = Object.keys(c).filter((k) => k !== 'kind' && k !== 'threshold');

@@ -24,7 +24,12 @@
 //                      fbCache (bool, default false), fbCacheThreshold (0..1, default 0.25),
 //                      cacheStartStep (0..steps) | cacheStartStepPercentage (0..99),
 //                      cacheEndStep (cacheStartStep+1..steps) | cacheEndStepPercentage
-//                      (cacheStartStepPercentage+1..100), cacheMaxConsecutiveSteps (1..5, default 3)
+//                      (cacheStartStepPercentage+1..100), cacheMaxConsecutiveSteps (1..5, default 3),
+//                      dbCache (bool: "DB Cache (CacheDiT) acceleration"), dbCacheThreshold ("the
+//                      sensitivity threshold for DB Cache"), dbCacheSkipInterval ("how many steps to
+//                      skip between cache refreshes"). Runware's SDK types (schema-map 20260722) name
+//                      these three and describe them; the documentation copies available here give
+//                      no range or default for them.
 //   lora               [{ model: AIR id, weight: -4..4 (default 1), transformer: "high"|"low"|"both"
 //                      (default "both") }]
 //   inputs.frameImages [{ image, frame: "first" | "last" | frame number }]; without `frame`:
@@ -50,9 +55,17 @@
 //    aggressive): it becomes the cache's `level`, which the pipeline maps onto the loaded model's
 //    published TeaCache thresholds (0.5, the default, is the TeaCache authors' fast setting).
 //    fbCacheThreshold is FBCache's own relative-change threshold and passes unchanged. Runware's
-//    defaults (0.5, 0.25, 3 consecutive steps) apply when the cache is on. Both caches at once
+//    defaults (0.5, 0.25, 3 consecutive steps) apply when the cache is on. Two caches at once
 //    are refused as not supported (wan-video runs one).
-//    acceleratorOptions fields with neither cache on have no effect and are reported.
+//    acceleratorOptions fields with no cache on have no effect and are reported.
+//  - dbCache is cache-dit's DBCache (Runware: "CacheDiT"), with cache-dit's defaults for what is
+//    left out (Fn 8, Bn 0, 8 warmup steps; lib/pipeline/step-cache.ts). dbCacheThreshold is
+//    cache-dit's residual_diff_threshold and passes unchanged (0..1; default cache-dit's 0.08), as
+//    fbCacheThreshold does. dbCacheSkipInterval is cache-dit's warmup_interval, the setting its
+//    source calls the "skip interval" (of the warmup steps only every interval-th computes, the others
+//    may reuse the cache; integer >= 1, default cache-dit's 1; at most 50, Runware's step maximum).
+//    The window and cacheMaxConsecutiveSteps (cache-dit's max_continuous_cached_steps, default 3
+//    as for the other caches) apply to it too.
 //  - acceleration presets (Runware documents them as configuring several parameters for speed; it
 //    does not say which): "low" and "medium" turn TeaCache on at level 0.25 and 0.5, "high" asks for
 //    fast mode (the distilled 4-step LoRA pair the pipeline was loaded with, Runware's "turbo"),
@@ -124,12 +137,19 @@ type FrameImage = z.output<typeof FrameImageSchema>;
 
 const RUNWARE_ACCELERATION_LEVEL = { low: 0.25, medium: 0.5, high: 0.75 } as const;
 
+/** acceleratorOptions' cache switches, and the cache each turns on. */
+const RUNWARE_CACHE_SWITCHES = ['teaCache', 'fbCache', 'dbCache'] as const;
+const RUNWARE_CACHE_KIND = { teaCache: 'teacache', fbCache: 'fbcache', dbCache: 'dbcache' } as const;
+
 const AcceleratorOptionsSchema = z
   .strictObject({
     teaCache: bool().optional(),
     teaCacheDistance: numIn(0, 1).optional(),
     fbCache: bool().optional(),
     fbCacheThreshold: numIn(0, 1).optional(),
+    dbCache: bool().optional(),
+    dbCacheThreshold: numIn(0, 1).optional(),
+    dbCacheSkipInterval: intIn(1, 50).optional(),
     cacheStartStep: intIn(0, 50).optional(),
     cacheStartStepPercentage: intIn(0, 99).optional(),
     cacheEndStep: intIn(1, 50).optional(),
@@ -137,7 +157,8 @@ const AcceleratorOptionsSchema = z
     cacheMaxConsecutiveSteps: intIn(1, 5).optional(),
   })
   .superRefine((a, ctx) => {
-    if (a.teaCache && a.fbCache) addUnsupported(ctx, ['fbCache'], 'teaCache and fbCache together: wan-video runs one step cache at a time');
+    const on = RUNWARE_CACHE_SWITCHES.filter((k) => a[k]);
+    if (on.length > 1) addUnsupported(ctx, [on[1]], `${on.join(' and ')} together: wan-video runs one step cache at a time`);
     // Runware documents the step and the percentage forms as alternatives; one window, one form.
     const stepForm = a.cacheStartStep !== undefined || a.cacheEndStep !== undefined;
     const pctForm = a.cacheStartStepPercentage !== undefined || a.cacheEndStepPercentage !== undefined;
@@ -230,7 +251,7 @@ export const RunwareRequestSchema = z
       addInvalid(ctx, ['frameImages'], 'frame images in inputs.frameImages or (older form) frameImages, not both');
     }
     const a = r.acceleratorOptions;
-    if (r.acceleration !== undefined && r.acceleration !== 'none' && (a?.teaCache || a?.fbCache)) {
+    if (r.acceleration !== undefined && r.acceleration !== 'none' && RUNWARE_CACHE_SWITCHES.some((k) => a?.[k])) {
       addInvalid(ctx, ['acceleration'], '"none" when acceleratorOptions turns a cache on (a preset or acceleratorOptions, not both)');
     }
     if (a && r.steps !== undefined) {
@@ -329,19 +350,22 @@ export function fromRunware(input: unknown): AdapterResult {
   let cache: CacheSpec | undefined;
   const a = r.acceleratorOptions;
   if (a) {
-    const kind: CacheSpec['kind'] | undefined = a.teaCache ? 'teacache' : a.fbCache ? 'fbcache' : undefined;
+    const on = RUNWARE_CACHE_SWITCHES.find((k) => a[k]);
+    const kind: CacheSpec['kind'] | undefined = on ? RUNWARE_CACHE_KIND[on] : undefined;
     if (kind) {
       cache = compact({
         kind,
-        threshold: kind === 'fbcache' ? (a.fbCacheThreshold ?? 0.25) : undefined,
+        threshold: kind === 'fbcache' ? (a.fbCacheThreshold ?? 0.25) : kind === 'dbcache' ? a.dbCacheThreshold : undefined,
         level: kind === 'teacache' ? (a.teaCacheDistance ?? 0.5) : undefined,
+        warmupInterval: kind === 'dbcache' ? a.dbCacheSkipInterval : undefined,
         startStep: a.cacheStartStep,
         endStep: a.cacheEndStep,
         startPercent: a.cacheStartStepPercentage,
         endPercent: a.cacheEndStepPercentage,
         maxConsecutive: a.cacheMaxConsecutiveSteps ?? 3,
       });
-      fields['cache.threshold'] = 'acceleratorOptions.fbCacheThreshold';
+      fields['cache.threshold'] = kind === 'dbcache' ? 'acceleratorOptions.dbCacheThreshold' : 'acceleratorOptions.fbCacheThreshold';
+      fields['cache.warmupInterval'] = 'acceleratorOptions.dbCacheSkipInterval';
       fields['cache.level'] = 'acceleratorOptions.teaCacheDistance';
       fields['cache.startStep'] = 'acceleratorOptions.cacheStartStep';
       fields['cache.endStep'] = 'acceleratorOptions.cacheEndStep';
@@ -349,9 +373,9 @@ export function fromRunware(input: unknown): AdapterResult {
       fields['cache.endPercent'] = 'acceleratorOptions.cacheEndStepPercentage';
       fields['cache.maxConsecutive'] = 'acceleratorOptions.cacheMaxConsecutiveSteps';
     } else {
-      const given = Object.keys(a).filter((k) => k !== 'teaCache' && k !== 'fbCache' && a[k as keyof typeof a] !== undefined);
+      const given = Object.keys(a).filter((k) => !(RUNWARE_CACHE_SWITCHES as readonly string[]).includes(k) && a[k as keyof typeof a] !== undefined);
       if (given.length > 0) {
-        warnings.push(`acceleratorOptions.${given.join(', acceleratorOptions.')} have no effect: neither teaCache nor fbCache is on`);
+        warnings.push(`acceleratorOptions.${given.join(', acceleratorOptions.')} have no effect: no cache (teaCache, fbCache, dbCache) is on`);
       }
     }
   }
