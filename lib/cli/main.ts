@@ -5,6 +5,7 @@ import { runConformanceCommand } from './conformance.js';
 import { runDemo } from './demo.js';
 import { runGenerate } from './generate.js';
 import { runInfo } from './info.js';
+import { runServe, runWorker } from './serve.js';
 
 const USAGE = `usage: wan-video <command> [options]
 
@@ -22,6 +23,13 @@ commands:
       which addon loaded and why, what a model folder or file holds, and the memory a request needs
   build [--cuda]
       compile the native addon from source (CPU with node-gyp; CUDA with cmake-js)
+  serve --model [NAME=]DIR... [--config FILE] [--port N] [--host H] (--api-key KEY... | --keys-file FILE | --no-auth)
+        [--queue FILE.sqlite|redis://HOST:PORT] [--storage DIR] [--public-url URL] [--workers N] [--lora-root DIR...]
+        [--allow-loopback-fetch] [--allow-private-fetch] [--device auto|cpu|cuda]
+      the fal, Runware and Oxen video APIs on these models (README: Server)
+  worker --queue redis://HOST:PORT --model [NAME=]DIR... [--config FILE] [--storage DIR] [--public-url URL]
+         [--concurrency N] [--memory-budget-gb G] [--device auto|cpu|cuda]
+      run the jobs of a Redis queue on this machine's device
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
@@ -30,6 +38,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   conformance: runConformanceCommand,
   info: runInfo,
   build: runBuild,
+  serve: runServe,
+  worker: runWorker,
 };
 
 async function main(argv: string[]): Promise<number> {
