@@ -95,6 +95,16 @@ export async function createServer(input: ServerConfigInput | ServerConfig, opts
     routerOptions: { ignoreTrailingSlash: true },
   });
   await app.register(websocket, { options: { maxPayload: config.limits.bodyBytes } });
+  // JSON bodies; an empty one is no body (clients send Content-Type: application/json on DELETE too).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    if ((text as string).trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text as string));
+    } catch (err) {
+      done(new WanError('E_INVALID_ARGUMENT', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
 
   app.setErrorHandler((err, req, reply) => {
     const api = (req.routeOptions?.config as { api?: ApiName } | undefined)?.api ?? apiOfUrl(req.url);

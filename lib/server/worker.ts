@@ -1,7 +1,7 @@
 // What a worker does with a job: take the pipeline from the pool, run the request, stream frames
 // into the result files as they are decoded, report steps (and a small preview), upload results
 // where the request asks, and once the job has ended, POST its webhook.
-import { stat, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 
 import { WanError } from '../errors.js';
 import { webhookBody } from '../api/webhooks.js';
@@ -95,13 +95,17 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
   };
 }
 
-/** PUT one result to the request's upload endpoint (Runware `uploadEndpoint`). */
+/** PUT one result to the request's upload endpoint (Runware `uploadEndpoint`), retried as webhooks are. */
 async function upload(file: string, r: JobResult, endpoint: string, config: ServerConfig): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   const body = await readFile(file);
-  const res = await guardedFetch(endpoint, { method: 'PUT', headers: { 'content-type': r.contentType, 'content-length': String(body.length) }, body, field: 'uploadEndpoint', policy: config.fetch });
-  if (res.status < 200 || res.status >= 300) throw new WanError('E_INVALID_ARGUMENT', `uploadEndpoint: the upload answered HTTP ${res.status}`);
-  return endpoint;
+  let status = 0;
+  for (let attempt = 0; attempt <= config.webhooks.retries; attempt++) {
+    if (attempt > 0) await new Promise((res) => setTimeout(res, config.webhooks.backoffMs * 2 ** (attempt - 1)));
+    const res = await guardedFetch(endpoint, { method: 'PUT', headers: { 'content-type': r.contentType, 'content-length': String(body.length) }, body, field: 'uploadEndpoint', policy: config.fetch });
+    status = res.status;
+    if (status >= 200 && status < 300) return endpoint;
+  }
+  throw new WanError('E_INVALID_ARGUMENT', `uploadEndpoint: the upload answered HTTP ${status} (${config.webhooks.retries + 1} tries)`);
 }
 
 /** Runs the queue's jobs in this process and sends each ended job's webhook. */
