@@ -16,6 +16,10 @@ export function describeError(err: unknown): ErrorInfo {
   if (typeof f?.statusCode === 'number' && typeof f.code === 'string' && f.code.startsWith('FST_')) {
     return { status: f.statusCode, code: f.statusCode === 413 ? 'E_BODY_TOO_LARGE' : 'E_INVALID_ARGUMENT', message: fastifyMessage(f.code, f.message ?? '') };
   }
+  // A client that went away while sending its body.
+  if (err instanceof Error && (err.message === 'aborted' || (err as NodeJS.ErrnoException).code === 'ECONNRESET')) {
+    return { status: 400, code: 'E_INVALID_ARGUMENT', message: 'the request body was not completed' };
+  }
   // A stored JobError (code + message) is described as itself.
   const stored = err as { code?: unknown; message?: unknown } | null;
   if (stored && !(err instanceof Error) && typeof stored.code === 'string' && typeof stored.message === 'string') {

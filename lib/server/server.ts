@@ -2,6 +2,7 @@
 // server also runs the jobs (config.workers at a time); with Redis it only queues and serves, and
 // `wan-video worker` processes run them.
 import { createReadStream } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 
@@ -88,8 +89,9 @@ export async function createServer(input: ServerConfigInput | ServerConfig, opts
 
   const app = Fastify({
     bodyLimit: config.limits.bodyBytes,
-    requestTimeout: config.limits.requestTimeoutMs,
-    connectionTimeout: 0,
+    // A body that never ends is answered 408 after requestTimeoutMs (checked every second or so).
+    serverFactory: (handler) =>
+      createHttpServer({ requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(60_000, config.limits.requestTimeoutMs), connectionsCheckingInterval: Math.min(1000, config.limits.requestTimeoutMs) }, handler),
     logger: false,
     rewriteUrl: falProxyRewrite,
     routerOptions: { ignoreTrailingSlash: true },
@@ -128,6 +130,19 @@ export async function createServer(input: ServerConfigInput | ServerConfig, opts
       reply.header('content-type', found.contentType).header('content-length', st.size).header('cache-control', 'private, max-age=60');
       return req.method === 'HEAD' ? reply.send() : reply.send(createReadStream(found.file));
     },
+  });
+  // Any API's job: its state (without the request), for operators and scripts.
+  app.get('/jobs/:id', async (req, reply) => {
+    try {
+      const keyId = authenticate(state, req);
+      const v = await queue.get((req.params as { id: string }).id);
+      if (!v || !ownJob(state, v, keyId)) return reply.code(404).send({ error: { code: 'E_NOT_FOUND', message: 'job not found' } });
+      const { input: _input, ...rest } = v;
+      return reply.send(rest);
+    } catch (err) {
+      const e = describeError(err);
+      return reply.code(e.status).send({ error: { code: e.code, message: e.message } });
+    }
   });
   // Any API's job as Server-Sent Events: status changes, steps (with the log line), previews.
   app.get('/jobs/:id/events', async (req, reply) => {

@@ -2,6 +2,7 @@
 // into the result files as they are decoded, report steps (and a small preview), upload results
 // where the request asks, and once the job has ended, POST its webhook.
 import { readFile, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 
 import { WanError } from '../errors.js';
 import { webhookBody } from '../api/webhooks.js';
@@ -66,7 +67,7 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
       }
     };
     try {
-      ctx.log(logLine(`running on ${spec.model} (attempt ${ctx.attempt})`));
+      ctx.log(logLine(`running on ${spec.model} (worker ${hostname()}:${process.pid}, attempt ${ctx.attempt})`));
       const made = await runRequest(lease.pipe, spec.input, { api: spec.api, signal: ctx.signal, onEvent });
       const out: JobResult[] = [];
       for (const r of made) {

@@ -12,7 +12,7 @@ import { KEY, type TestServer, decodedFrames, download, startServer } from './he
 let t: TestServer;
 const ENDPOINT = 'fal-ai/wan/v2.2-a14b/text-to-video';
 // fal's smallest request: 480p (832x480), 17 frames; 2 steps, no step cache.
-const input = { prompt: 'a red fox in the snow', resolution: '480p', num_frames: 17, num_inference_steps: 2, acceleration: 'none', seed: 3, interpolator_model: 'none' };
+const input = { prompt: 'a red fox in the snow', resolution: '480p', num_frames: 17, num_inference_steps: 2, acceleration: 'none', seed: 3, interpolator_model: 'none' } as const;
 
 beforeAll(async () => {
   t = await startServer();
@@ -37,14 +37,14 @@ describe('fal API through @fal-ai/client', () => {
       input,
       logs: true,
       pollInterval: 300,
-      onEnqueue: (requestId) => {
+      onEnqueue: (requestId: string) => {
         streaming = (async () => {
           const stream = await fal.queue.streamStatus(ENDPOINT, { requestId, logs: true });
           stream.on('data', (d) => streamed.push(d as never));
           return stream.done();
         })();
       },
-      onQueueUpdate: (u) => updates.push(u as never),
+      onQueueUpdate: (u: unknown) => updates.push(u as never),
     } as never);
     await streaming;
     const data = result.data as { video: { url: string; content_type: string; file_size: number }; seed: number };
@@ -90,11 +90,11 @@ describe('fal API through @fal-ai/client', () => {
       [{ prompt: 'a fox', bogus: 1 }, ['body', 'bogus']],
     ];
     for (const [bad, loc] of cases) {
-      const err = await fal.queue.submit(ENDPOINT, { input: bad }).then(() => null, (e: unknown) => e);
+      const err = await fal.queue.submit(ENDPOINT, { input: bad as never }).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(ValidationError);
       expect((err as ValidationError).fieldErrors[0].loc).toEqual(loc);
     }
-    const sync = await fal.run(ENDPOINT, { input: { ...input, num_inference_steps: 99 } }).then(() => null, (e: unknown) => e);
+    const sync = await fal.run(ENDPOINT, { input: { ...input, num_inference_steps: 99 } as never }).then(() => null, (e: unknown) => e);
     expect(sync).toBeInstanceOf(ValidationError);
     expect((sync as ValidationError).getFieldErrors('num_inference_steps')[0].msg).toMatch(/expected an integer from 2 to 40/);
   });
@@ -110,9 +110,9 @@ describe('fal API through @fal-ai/client', () => {
 
   it('shapes the fal_webhook body as fal does ({request_id, status, payload})', () => {
     const base = { id: 'r1', api: 'fal', model: 'tiny', modelId: ENDPOINT, input: { prompt: 'p' }, keyId: null, createdAt: 0, attempts: 1, startedAt: 0, completedAt: 1000, progress: null, logs: [], queuePosition: null, delivery: { outputType: 'URL', ttlSeconds: 60, includeCost: false } } as const;
-    const ok = falWebhook({ ...base, status: 'succeeded', error: null, results: [{ index: 0, seed: '9', name: 'f.mp4', contentType: 'video/mp4', bytes: 10, width: 832, height: 480, frames: 17, fps: 16, expiresAt: 0 }] } as JobView, 'http://h');
+    const ok = falWebhook({ ...base, status: 'succeeded', error: null, results: [{ index: 0, seed: '9', name: 'f.mp4', contentType: 'video/mp4', bytes: 10, width: 832, height: 480, frames: 17, fps: 16, expiresAt: 0 }] } as unknown as JobView, 'http://h');
     expect(ok).toEqual({ request_id: 'r1', gateway_request_id: 'r1', status: 'OK', payload: { video: { url: 'http://h/files/f.mp4', content_type: 'video/mp4', file_name: 'f.mp4', file_size: 10 }, seed: 9, prompt: 'p' } });
-    const bad = falWebhook({ ...base, status: 'failed', results: [], error: { code: 'E_INVALID_ARGUMENT', message: 'm', field: 'num_frames' } } as JobView, 'http://h');
+    const bad = falWebhook({ ...base, status: 'failed', results: [], error: { code: 'E_INVALID_ARGUMENT', message: 'm', field: 'num_frames' } } as unknown as JobView, 'http://h');
     expect(bad).toMatchObject({ status: 'ERROR', error: 'm', payload: { detail: [{ loc: ['body', 'num_frames'] }] } });
   });
 });

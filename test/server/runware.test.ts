@@ -63,7 +63,7 @@ describe('Runware API through @runware/sdk-js (WebSocket)', () => {
   it('runs videoInference with numberResults 2: two playable videos with seeds seed and seed + 1', async () => {
     const runware = new RunwareServer({ apiKey: KEY, url: `${t.url.replace('http', 'ws')}/v1`, shouldReconnect: false });
     try {
-      const videos = (await runware.videoInference({ ...small({ numberResults: 2, includeCost: true }) } as never)) as Array<Record<string, unknown>>;
+      const videos = (await runware.videoInference({ ...small({ numberResults: 2, includeCost: true }) } as never)) as unknown as Array<Record<string, unknown>>;
       expect(videos).toHaveLength(2);
       expect(videos.map((v) => v.seed).sort()).toEqual([5, 6]);
       for (const v of videos) {
