@@ -31,7 +31,7 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
     const { request } = normalizeRequest(spec.input, { api: spec.api });
     const ext = resultFormat(request.output);
     const lease = await deps.pool.acquire(spec.model);
-    const files = new Map<number, { sink: FrameSink; file: string; name: string; expiresAt: number }>();
+    const files = new Map<number, { sink: FrameSink; file: string; temp: string; name: string; expiresAt: number }>();
     const t0 = performance.now();
     let stepsDone = 0;
     let lastPreview = 0;
@@ -52,7 +52,7 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
         let f = files.get(result);
         if (!f) {
           const place = deps.storage.place(spec.id, result, ext, spec.delivery.ttlSeconds);
-          f = { ...place, sink: openResultFile(place.file, request.output, e.fps) };
+          f = { ...place, sink: openResultFile(place.temp, request.output, e.fps) };
           files.set(result, f);
         }
         await f.sink.add(e.frames, e.width, e.height);
@@ -74,6 +74,7 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
         const f = files.get(r.index);
         if (!f) throw new WanError('E_NATIVE', `result ${r.index} produced no frames`);
         await f.sink.finish();
+        await deps.storage.publish(f);
         const bytes = (await stat(f.file)).size;
         const res: JobResult = {
           index: r.index, seed: r.seed.toString(), name: f.name, contentType: CONTENT_TYPES[ext], bytes,
@@ -87,7 +88,7 @@ export function createJobHandler(deps: WorkerDeps): JobHandler {
     } catch (err) {
       for (const f of files.values()) {
         f.sink.abort();
-        await rm(f.file, { force: true });
+        await rm(f.temp, { force: true });
       }
       throw err;
     } finally {

@@ -97,9 +97,13 @@ export class BullQueue implements JobQueue {
     if (status === 'cancelled' && !error) error = cancelledError();
     let queuePosition: number | null = null;
     if (status === 'queued') {
-      const ids = waitingIds ?? (await this.queue.getJobs(['wait', 'prioritized'], 0, -1, true)).map((j) => j.id ?? '');
-      const i = ids.indexOf(spec.id);
-      queuePosition = i < 0 ? 0 : i;
+      if (waitingIds) queuePosition = Math.max(0, waitingIds.indexOf(spec.id));
+      else {
+        // The wait list is pushed on the left and taken from the right: the position is from the right.
+        const key = `${PREFIX}:${NAME}:wait`;
+        const [at, len] = await Promise.all([this.redis.lpos(key, spec.id), this.redis.llen(key)]);
+        queuePosition = at === null ? 0 : len - 1 - at;
+      }
     }
     const stored = (job.progress && typeof job.progress === 'object' ? job.progress : { progress: null, logs: [] }) as Stored;
     return {
