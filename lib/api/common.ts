@@ -5,7 +5,7 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
 
 import { WanError } from '../errors.js';
-import { normalizeRequest } from '../schemas/normalize.js';
+import { normalizeRequest, randomSeed } from '../schemas/normalize.js';
 import type { KeyRing } from '../server/auth.js';
 import type { ServerConfig } from '../server/config.js';
 import { fetchImageAsDataUrl } from '../server/fetch-guard.js';
@@ -139,7 +139,10 @@ export async function submitJobs(
     if ('error' in resolved) throw new HttpError(404, 'E_NOT_FOUND', resolved.error, 'model');
     const input = await prepareInput(api, j.input, state.config);
     // Validation against the API's schema, with the user's field names (RequestError carries them).
-    normalizeRequest(input, { api, randomSeed: () => 0n });
+    normalizeRequest(input, { api, randomSeed: () => 1n });
+    // A request without a seed gets one now, so a job run again after a crash makes the same video.
+    // (Every API names it `seed`; 1 .. 2^63 - 1 is inside all three ranges.)
+    if (input.seed === undefined) input.seed = (randomSeed() | 1n).toString();
     specs.push({
       id: j.id,
       api,

@@ -116,4 +116,27 @@ describe.skipIf(!haveRedis)('BullMQ queue with three workers (needs redis-server
     expect(decodedFrames(join(dir, 'out', views[0].results[0].name))).toBe(17);
     expect(decodedFrames(join(dir, 'out', views.at(-1)!.results[0].name))).toBe(17);
   }, 480_000);
+
+  it('cancels running and queued jobs through the workers', async () => {
+    const submit = async () => ((await (await fetch(`${url}/api/ai/queue`, { method: 'POST', headers, body: JSON.stringify(oxenSmall({ width: 256, height: 256, num_frames: 17, num_inference_steps: 50 })) })).json()) as { generations: Array<{ generation_id: string }> }).generations[0].generation_id;
+    // Two workers are left: the third job waits behind the two running ones.
+    const ids = [await submit(), await submit(), await submit()];
+    const seen: string[] = [];
+    for (const id of ids) {
+      // Cancel each while it is queued or between its steps.
+      const j = await until(async () => {
+        const v = await job(id);
+        return v.status === 'queued' || (v.progress?.step ?? 0) >= 1 ? v : null;
+      }, 60_000, 20);
+      seen.push(j.status);
+      await fetch(`${url}/api/ai/queue/${id}`, { method: 'DELETE', headers });
+    }
+    expect(seen).toContain('running');
+    for (const id of ids) {
+      await until(async () => (await job(id)).status === 'cancelled', 60_000, 100).catch(async (err) => {
+        throw new Error(`${id} did not end cancelled: ${JSON.stringify(await job(id))} (${err})`);
+      });
+      expect((await job(id)).results).toEqual([]);
+    }
+  }, 180_000);
 });

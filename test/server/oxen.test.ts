@@ -87,7 +87,9 @@ describe('Oxen API', () => {
     const id = queued.generations[0].generation_id;
     const del = await fetch(`${t.url}/api/ai/queue/${id}`, { method: 'DELETE', headers });
     expect(await del.json()).toEqual({ status: 'success', generation_id: id });
-    expect(((await (await get(`/api/ai/queue/${id}`)).json()) as { status: string }).status).toBe('cancelled');
+    const cancelled = (await (await get(`/api/ai/queue/${id}`)).json()) as { status: string; seed: string };
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.seed).toMatch(/^\d+$/); // drawn at submission, so a rerun makes the same video
     await fetch(`${t.url}/api/ai/queue/${slow.generations[0].generation_id}`, { method: 'DELETE', headers });
     await until(async () => ((await (await get(`/api/ai/queue/${slow.generations[0].generation_id}`)).json()) as { status: string }).status === 'cancelled', 30_000);
   });

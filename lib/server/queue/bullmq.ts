@@ -18,6 +18,8 @@ const PREFIX = 'wan-video';
 const NAME = 'jobs';
 const CHANNEL = `${PREFIX}:events`;
 const cancelKey = (id: string) => `${PREFIX}:cancel:${id}`;
+/** Runs of a job, counted here (BullMQ's own counters do not count a run its stalled worker never finished). */
+const runsKey = (id: string) => `${PREFIX}:runs:${id}`;
 const CANCEL_TTL_S = 7 * 24 * 3600;
 
 type Message = BusEvent | { id: string; type: 'cancel' };
@@ -61,7 +63,7 @@ export class BullQueue implements JobQueue {
       } catch {
         return;
       }
-      if (m.type === 'cancel') q.cancels.emit(m.id);
+      if (m.type === 'cancel') q.cancels.emit(m.id, m.id);
       else q.bus.emit('event', m);
     });
     await queue.waitUntilReady();
@@ -109,7 +111,7 @@ export class BullQueue implements JobQueue {
     return {
       ...spec,
       status,
-      attempts: Math.max(job.attemptsStarted ?? 0, job.attemptsMade ?? 0, state === 'active' ? 1 : 0),
+      attempts: Number((await this.redis.get(runsKey(spec.id))) ?? 0),
       startedAt: job.processedOn ?? null,
       completedAt: status === 'cancelled' && !job.finishedOn ? Date.now() : (job.finishedOn ?? null),
       progress: stored.progress ?? null,
@@ -177,10 +179,17 @@ export class BullQueue implements JobQueue {
       NAME,
       async (job: Job) => {
         const spec = job.data as JobSpec;
-        if ((await this.redis.exists(cancelKey(spec.id))) === 1) throw new UnrecoverableError(JSON.stringify(cancelledError()));
+        // Listen first, then look at the key: a cancel lands either in the key or on the listener.
         const controller = new AbortController();
         controllers.set(spec.id, controller);
         this.cancels.on(spec.id, onCancel);
+        if ((await this.redis.exists(cancelKey(spec.id))) === 1) {
+          controllers.delete(spec.id);
+          this.cancels.off(spec.id, onCancel);
+          throw new UnrecoverableError(JSON.stringify(cancelledError()));
+        }
+        const attempt = await this.redis.incr(runsKey(spec.id));
+        await this.redis.expire(runsKey(spec.id), CANCEL_TTL_S);
         this.publish({ id: spec.id, type: 'status', status: 'running' });
         const stored: Stored = { progress: null, logs: [] };
         const keep = (log: JobLog) => {
@@ -190,7 +199,7 @@ export class BullQueue implements JobQueue {
         try {
           return await handler(spec, {
             signal: controller.signal,
-            attempt: Math.max(1, job.attemptsStarted ?? 1),
+            attempt,
             progress: (p, log) => {
               stored.progress = p;
               keep(log);
