@@ -75,6 +75,7 @@ describe('memory', () => {
       for (let i = 0; i < 50; i++) await cancelOne();
       global.gc?.();
       const grown = process.memoryUsage().rss - before;
+      process.stderr.write(`memory test: RSS ${(before / 2 ** 20).toFixed(0)} MiB before 50 cancels, grew ${(grown / 2 ** 20).toFixed(1)} MiB\n`);
       expect(grown).toBeLessThan(48 * 2 ** 20);
     } finally {
       await t.close();
