@@ -11,12 +11,15 @@ import { CONFORMANCE, runConformanceCommand } from './conformance.js';
 import { DEMO, runDemo } from './demo.js';
 import { GENERATE, runGenerate } from './generate.js';
 import { INFO, runInfo } from './info.js';
+import { SERVE, WORKER, runServe, runWorker } from './serve.js';
 
 const commands = [
   { spec: DEMO, run: runDemo },
   { spec: GENERATE, run: runGenerate },
   { spec: INFO, run: runInfo },
   { spec: CONFORMANCE, run: runConformanceCommand },
+  { spec: SERVE, run: runServe },
+  { spec: WORKER, run: runWorker },
   { spec: BUILD, run: runBuild },
 ];
 

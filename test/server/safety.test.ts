@@ -1,0 +1,156 @@
+// What a server on a network must refuse, and how: keys, body and prompt limits, slow and malformed
+// clients, URL targets, LoRA paths outside the configured folders, the per-key job limit, errors
+// without stack traces; the server keeps serving after each.
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { refusedAddress } from '../../lib/server/fetch-guard.js';
+import { createServer } from '../../lib/server/server.js';
+import { KEY, type TestServer, oxenSmall, startServer, tempDir, tinyModel, until } from './helpers.js';
+
+const policy = { allowLoopback: false, allowPrivate: false };
+
+describe('URL targets', () => {
+  it('refuses loopback, private, link-local and reserved addresses unless allowed', () => {
+    for (const a of ['127.0.0.1', '127.8.9.1', '::1', '::ffff:127.0.0.1']) {
+      expect(refusedAddress(a, policy)).toMatch(/loopback/);
+      expect(refusedAddress(a, { allowLoopback: true, allowPrivate: false })).toBeNull();
+    }
+    for (const a of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', 'fc00::1', 'fe80::1', '0.0.0.0']) {
+      expect(refusedAddress(a, policy)).toMatch(/private or link-local/);
+      expect(refusedAddress(a, { allowLoopback: false, allowPrivate: true })).toBeNull();
+    }
+    expect(refusedAddress('224.0.0.1', { allowLoopback: true, allowPrivate: true })).toMatch(/multicast/);
+    for (const a of ['8.8.8.8', '172.32.0.1', '2001:4860:4860::8888']) expect(refusedAddress(a, policy)).toBeNull();
+  });
+});
+
+describe('a server with limits', () => {
+  let t: TestServer;
+  let loras: string;
+  beforeAll(async () => {
+    const root = tempDir('wan-loras-');
+    loras = join(root, 'loras');
+    mkdirSync(loras);
+    writeFileSync(join(loras, 'style.safetensors'), 'x');
+    writeFileSync(join(root, 'outside.safetensors'), 'x');
+    symlinkSync(join(root, 'outside.safetensors'), join(loras, 'link.safetensors'));
+    t = await startServer({ fetch: { allowLoopback: false }, loraRoots: [loras], limits: { requestTimeoutMs: 1500, bodyBytes: 1 << 20, jobsPerKey: 3 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const healthy = async () => expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers }, body });
+
+  it('answers invalid JSON in each API\'s error shape', async () => {
+    const fal = await post('/fal-ai/wan/v2.2-a14b/text-to-video', '{"prompt": "a fox"', { authorization: `Key ${KEY}` });
+    expect(fal.status).toBe(400);
+    expect((await fal.json()) as object).toMatchObject({ detail: expect.stringMatching(/not valid JSON/) });
+    const runware = await post('/v1', '[{"taskType": ');
+    expect(runware.status).toBe(400);
+    expect((await runware.json()) as object).toMatchObject({ errors: [{ code: 'invalidParameter', message: expect.stringMatching(/not valid JSON/) }] });
+    const oxen = await post('/api/ai/queue', 'nope');
+    expect(oxen.status).toBe(400);
+    expect((await oxen.json()) as object).toMatchObject({ status: 'error', error: { detail: expect.stringMatching(/not valid JSON/) } });
+    await healthy();
+  });
+
+  it('refuses a 100 MB body with 413 and keeps serving', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${t.url}/api/ai/queue`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', (err) => (String(err).match(/EPIPE|ECONNRESET/) ? undefined : reject(err)));
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 100 && !req.destroyed) {
+          sent++;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      req.write('{"prompt": "');
+      pump();
+    });
+    expect(status).toBe(413);
+    await healthy();
+  });
+
+  it('answers 408 to a body that never ends, and keeps serving', async () => {
+    const reply = await new Promise<string>((resolve) => {
+      const s = connect(Number(new URL(t.url).port), '127.0.0.1', () => {
+        s.write(`POST /api/ai/queue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${KEY}\r\nContent-Length: 1000\r\n\r\n{"prompt":`);
+      });
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.on('error', () => resolve(got));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 408/);
+    await healthy();
+  });
+
+  it('refuses image URLs that point at loopback', async () => {
+    const res = await post('/fal-ai/wan/v2.2-a14b/image-to-video', JSON.stringify({ prompt: 'a fox', image_url: 'http://127.0.0.1:9/x.png' }), { authorization: `Key ${KEY}` });
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { detail: Array<{ loc: unknown[]; msg: string }> };
+    expect(body.detail[0].loc).toEqual(['body', 'image_url']);
+    expect(body.detail[0].msg).toMatch(/loopback/);
+  });
+
+  it('keeps LoRA paths inside the configured folders (symbolic links resolved)', async () => {
+    const sub = (path: string) => post('/fal-ai/wan/v2.2-a14b/text-to-video/lora', JSON.stringify({ prompt: 'a fox', resolution: '480p', num_frames: 17, loras: [{ path, transformer: 'both' }] }), { authorization: `Key ${KEY}` });
+    for (const bad of ['/etc/passwd', '../outside.safetensors', 'link.safetensors', 'missing.safetensors']) {
+      const res = await sub(bad);
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { detail: Array<{ loc: unknown[] }> }).detail[0].loc).toEqual(['body', 'loras', 0, 'path']);
+    }
+    const ok = await sub('style.safetensors');
+    expect(ok.status).toBe(200);
+    const { cancel_url } = (await ok.json()) as { cancel_url: string };
+    await fetch(cancel_url, { method: 'PUT', headers: { authorization: `Key ${KEY}` } });
+  });
+
+  it('limits the jobs a key may have queued or running', async () => {
+    const slow = oxenSmall({ width: 128, height: 128, num_frames: 17, num_inference_steps: 20 });
+    const ids: string[] = [];
+    let refused: Response | undefined;
+    for (let i = 0; i < 5 && !refused; i++) {
+      const r = await post('/api/ai/queue', JSON.stringify(slow));
+      if (r.status === 429) refused = r;
+      else ids.push(((await r.json()) as { generations: Array<{ generation_id: string }> }).generations[0].generation_id);
+    }
+    expect(refused?.status).toBe(429);
+    expect((await refused!.json()) as object).toMatchObject({ status: 'error', error: { type: 'too_many_requests', detail: expect.stringMatching(/limits\.jobsPerKey/) } });
+    for (const id of ids) await fetch(`${t.url}/api/ai/queue/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } });
+    await until(async () => ((await (await fetch(`${t.url}/api/ai/queue`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { count: number }).count === 0, 30_000);
+  });
+
+  it('needs a key on every API route, and never shows a stack trace', async () => {
+    for (const [method, path] of [['POST', '/fal-ai/wan/v2.2-a14b/text-to-video'], ['GET', '/fal-ai/wan/requests/x/status'], ['POST', '/api/ai/queue'], ['GET', '/api/events'], ['GET', '/jobs/x']] as const) {
+      const res = await fetch(`${t.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+      expect(res.status).toBe(401);
+      expect(await res.text()).not.toMatch(/\n\s+at /);
+    }
+  });
+});
+
+describe('keys', () => {
+  it('are required unless turned off explicitly', async () => {
+    const dir = tempDir();
+    await expect(createServer({ port: 0, models: { tiny: { path: await tinyModel() } }, queue: join(dir, 'q.sqlite'), storage: { dir } })).rejects.toThrow(/no API key: pass --api-key/);
+    const open = await createServer({ port: 0, models: { tiny: { path: await tinyModel() } }, auth: { disabled: true }, queue: join(dir, 'q2.sqlite'), storage: { dir }, workers: 0 });
+    const url = await open.listen();
+    const res = await fetch(`${url}/api/ai/queue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(oxenSmall()) });
+    expect(res.status).toBe(200);
+    await open.close();
+  });
+});
