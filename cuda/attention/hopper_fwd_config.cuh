@@ -14,6 +14,7 @@
 //   barriers Q full, K full[s], K empty[s], V full[s], V empty[s] (8 bytes each)
 #include <cstdint>
 
+#include "flash_attention.h"
 #include "hopper_layout.cuh"
 
 namespace wan::cuda::hopper {
@@ -68,6 +69,13 @@ struct FwdConfig {
   static_assert(kKPanelBytes % kSwizzleAtom == 0 && kVPanelBytes % kSwizzleAtom == 0, "1024-aligned panels");
   static_assert(kSmemBytes <= 227u * 1024u, "Hopper allows 227 KB of shared memory per block");
 
+  // mbarrier indices (each 8 bytes at kBarOffset)
+  static constexpr int kBarQ = 0;
+  WAN_HD static constexpr int bar_full_k(int s) { return 1 + s; }
+  WAN_HD static constexpr int bar_empty_k(int s) { return 1 + kStages + s; }
+  WAN_HD static constexpr int bar_full_v(int s) { return 1 + 2 * kStages + s; }
+  WAN_HD static constexpr int bar_empty_v(int s) { return 1 + 3 * kStages + s; }
+
   WAN_HD static uint32_t q_panel(uint32_t base, int p) { return base + kQOffset + p * kQPanelBytes; }
   WAN_HD static uint32_t k_panel(uint32_t base, int stage, int p) {
     return base + kKOffset + stage * kKBytes + p * kKPanelBytes;
@@ -96,5 +104,57 @@ struct FwdConfig {
     }
   }
 };
+
+// The three tensor maps (TMA descriptors) a launch encodes: a 4-D view, innermost dimension first,
+// strides in bytes of dimensions 1..3, and the box one copy moves. Out-of-bounds elements read as
+// zero, which is what pads the last tile of each batch.
+enum MapId { kMapQ = 0, kMapK = 1, kMapV = 2 };
+struct MapSpec {
+  uint64_t dims[4];
+  uint64_t strides[3];
+  uint32_t box[4];
+  int elem_bytes;
+};
+
+// bf16 q/k/v as the caller laid them out: {head_dim, heads, seq, batch}, the batch stride being
+// seq · row_stride (flash_attention.h); a box is one 128-byte panel of 64 elements by `rows` rows.
+template <class C>
+MapSpec bf16_map_spec(const FlashAttentionParams& p, MapId id) {
+  const int64_t stride = id == kMapQ ? p.q_row_stride : id == kMapK ? p.k_row_stride : p.v_row_stride;
+  const uint64_t seq = static_cast<uint64_t>(id == kMapQ ? p.seq_q : p.seq_k);
+  const uint32_t rows = id == kMapQ ? C::kBlockM : C::kBlockN;
+  MapSpec m{};
+  m.elem_bytes = 2;
+  const uint64_t dims[4] = {static_cast<uint64_t>(C::kHeadDim), static_cast<uint64_t>(p.heads), seq,
+                            static_cast<uint64_t>(p.batch)};
+  const uint64_t strides[3] = {C::kHeadDim * 2ull, static_cast<uint64_t>(stride) * 2, seq * static_cast<uint64_t>(stride) * 2};
+  const uint32_t box[4] = {64, 1, rows, 1};
+  for (int i = 0; i < 4; ++i) m.dims[i] = dims[i], m.box[i] = box[i];
+  for (int i = 0; i < 3; ++i) m.strides[i] = strides[i];
+  return m;
+}
+
+// e4m3 workspace tensors (hopper_layout.cuh): q8/k8 {128, heads, seq, batch} with 128-byte rows;
+// vt8 {seq_k_pad, 128, heads, batch}, a box being the 128 keys of one tile for all 128 rows.
+template <class C>
+MapSpec e4m3_map_spec(const FlashAttentionParams& p, MapId id, int64_t seq_k_pad) {
+  const uint64_t D = C::kHeadDim, H = static_cast<uint64_t>(p.heads), B = static_cast<uint64_t>(p.batch);
+  MapSpec m{};
+  m.elem_bytes = 1;
+  if (id == kMapV) {
+    const uint64_t Skp = static_cast<uint64_t>(seq_k_pad);
+    const uint64_t dims[4] = {Skp, D, H, B}, strides[3] = {Skp, D * Skp, H * D * Skp};
+    const uint32_t box[4] = {static_cast<uint32_t>(C::kBlockN), static_cast<uint32_t>(C::kHeadDim), 1, 1};
+    for (int i = 0; i < 4; ++i) m.dims[i] = dims[i], m.box[i] = box[i];
+    for (int i = 0; i < 3; ++i) m.strides[i] = strides[i];
+  } else {
+    const uint64_t S = static_cast<uint64_t>(id == kMapQ ? p.seq_q : p.seq_k);
+    const uint64_t dims[4] = {D, H, S, B}, strides[3] = {D, H * D, S * H * D};
+    const uint32_t box[4] = {128, 1, static_cast<uint32_t>(id == kMapQ ? C::kBlockM : C::kBlockN), 1};
+    for (int i = 0; i < 4; ++i) m.dims[i] = dims[i], m.box[i] = box[i];
+    for (int i = 0; i < 3; ++i) m.strides[i] = strides[i];
+  }
+  return m;
+}
 
 }  // namespace wan::cuda::hopper

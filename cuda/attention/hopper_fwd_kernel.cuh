@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "hopper_fwd_config.cuh"
+#include "hopper_fwd_flow.cuh"
 #include "hopper_layout.cuh"
 #include "hopper_ptx.cuh"
 #include "hopper_softmax.cuh"
@@ -49,88 +50,52 @@ struct FwdArgs {
   int out_f32, accumulate;
 };
 
+// The producer's operations: one thread issues every copy.
 template <class C>
-__device__ __forceinline__ void producer(const FwdArgs& a, uint32_t base, int q0, int h, int b) {
-  const uint32_t bar_q = C::barrier(base, 0);
-  mbar_arrive_expect_tx(bar_q, C::kQBytes);
-#pragma unroll
-  for (int p = 0; p < C::kPanels; ++p) tma_load_4d(C::q_panel(base, p), &a.tm_q, p * C::kPanelElems, h, q0, b, bar_q);
-  const int n_tiles = (a.seq_k + C::kBlockN - 1) / C::kBlockN;
-  for (int j = 0; j < n_tiles; ++j) {
-    const int s = j % C::kStages;
-    const uint32_t use = static_cast<uint32_t>(j / C::kStages);
-    const int key0 = j * C::kBlockN;
-    if (use > 0) mbar_wait(C::barrier(base, 1 + C::kStages + s), (use - 1) & 1);  // K empty
-    const uint32_t full_k = C::barrier(base, 1 + s);
-    mbar_arrive_expect_tx(full_k, C::kKBytes);
-#pragma unroll
-    for (int p = 0; p < C::kPanels; ++p)
-      tma_load_4d(C::k_panel(base, s, p), &a.tm_k, p * C::kPanelElems, h, key0, b, full_k);
-    if (use > 0) mbar_wait(C::barrier(base, 1 + 3 * C::kStages + s), (use - 1) & 1);  // V empty
-    const uint32_t full_v = C::barrier(base, 1 + 2 * C::kStages + s);
-    mbar_arrive_expect_tx(full_v, C::kVBytes);
-    if constexpr (C::kFp8) {
-      tma_load_4d(C::v_panel(base, s, 0), &a.tm_v, key0, 0, h, b, full_v);  // V^T: [head_dim][128 keys]
-    } else {
-#pragma unroll
-      for (int p = 0; p < C::kVPanels; ++p) tma_load_4d(C::v_panel(base, s, p), &a.tm_v, p * 64, h, key0, b, full_v);
-    }
+struct ProducerOps {
+  const FwdArgs& a;
+  uint32_t base;
+  __device__ __forceinline__ void expect_tx(int bar, uint32_t bytes) { mbar_arrive_expect_tx(C::barrier(base, bar), bytes); }
+  __device__ __forceinline__ void wait(int bar, uint32_t parity) { mbar_wait(C::barrier(base, bar), parity); }
+  __device__ __forceinline__ void load(MapId map, uint32_t smem_offset, int c0, int c1, int c2, int c3, int bar) {
+    const CUtensorMap* m = map == kMapQ ? &a.tm_q : map == kMapK ? &a.tm_k : &a.tm_v;
+    tma_load_4d(base + smem_offset, m, c0, c1, c2, c3, C::barrier(base, bar));
   }
-}
+};
 
+// A consumer thread's operations and registers: S (kBlockN/2), O (kHeadDim/2), packed P.
 template <class C>
-__device__ __forceinline__ void store_rows(const FwdArgs& a, const float (&o)[C::kHeadDim / 2], const float (&f)[2],
-                                           int row0, int b, int h, int warp, int lane) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = row0 + acc_row(warp, lane, 2 * r);
-    if (row >= a.seq_q) continue;
-    const int64_t base = (static_cast<int64_t>(b) * a.seq_q + row) * a.out_row_stride + static_cast<int64_t>(h) * C::kHeadDim;
-#pragma unroll
-    for (int jd = 0; jd < C::kHeadDim / 8; ++jd) {
-      const int col = acc_col(lane, 4 * jd);
-      float v0 = o[4 * jd + 2 * r] * f[r], v1 = o[4 * jd + 2 * r + 1] * f[r];
-      if (a.out_f32) {
-        float2* dst = reinterpret_cast<float2*>(static_cast<float*>(a.out) + base + col);
-        if (a.accumulate) {
-          const float2 old = *dst;
-          v0 += old.x;
-          v1 += old.y;
-        }
-        *dst = make_float2(v0, v1);
-      } else {
-        uint32_t* dst = reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(a.out) + base + col);
-        if (a.accumulate) {
-          const uint32_t old = *dst;
-          v0 += __uint_as_float(old << 16);
-          v1 += __uint_as_float(old & 0xffff0000u);
-        }
-        *dst = pack_bf16x2(v0, v1);
-      }
-    }
-  }
-}
-
-template <class C>
-__device__ __forceinline__ void consumer(const FwdArgs& a, uint32_t base, int q0, int h, int b, int cw) {
-  const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
-  const int n_tiles = (a.seq_k + C::kBlockN - 1) / C::kBlockN;
-  const int32_t* mask_row = a.key_mask ? a.key_mask + static_cast<int64_t>(b) * a.seq_k : nullptr;
-  const int64_t scale_row = (static_cast<int64_t>(b) * a.heads + h);
-  const float q_scale = C::kFp8 ? a.q_scale[scale_row * a.n_q_blocks + blockIdx.x] : 1.f;
-  auto k_scale = [&](int j) { return C::kFp8 ? a.k_scale[scale_row * a.n_k_blocks + j] : 1.f; };
-  auto v_scale = [&](int j) { return C::kFp8 ? a.v_scale[scale_row * a.n_k_blocks + j] : 1.f; };
-  const uint32_t bar_self = 1 + cw, bar_other = 2 - cw;  // ping-pong turns (named barriers)
-
-  float o[C::kHeadDim / 2];
+struct ConsumerOps {
+  const FwdArgs& a;
+  uint32_t base;
+  int cw, warp, lane, q0, h, b;
+  const int32_t* mask_row;
+  int64_t scale_row;
   float s[C::kBlockN / 2];
+  float o[C::kHeadDim / 2];
   uint32_t pa[C::kPRegs];
-#pragma unroll
-  for (int i = 0; i < C::kHeadDim / 2; ++i) o[i] = 0.f;
   RowState st;
-  init_rows(st);
+  float alpha[2];  // the last softmax's rescale factor of each row
 
-  auto issue_qk = [&](int stage) {
+  __device__ __forceinline__ void wait(int bar, uint32_t parity) { mbar_wait(C::barrier(base, bar), parity); }
+  // one arrival per warp, after that warp's own wgmma wait: the stage's 8 arrivals free it
+  __device__ __forceinline__ void release(int bar) {
+    if (lane == 0) mbar_arrive(C::barrier(base, bar));
+  }
+  __device__ __forceinline__ void sched_sync(uint32_t id) { named_bar_sync(id, 256); }
+  __device__ __forceinline__ void sched_arrive(uint32_t id) { named_bar_arrive(id, 256); }
+  __device__ __forceinline__ void fence() { wgmma_fence(); }
+  __device__ __forceinline__ void commit() { wgmma_commit(); }
+  template <int N>
+  __device__ __forceinline__ void wait_group() {
+    wgmma_wait<N>();
+  }
+  __device__ __forceinline__ void fence_s() { fence_regs(s); }
+  __device__ __forceinline__ void fence_o() {
+    fence_regs(o);
+    fence_regs(pa);
+  }
+  __device__ __forceinline__ void issue_qk(int stage) {
 #pragma unroll
     for (int t = 0; t < C::kQKSteps; ++t) {
       if constexpr (C::kFp8)
@@ -138,8 +103,8 @@ __device__ __forceinline__ void consumer(const FwdArgs& a, uint32_t base, int q0
       else
         wgmma_bf16_ss(s, C::q_desc(base, cw, t), C::k_desc(base, stage, t), t > 0);
     }
-  };
-  auto issue_pv = [&](int stage) {
+  }
+  __device__ __forceinline__ void issue_pv(int stage) {
 #pragma unroll
     for (int t = 0; t < C::kPVSteps; ++t) {
       const uint32_t a4[4] = {pa[4 * t], pa[4 * t + 1], pa[4 * t + 2], pa[4 * t + 3]};
@@ -148,96 +113,41 @@ __device__ __forceinline__ void consumer(const FwdArgs& a, uint32_t base, int q0
       else
         wgmma_bf16_rs_bt(o, a4, C::v_desc(base, stage, t), 1);
     }
-  };
-  auto softmax = [&](int j, float scale_log2, float (&alpha)[2]) {
-    const int key0 = j * C::kBlockN;
-    if (mask_row != nullptr || key0 + C::kBlockN > a.seq_k) mask_tile<C::kBlockN>(s, lane, key0, a.seq_k, mask_row);
+  }
+  __device__ __forceinline__ float q_scale() const { return C::kFp8 ? a.q_scale[scale_row * a.n_q_blocks + blockIdx.x] : 1.f; }
+  __device__ __forceinline__ float k_scale(int j) const { return C::kFp8 ? a.k_scale[scale_row * a.n_k_blocks + j] : 1.f; }
+  __device__ __forceinline__ float v_scale(int j) const { return C::kFp8 ? a.v_scale[scale_row * a.n_k_blocks + j] : 1.f; }
+  __device__ __forceinline__ void softmax(int j, float scale_mult) {
+    if (tile_needs_mask<C>(j, a.seq_k, mask_row)) mask_tile<C::kBlockN>(s, lane, j * C::kBlockN, a.seq_k, mask_row);
     float mx[2];
     row_max<C::kBlockN>(s, mx);
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
+    for (int r = 0; r < 2; ++r) {  // the 4 lanes of a quad hold the same two rows
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
     }
-    exp_tile<C::kBlockN>(s, mx, scale_log2, C::kPLog2Offset, st, alpha);
-  };
-  auto pack = [&] {
+    exp_tile<C::kBlockN>(s, mx, a.scale_log2 * scale_mult, C::kPLog2Offset, st, alpha);
+  }
+  __device__ __forceinline__ void pack() {
     if constexpr (C::kFp8)
       pack_p_e4m3<C::kBlockN>(s, pa);
     else
       pack_p_bf16<C::kBlockN>(s, pa);
-  };
-  auto release = [&](uint32_t bar) {
-    if (lane == 0) mbar_arrive(bar);  // one arrival per consumer warp, after its own wgmma wait
-  };
-
-  if (C::kPingPong && cw == 1) named_bar_arrive(1, 256);  // consumer 0 issues first
-  mbar_wait(C::barrier(base, 0), 0);                       // Q landed
-
-  // Tile 0: S_0, its softmax, P_0.
-  float alpha[2];
-  mbar_wait(C::barrier(base, 1), 0);
-  if (C::kPingPong) named_bar_sync(bar_self, 256);
-  wgmma_fence();
-  issue_qk(0);
-  wgmma_commit();
-  if (C::kPingPong) named_bar_arrive(bar_other, 256);
-  wgmma_wait<0>();
-  fence_regs(s);
-  release(C::barrier(base, 1 + C::kStages));
-  float v_scale_prev = v_scale(0);
-  softmax(0, a.scale_log2 * q_scale * k_scale(0), alpha);
-  pack();
-
-  for (int j = 1; j < n_tiles; ++j) {
-    const int sk = j % C::kStages, sv = (j - 1) % C::kStages;
-    const float k_sc = k_scale(j), v_sc = v_scale(j);  // global loads, in flight during the products
-    mbar_wait(C::barrier(base, 1 + sk), (j / C::kStages) & 1);
-    // V_{j-1} landed long ago in practice; waiting here keeps the fence next to the products
-    mbar_wait(C::barrier(base, 1 + 2 * C::kStages + sv), ((j - 1) / C::kStages) & 1);
-    if (C::kPingPong) named_bar_sync(bar_self, 256);
-    wgmma_fence();
-    issue_qk(sk);
-    wgmma_commit();
-    issue_pv(sv);
-    wgmma_commit();
-    if (C::kPingPong) named_bar_arrive(bar_other, 256);
-    wgmma_wait<1>();  // S_j done (P V may still run)
-    fence_regs(s);
-    release(C::barrier(base, 1 + C::kStages + sk));
-    softmax(j, a.scale_log2 * q_scale * k_sc, alpha);
-    wgmma_wait<0>();  // P_{j-1} V_{j-1} done: O and P registers are ours again
-    fence_regs(o);
-    fence_regs(pa);
-    release(C::barrier(base, 1 + 3 * C::kStages + sv));
-    // e4m3: O is kept in units of the current V block's scale (real O = o · v_scale)
-    const float ratio = C::kFp8 ? v_scale_prev / v_sc : 1.f;
-    v_scale_prev = v_sc;
-    rescale_o<C::kHeadDim>(o, alpha[0] * ratio, alpha[1] * ratio);
-    pack();
   }
-
-  const int sv = (n_tiles - 1) % C::kStages;
-  mbar_wait(C::barrier(base, 1 + 2 * C::kStages + sv), ((n_tiles - 1) / C::kStages) & 1);
-  if (C::kPingPong) named_bar_sync(bar_self, 256);
-  wgmma_fence();
-  issue_pv(sv);
-  wgmma_commit();
-  // consumer 1 received one turn at the start; it gives one fewer back so the counts match
-  if (C::kPingPong && cw == 0) named_bar_arrive(bar_other, 256);
-  wgmma_wait<0>();
-  fence_regs(o);
-
-  float f[2];
+  __device__ __forceinline__ void rescale(float ratio) { rescale_o<C::kHeadDim>(o, alpha[0] * ratio, alpha[1] * ratio); }
+  __device__ __forceinline__ void finish(float o_factor) {
+    float f[2];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = st.l[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    f[r] = final_factor(l, v_scale_prev);
+    for (int r = 0; r < 2; ++r) {
+      float l = st.l[r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      f[r] = final_factor(l, o_factor);
+    }
+    const OutView v{a.out, a.out_row_stride, a.seq_q, a.out_f32 != 0, a.accumulate != 0};
+    store_rows<C::kHeadDim>(v, o, f, q0 + cw * kWarpgroupRows, b, h, warp, lane);
   }
-  store_rows<C>(a, o, f, q0 + cw * kWarpgroupRows, b, h, warp, lane);
-}
+};
 
 template <class C>
 __global__ void __launch_bounds__(C::kThreads, 1) hopper_fwd_kernel(const __grid_constant__ FwdArgs a) {
@@ -265,10 +175,19 @@ __global__ void __launch_bounds__(C::kThreads, 1) hopper_fwd_kernel(const __grid
 
   if (wg == 0) {
     setmaxnreg_dec<C::kProducerRegs>();
-    if (warp == 0 && lane == 0) producer<C>(a, base, q0, h, b);
+    if (warp == 0 && lane == 0) {
+      ProducerOps<C> ops{a, base};
+      producer_flow<C>(ops, q0, h, b, a.seq_k);
+    }
   } else {
     setmaxnreg_inc<C::kConsumerRegs>();
-    consumer<C>(a, base, q0, h, b, wg - 1);
+    ConsumerOps<C> ops{a, base, wg - 1, warp & 3, lane, q0, h, b,
+                       a.key_mask ? a.key_mask + static_cast<int64_t>(b) * a.seq_k : nullptr,
+                       static_cast<int64_t>(b) * a.heads + h};
+#pragma unroll
+    for (int i = 0; i < C::kHeadDim / 2; ++i) ops.o[i] = 0.f;
+    init_rows(ops.st);
+    consumer_flow<C>(ops, (a.seq_k + C::kBlockN - 1) / C::kBlockN, wg - 1);
   }
 #else
   // Not an sm_90a target: never launched. The static shared array marks this build of the kernel
