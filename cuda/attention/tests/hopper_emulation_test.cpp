@@ -992,7 +992,7 @@ int main(int argc, char** argv) {
   check_config<FwdConfig<64, 128, 3, false, false>>("bf16-d64-n128-s3", {d64[0]}, 1e-2);
 
   // e4m3 against the bf16-input double reference: the quantization error (3 mantissa bits on q,
-  // k, v and P), about 3e-2 at these shapes; a layout error is O(1)
+  // k, v and P), 3-6e-2 on these uniform random inputs; a layout or scale error gives 0.3-1
   std::vector<Problem> f8 = {
       {1, 2, 128, 300, 300, true, false, false, false, true, false, 0, 1.f},
       {2, 1, 128, 130, 257, true, true, false, false, true, false, 0, 1.f},
@@ -1001,8 +1001,8 @@ int main(int argc, char** argv) {
       {1, 1, 128, 150, 600, true, false, false, false, true, false, 0, 1.f, true},  // V blocks of 3 magnitudes
   };
   if (quick) f8 = {f8[0], f8[1], f8[4]};
-  check_config<FwdConfig<128, 128, 2, true, true>>("e4m3-d128-n128-s2-pp", f8, 6e-2);
-  check_config<FwdConfig<128, 128, 4, true, false>>("e4m3-d128-n128-s4", {f8[0]}, 6e-2);
+  check_config<FwdConfig<128, 128, 2, true, true>>("e4m3-d128-n128-s2-pp", f8, 8e-2);
+  check_config<FwdConfig<128, 128, 4, true, false>>("e4m3-d128-n128-s4", {f8[0]}, 8e-2);
 
   if (g_failures) {
     std::printf("%d check(s) failed\n", g_failures);
