@@ -17,7 +17,7 @@ namespace {
 constexpr int kQuantThreads = 256;
 constexpr int kQuantDim = 128;                                  // head dim of the e4m3 path
 constexpr int kChunksPerRow = kQuantDim / 8;                    // 16-byte chunks of 8 bf16
-constexpr int kChunksPerThread = kFp8BlockRows * kChunksPerRow / kQuantThreads;
+[[maybe_unused]] constexpr int kChunksPerThread = kFp8BlockRows * kChunksPerRow / kQuantThreads;
 
 struct QuantizeArgs {
   const uint16_t* src;
@@ -29,11 +29,13 @@ struct QuantizeArgs {
   int transpose;
 };
 
-__device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+[[maybe_unused]] __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
+[[maybe_unused]] __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
 
 // One CTA = one block of 128 rows of one (batch, head): amax -> scale = amax / 448 -> e4m3.
+// Like the attention, only built for sm_90a (cvt to e4m3 needs sm_89+; nothing else launches it).
 __global__ void __launch_bounds__(kQuantThreads) quantize_e4m3_kernel(const QuantizeArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ float warp_max[kQuantThreads / 32];
   __shared__ __align__(16) uint8_t tile[kFp8BlockRows][kQuantDim + 8];  // V only: [key][d], rows padded (8-byte aligned)
   const int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
@@ -102,6 +104,7 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_e4m3_kernel(const Quan
     uint8_t* dst = a.dst + vt8_offset(b, h, d, r0 + kc * 16, a.heads, kQuantDim, a.seq_pad);
     *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
   }
+#endif
 }
 
 }  // namespace
