@@ -2,8 +2,8 @@
 """PyTorch reference timings for the attention benchmark.
 
 For each --shape B,H,Sq,Sk,D prints one JSON line with the TFLOP/s of
-torch.nn.functional.scaled_dot_product_attention under the FLASH_ATTENTION and CUDNN_ATTENTION
-backends (bf16, non-causal, no mask), on inputs laid out as ours: [B, S, H, D] viewed as
+torch.nn.functional.scaled_dot_product_attention under the FLASH_ATTENTION, CUDNN_ATTENTION and
+EFFICIENT_ATTENTION backends (bf16, non-causal, no mask), on inputs laid out as ours: [B, S, H, D] viewed as
 [B, H, S, D]. A backend that refuses the shape reports null and the reason. With --gemm it also
 prints the measured bf16 GEMM ceiling of the device (torch.matmul, 8192^3).
 TFLOP/s = 4*B*H*Sq*Sk*D / time.
@@ -45,7 +45,8 @@ def bench_shape(b, h, sq, sk, d, min_ms):
     q, k, v = rand(sq), rand(sk), rand(sk)
     flops = 4.0 * b * h * sq * sk * d
     row = {"batch": b, "heads": h, "seq_q": sq, "seq_k": sk, "head_dim": d}
-    for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+    for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
+                          ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
         try:
             with sdpa_kernel([backend]):
                 ms, iters = time_ms(lambda: F.scaled_dot_product_attention(q, k, v), min_ms)
