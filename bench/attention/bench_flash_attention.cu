@@ -2,10 +2,13 @@
 // per shape on stdout (the driver, run_bench.py, merges them with the SDPA timings).
 //
 //   bench_flash_attention --shape B,H,Sq,Sk,D [--shape ...] [--out bf16|f32] [--min-ms 1000]
-//                         [--variant NAME]
+//                         [--path auto|portable|fp8] [--variant NAME]
 //
-// --variant launches one head-128 tile configuration directly instead of the dispatcher's choice,
-// to pick the default on a device (names: see kVariants).
+// --path: auto = the dispatch's choice (the Hopper kernel on sm_90 with an sm_90a build), portable =
+// the mma.sync kernel (allow_hopper = false), fp8 = the opt-in e4m3 path (its time includes the
+// quantize kernel). --variant launches one tile configuration directly instead of the dispatcher's
+// choice, to pick the default on a device: a portable head-128 one (kVariants) or a Hopper one
+// (hopper::variants(), e.g. bf16-d128-n176-s2-pp). Each JSON line names the kernel that ran.
 //
 // Inputs are [B, S, H*D] bf16 filled on the device with a hash (no host transfer); the output is
 // bf16 by default, like SDPA's, or f32 as the Wan backend uses it. TFLOP/s = 4*B*H*Sq*Sk*D / time.
@@ -23,6 +26,7 @@
 
 #include "flash_attention.h"
 #include "flash_fwd_launch.cuh"
+#include "hopper_fwd.h"
 
 namespace {
 
@@ -77,6 +81,8 @@ int main(int argc, char** argv) {
   bool out_f32 = false;
   double min_ms = 1000;
   const Variant* variant = nullptr;
+  const wan::cuda::hopper::Variant* hvariant = nullptr;
+  std::string path_opt = "auto";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
       Shape s;
@@ -91,8 +97,18 @@ int main(int argc, char** argv) {
       ++i;
       for (const Variant& v : kVariants)
         if (!std::strcmp(argv[i], v.name)) variant = &v;
-      if (!variant) {
+      int nh = 0;
+      const wan::cuda::hopper::Variant* hv = wan::cuda::hopper::variants(&nh);
+      for (int k = 0; k < nh; ++k)
+        if (!std::strcmp(argv[i], hv[k].name)) hvariant = &hv[k];
+      if (!variant && !hvariant) {
         std::fprintf(stderr, "unknown --variant %s\n", argv[i]);
+        return 2;
+      }
+    } else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
+      path_opt = argv[++i];
+      if (path_opt != "auto" && path_opt != "portable" && path_opt != "fp8") {
+        std::fprintf(stderr, "--path wants auto, portable or fp8, got %s\n", path_opt.c_str());
         return 2;
       }
     } else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) {
@@ -140,9 +156,27 @@ int main(int argc, char** argv) {
     p.seq_q = s.seq_q;
     p.seq_k = s.seq_k;
     p.scale = 1.f / std::sqrt(static_cast<float>(s.head_dim));
-    if (const char* why = wan::cuda::flash_attention_unsupported(p, major * 10 + minor)) {
+    p.allow_hopper = path_opt != "portable";
+    p.fp8 = path_opt == "fp8" || (hvariant && hvariant->fp8);
+    const int sm = major * 10 + minor;
+    if (const char* why = wan::cuda::flash_attention_unsupported(p, sm)) {
       std::fprintf(stderr, "unsupported: %s\n", why);
       return 1;
+    }
+    if (hvariant && (!wan::cuda::hopper::kernels_built() || sm != 90 || hvariant->head_dim != s.head_dim)) {
+      std::fprintf(stderr, "variant %s does not apply (sm_%d, head %d, sm_90a image %s)\n", hvariant->name, sm,
+                   s.head_dim, wan::cuda::hopper::kernels_built() ? "present" : "absent");
+      return 1;
+    }
+    const std::string ran = variant    ? std::string("portable-") + variant->name
+                            : hvariant ? std::string(hvariant->name)
+                                       : wan::cuda::flash_attention_path_name(wan::cuda::flash_attention_path(p, sm));
+    void* workspace = nullptr;
+    p.workspace_bytes = hvariant && hvariant->fp8 ? wan::cuda::hopper::fp8_workspace_bytes(p)
+                                                   : wan::cuda::flash_attention_workspace_bytes(p, sm);
+    if (p.workspace_bytes) {
+      CHECK(cudaMalloc(&workspace, p.workspace_bytes));
+      p.workspace = workspace;
     }
     if (variant && (s.head_dim <= 64 || static_cast<size_t>(variant->smem) > prop.sharedMemPerBlockOptin)) {
       std::fprintf(stderr, "variant %s does not apply (head %d, %d bytes of shared memory)\n",
@@ -151,6 +185,7 @@ int main(int argc, char** argv) {
     }
     auto launch = [&]() -> cudaError_t {
       if (variant) return variant->fn(p, nullptr);
+      if (hvariant) return hvariant->launch(p, nullptr);
       return static_cast<cudaError_t>(wan::cuda::launch_flash_attention(p, nullptr));
     };
 
@@ -176,8 +211,9 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * s.batch * s.heads * static_cast<double>(s.seq_q) * s.seq_k * s.head_dim;
     std::printf(
         "{\"batch\": %d, \"heads\": %d, \"seq_q\": %d, \"seq_k\": %d, \"head_dim\": %d, "
-        "\"variant\": \"%s\", \"out\": \"%s\", \"ms\": %.4f, \"iters\": %d, \"tflops\": %.2f}\n",
-        s.batch, s.heads, s.seq_q, s.seq_k, s.head_dim, variant ? variant->name : "default",
+        "\"variant\": \"%s\", \"kernel\": \"%s\", \"out\": \"%s\", \"ms\": %.4f, \"iters\": %d, \"tflops\": %.2f}\n",
+        s.batch, s.heads, s.seq_q, s.seq_k, s.head_dim,
+        variant ? variant->name : hvariant ? hvariant->name : path_opt.c_str(), ran.c_str(),
         out_f32 ? "f32" : "bf16", ms, iters,
         flops / (ms * 1e-3) / 1e12);
     std::fflush(stdout);
@@ -187,6 +223,7 @@ int main(int argc, char** argv) {
     cudaFree(k);
     cudaFree(v);
     cudaFree(out);
+    cudaFree(workspace);
   }
   return 0;
 }

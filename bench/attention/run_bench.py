@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""One benchmark run on the device: our kernel and PyTorch SDPA (flash, cuDNN) at the same shapes,
-merged into bench/results/<date>-<device>-attention.json with an `attention` list of
-{"shape", "ours_tflops", "sdpa_best_tflops", ...}. See README.md in this folder.
+"""One benchmark run on the device: our kernels (the dispatch's choice, the portable one, the opt-in
+e4m3 path) and PyTorch SDPA (flash, cuDNN, efficient) at the same shapes, merged into
+bench/results/<date>-<device>-attention.json with an `attention` list of
+{"shape", "ours_tflops", "sdpa_best_tflops", "fp8_tflops", ...} and the issue's targets checked
+("targets"). See README.md in this folder.
 """
 import argparse
 import datetime
@@ -28,8 +30,16 @@ SHAPES = [
 # The subset the device check (bench/cuda/device-check.sh) times within its budget.
 DEVICE_CHECK_SHAPES = ["self b1 h12 s32760 d128", "cross b1 h12 q32760 k512 d128", "self b1 h40 s75600 d128"]
 
-# head-128 tile configurations bench_flash_attention --variant knows (see kVariants there)
-VARIANTS = ["m128n64s2", "m128n64s3", "m128n128s2", "m128n32s4", "m64n64s2"]
+# head-128 tile configurations bench_flash_attention --variant knows: the portable kernel's
+# (kVariants there) and the Hopper kernel's (hopper::variants(); they apply on sm_90a builds only)
+VARIANTS = ["m128n64s2", "m128n64s3", "m128n128s2", "m128n32s4", "m64n64s2",
+            "bf16-d128-n128-s2-pp", "bf16-d128-n128-s2", "bf16-d128-n128-s3-pp", "bf16-d128-n176-s2-pp",
+            "e4m3-d128-n128-s2-pp", "e4m3-d128-n128-s3-pp", "e4m3-d128-n128-s4"]
+
+# Issue 15's attention targets, at the first shape (S = 32,760, D = 128).
+TARGET_TFLOPS = 650
+TARGET_RATIO_SDPA = 1.1
+TARGET_FP8_OVER_BF16 = 1.6
 
 
 def json_lines(text):
@@ -67,6 +77,8 @@ def main():
 
     ours_bf16 = json_lines(run([args.bin, *shape_args, "--out", "bf16", *mins]))
     ours_f32 = json_lines(run([args.bin, *shape_args, "--out", "f32", *mins]))
+    portable = json_lines(run([args.bin, *shape_args, "--out", "bf16", "--path", "portable", *mins]))
+    fp8 = json_lines(run([args.bin, *shape_args, "--out", "bf16", "--path", "fp8", *mins]))
     ref, meta, gemm = [], {}, {}
     if not args.skip_sdpa:
         lines = json_lines(run([args.python, os.path.join(HERE, "sdpa_ref.py"), "--gemm", *shape_args, *mins]))
@@ -95,18 +107,37 @@ def main():
         cands = [c for c in cands if c is not None]
         best = max(cands) if cands else None
         ours = ours_bf16[i]["tflops"]
+        f8 = fp8[i]["tflops"]
         rows.append({
             "shape": name,
             "ours_tflops": ours,
+            "ours_kernel": ours_bf16[i].get("kernel"),
             "sdpa_best_tflops": best,
             "ratio_to_sdpa_best": round(ours / best, 3) if best else None,
             "ours_f32_out_tflops": ours_f32[i]["tflops"],
             "ours_ms": ours_bf16[i]["ms"],
+            "portable_tflops": portable[i]["tflops"],
+            "fp8_tflops": f8,
+            "fp8_kernel": fp8[i].get("kernel"),
+            "fp8_over_bf16": round(f8 / ours, 3),
             "sdpa_flash_tflops": r.get("flash_tflops"),
             "sdpa_cudnn_tflops": r.get("cudnn_tflops"),
             "sdpa_efficient_tflops": r.get("efficient_tflops"),
             **{k: v for k, v in r.items() if k.endswith("_error")},
         })
+
+    first = rows[0]
+    targets = {
+        "shape": first["shape"],
+        "tflops": {"target": TARGET_TFLOPS, "value": first["ours_tflops"],
+                   "met": first["ours_tflops"] >= TARGET_TFLOPS},
+        "ratio_to_sdpa_best": {"target": TARGET_RATIO_SDPA, "value": first["ratio_to_sdpa_best"],
+                               "met": None if first["ratio_to_sdpa_best"] is None
+                               else first["ratio_to_sdpa_best"] >= TARGET_RATIO_SDPA},
+        "fp8_over_bf16": {"target": TARGET_FP8_OVER_BF16, "value": first["fp8_over_bf16"],
+                          "met": first["fp8_over_bf16"] >= TARGET_FP8_OVER_BF16
+                          and "e4m3" in (first["fp8_kernel"] or "")},
+    }
 
     variants = []
     if args.sweep:
@@ -124,11 +155,13 @@ def main():
         "device": device,
         "commit": commit,
         "date": datetime.date.today().isoformat(),
-        "kernel": "portable mma.sync flash forward (cuda/attention), bf16 in, f32 softmax/accumulate",
+        "kernel": "cuda/attention dispatch (Hopper wgmma/TMA kernel on sm_90a builds, else portable mma.sync); "
+                  "bf16 in, f32 softmax/accumulate; fp8 = opt-in e4m3 path incl. its quantize kernel",
         "torch": meta.get("torch"),
         "cudnn": meta.get("cudnn"),
         **gemm,
         "attention": rows,
+        "targets": targets,
     }
     if variants:
         result["tile_variants"] = variants

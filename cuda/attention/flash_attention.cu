@@ -1,5 +1,5 @@
-// The single dispatch point of the attention kernels: parameter checks, then the tile
-// configuration for the head dim and the device.
+// The single dispatch point of the attention kernels: parameter checks, then the kernel (the
+// Hopper one on sm_90 where it applies, else the portable one) and its tile configuration.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -7,6 +7,7 @@
 
 #include "flash_attention.h"
 #include "flash_fwd_launch.cuh"
+#include "hopper_fwd.h"
 
 namespace wan::cuda {
 
@@ -40,6 +41,26 @@ const char* flash_attention_unsupported(const FlashAttentionParams& p, int sm) {
   return nullptr;
 }
 
+FlashAttentionPath flash_attention_path(const FlashAttentionParams& p, int sm) {
+  // sm 90 exactly: sm_90a code runs on compute capability 9.0 only (wgmma is not on later chips)
+  if (!p.allow_hopper || sm != 90 || flash_attention_unsupported(p, sm) || hopper::unsupported(p))
+    return FlashAttentionPath::kPortable;
+  if (!hopper::kernels_built()) return FlashAttentionPath::kPortable;
+  return p.fp8 && !hopper::fp8_unsupported(p) ? FlashAttentionPath::kHopperFp8 : FlashAttentionPath::kHopper;
+}
+
+const char* flash_attention_path_name(FlashAttentionPath path) {
+  switch (path) {
+    case FlashAttentionPath::kHopper: return "hopper-bf16";
+    case FlashAttentionPath::kHopperFp8: return "hopper-e4m3";
+    default: return "portable-bf16";
+  }
+}
+
+size_t flash_attention_workspace_bytes(const FlashAttentionParams& p, int sm) {
+  return flash_attention_path(p, sm) == FlashAttentionPath::kHopperFp8 ? hopper::fp8_workspace_bytes(p) : 0;
+}
+
 int launch_flash_attention(const FlashAttentionParams& p, void* stream_ptr) {
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   if (p.batch == 0 || p.heads == 0 || p.seq_q == 0) return cudaSuccess;
@@ -50,7 +71,18 @@ int launch_flash_attention(const FlashAttentionParams& p, void* stream_ptr) {
   if (err == cudaSuccess)
     err = cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
   if (err != cudaSuccess) return err;
-  if (flash_attention_unsupported(p, major * 10 + minor)) return cudaErrorInvalidValue;
+  const int sm = major * 10 + minor;
+  if (flash_attention_unsupported(p, sm)) return cudaErrorInvalidValue;
+  const FlashAttentionPath path = flash_attention_path(p, sm);
+  if (path == FlashAttentionPath::kHopperFp8 &&
+      (p.workspace == nullptr || p.workspace_bytes < hopper::fp8_workspace_bytes(p) ||
+       reinterpret_cast<uintptr_t>(p.workspace) % 256 != 0))
+    return cudaErrorInvalidValue;  // the caller asked for e4m3 without the workspace it needs
+  if (path != FlashAttentionPath::kPortable) {
+    FlashAttentionParams h = p;
+    h.fp8 = path == FlashAttentionPath::kHopperFp8;
+    return hopper::launch(h, stream);
+  }
   if (p.head_dim <= 32) return fa::launch_flash_fwd_hdim32(p, stream, smem_optin);
   if (p.head_dim <= 64) return fa::launch_flash_fwd_hdim64(p, stream, smem_optin);
   return fa::launch_flash_fwd_hdim128(p, stream, smem_optin);

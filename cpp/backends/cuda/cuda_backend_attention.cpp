@@ -1,6 +1,11 @@
 // attention(): the flash kernels of cuda/attention/ where they serve the parameters (bf16 q/k/v,
-// no relative bias), else the simple float32 attention of cuda/kernels/attention_simple.
+// no relative bias), else the simple float32 attention of cuda/kernels/attention_simple. The flash
+// dispatch picks the Hopper kernel on sm_90 (head 64/128, sm_90a build) or the portable one.
+// WAN_VIDEO_ATTENTION: "simple" (read by the constructor) forces the simple attention; "portable"
+// keeps the flash path off the Hopper kernel; "fp8" opts into e4m3 attention where the Hopper
+// kernel serves it (head 128), never the default.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/cuda/cuda_backend.h"
@@ -18,6 +23,11 @@ namespace {
 // Score rows of every (batch, head) held at once by the simple attention: bounded scratch at any
 // sequence length (256 MiB of float32 scores).
 constexpr int64_t kScoreBudget = int64_t{64} << 20;
+
+bool attention_env_is(const char* value) {
+  const char* v = std::getenv("WAN_VIDEO_ATTENTION");
+  return v && std::strcmp(v, value) == 0;
+}
 }  // namespace
 
 void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
@@ -70,6 +80,15 @@ bool CudaBackend::flash_attention(const Tensor& q, const Tensor& k, const Tensor
   static const uint16_t* const kAligned = reinterpret_cast<const uint16_t*>(uintptr_t{256});
   f.q = f.k = f.v = kAligned;
   if (flash_attention_unsupported(f, sm_)) return false;
+  static const bool portable_only = attention_env_is("portable"), fp8 = attention_env_is("fp8");
+  f.allow_hopper = !portable_only;
+  f.fp8 = fp8;
+  Tensor workspace;  // the e4m3 path's quantized q, k, v^T and scales; empty elsewhere
+  if (const size_t bytes = flash_attention_workspace_bytes(f, sm_)) {
+    workspace = empty({static_cast<int64_t>(bytes)}, DType::F8_E4M3);  // pool blocks are 256-byte aligned
+    f.workspace = workspace.raw();
+    f.workspace_bytes = bytes;
+  }
 
   auto to_bf16 = [&](const Tensor& t, int64_t rows) {
     Tensor b = empty({rows * HD}, DType::BF16);
