@@ -119,6 +119,8 @@ double clip_parity(Ctx& c) {
   clip::ClipVisionOutput yr = mr.forward(px.ref, true), yd = md.forward(px.dut, true);
   return std::max(c.rel_l2(c.download_ref(yr.penultimate), c.download_dut(yd.penultimate)),
                   c.rel_l2(c.download_ref(yr.last_hidden_state), c.download_dut(yd.last_hidden_state)));
+}
+
 // RIFE's IFNet with small widths on a 64x96 frame pair (one pad to 128x128 included): the whole
 // interpolation, its five blocks, warps and the blend.
 double rife_parity(Ctx& c) {
