@@ -50,7 +50,9 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/pkg/build/Release" "$stage/pkg/build-cuda/Release"
 
 # Binaries (symbols stripped: a third of their size).
-cp "$(readlink -f "$(command -v node)")" "$stage/bin/node"
+# Node too: Debian's binary carries its debug info (12 MB); the symbols addons bind to are in
+# .dynsym, which strip keeps (the dry run loads both addons through this binary).
+strip -o "$stage/bin/node" "$(readlink -f "$(command -v node)")"
 for f in wan_backend_parity wan_cuda_bench attention/bench_flash_attention attention/flash_attention_test; do
   [ -f "$build/$f" ] && strip -o "$stage/bin/$(basename "$f")" "$build/$f"
 done
