@@ -11,7 +11,6 @@
 //   LoRAs merged -> text encoded -> image conditioning -> per result: noise for its seed, the
 //   denoising loop -> frames decoded chunk by chunk [-> post-processed] -> result.
 // LoRAs, text and image conditioning happen once per job; the rest once per result.
-import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,6 +23,7 @@ import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/appl
 import type { FastLoraPair } from '../lora/fast.js';
 import { deviceBudgetBytes } from '../model/cuda-memory.js';
 import { estimateMemory } from '../model/memory.js';
+import { readConfigJson } from '../model/config.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TransformerPlan, VaeConfig } from '../model/types.js';
@@ -164,7 +164,9 @@ export class WanPipeline {
     const loadWarnings: string[] = [];
     // No scheduler config (a folder without one, or components named one by one): the request's scheduler at its defaults.
     if (parts.schedulerConfig) {
-      const json = JSON.parse(await readFile(parts.schedulerConfig, 'utf8')) as Record<string, unknown>;
+      const parsed = await readConfigJson(parts.schedulerConfig);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new WanError('E_MODEL_FORMAT', `${parts.schedulerConfig}: expected a JSON object`);
+      const json = parsed as Record<string, unknown>;
       const ignored: string[] = [];
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
       if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
