@@ -187,13 +187,16 @@ export async function readConfigJson(file: string, shown = file): Promise<unknow
     const why = (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a folder; expected a JSON file' : `cannot read (${(e as Error).message})`;
     throw new ModelFormatError(`${shown}: ${why}`, { file });
   }
-  let json: unknown;
+  return parseJsonText(text, file, shown);
+}
+
+/** JSON.parse, with a syntax error as a ModelFormatError naming the file. */
+export function parseJsonText(text: string, file: string, shown = file): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ModelFormatError(`${shown}: not valid JSON (${(e as Error).message})`, { file });
   }
-  return json;
 }
 
 /** Read and normalise a config.json; `shown` names it in messages. */
