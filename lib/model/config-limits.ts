@@ -111,6 +111,16 @@ export const IMAGE_ENCODER_LIMITS = {
   layer_norm_eps: pos(1),
 } as const satisfies Record<string, Limit>;
 
+/** The CLIP image processor (transformers CLIPImageProcessor's preprocessor_config.json): ViT-H/14
+ * resizes to 224 and crops 224x224. */
+export const IMAGE_PROCESSOR_LIMITS = {
+  /** size.shortest_edge, crop_size.height / width. */
+  pixels: int(1, 8192),
+  rescale_factor: pos(1),
+  /** image_mean entries, and image_std entries (which must also not be 0). */
+  channel_stat: { min: -1000, max: 1000, integer: false },
+} as const satisfies Record<string, Limit>;
+
 /** The diffusers flow-matching schedulers' scheduler_config.json fields that take numbers. */
 export const SCHEDULER_LIMITS = {
   num_train_timesteps: int(1, 100000),

@@ -16,6 +16,7 @@ import { planTransformer } from '../../lib/model/transformer-plan.js';
 import { planTextEncoder } from '../../lib/model/text-encoder-plan.js';
 import { planVae } from '../../lib/model/vae-plan.js';
 import { schedulerFromDiffusersConfig } from '../../lib/pipeline/scheduler-config.js';
+import { parseClipProcessorConfig } from '../../lib/image/processor-config.js';
 import { cleanup, copyModel, expectModelError } from './model-helpers.js';
 
 afterAll(cleanup);
@@ -172,6 +173,16 @@ describe('config field ranges', () => {
     expect(inner.message).toBe('c.json: num_heads 1024 x d_kv 4096 is wider than the 65536 allowed');
     const clip = rejection(() => parseImageEncoderConfig({ ...CLIP_VIT_H, image_size: 8190, patch_size: 1 }, FILE, 'c.json'));
     expect(clip.message).toContain('tokens together imply');
+  });
+
+  it('preprocessor_config.json sizes and statistics are held to their ranges', () => {
+    expect(parseClipProcessorConfig({ size: { shortest_edge: 224 }, crop_size: { height: 224, width: 224 } }, FILE).cropWidth).toBe(224);
+    const big = rejection(() => parseClipProcessorConfig({ size: { shortest_edge: 1e9 } }, FILE, 'pp.json'));
+    expect(big.message).toContain('pp.json: field "size');
+    expect(big.message).toContain('an integer from 1 to 8192');
+    expect(rejection(() => parseClipProcessorConfig({ crop_size: { height: 224, width: 1e9 } }, FILE, 'pp.json')).message).toContain('an integer from 1 to 8192');
+    expect(rejection(() => parseClipProcessorConfig({ rescale_factor: 1e9 }, FILE, 'pp.json')).message).toBe('pp.json: field "rescale_factor" must be a number in (0, 1] (got 1000000000)');
+    expect(rejection(() => parseClipProcessorConfig({ image_mean: [0, 1e9, 0] }, FILE, 'pp.json')).message).toBe('pp.json: field "image_mean.1" must be a number from -1000 to 1000 (got 1000000000)');
   });
 
   it('scheduler_config.json numbers are held to their ranges', () => {
