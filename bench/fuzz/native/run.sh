@@ -36,7 +36,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 result="$("$out_dir/range_fuzz" "$iterations" "$seed" "${TMPDIR:-/tmp}")"
 echo "$result"
 if [[ -n "${OUT:-}" ]]; then
-  printf '{"benchmark": "fuzz-native-ranges", "date": "%s", "compiler": "%s", "sanitizers": "address,undefined", "iterations": %s, "result": %s}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$("$CXX" --version | head -1)" "$iterations" "$result" > "$OUT"
+  commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+  printf '{"benchmark": "fuzz-native-ranges", "date": "%s", "commit": "%s", "compiler": "%s", "sanitizers": "address,undefined", "iterations": %s, "result": %s}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" "$("$CXX" --version | head -1)" "$iterations" "$result" > "$OUT"
   echo "wrote $OUT" >&2
 fi
