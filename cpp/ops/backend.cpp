@@ -27,6 +27,67 @@ Tensor Backend::load_weight(const StoredWeight& w) {
   return upload(host.data(), w.shape);
 }
 
+void Backend::linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
+                             Tensor& y) {
+  int64_t total = 0;
+  for (int64_t n : parts) total += n;
+  const int64_t M = x.numel() / x.dim(-1);
+  if (w.rank() != 2 || w.dim(0) != total || y.dim(-1) != total || y.numel() != M * total ||
+      (bias && bias->numel() != total))
+    fail("E_INVALID_ARGUMENT", "linear_stacked: weight " + shape_str(w.shape()) + " and output " + shape_str(y.shape()) +
+                                   " for parts summing to " + std::to_string(total));
+  const Tensor y2 = y.view({M, total});
+  int64_t row = 0;
+  for (int64_t n : parts) {
+    const Tensor wp = w.slice0(row, row + n);
+    const Tensor bp = bias ? bias->narrow_flat(row, n) : Tensor();
+    if (parts.size() == 1) {
+      linear(x, wp, bias ? &bp : nullptr, Activation::None, y);
+      return;
+    }
+    Tensor part = empty({M, n}, DType::F32);
+    linear(x, wp, bias ? &bp : nullptr, Activation::None, part);
+    ChannelCopyParams cp;
+    cp.dst_offset = static_cast<int>(row);
+    cp.count = static_cast<int>(n);
+    Tensor dst = y2;
+    copy_channels(part, cp, dst);
+    row += n;
+  }
+}
+
+void Backend::linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
+                               int gate_chunk, Tensor& residual) {
+  Tensor out = empty(residual.shape(), DType::F32);
+  linear(x, w, bias, Activation::None, out);
+  add_gated(residual, out, mod, gate_chunk);
+}
+
+void Backend::rms_norm_rope(const Tensor& x, const Tensor& weight, const NormRopeParams& p, Tensor& y) {
+  const int64_t dim = y.dim(-1), C = x.dim(-1), rows = C ? x.numel() / C : 0;
+  if (!p.cos || !p.sin || p.column < 0 || p.column + dim > C || y.numel() != rows * dim || p.heads <= 0 ||
+      dim % p.heads != 0)
+    fail("E_INVALID_ARGUMENT", "rms_norm_rope: " + std::to_string(dim) + " columns at " + std::to_string(p.column) +
+                                   " of " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
+  const int64_t S = p.cos->dim(0);
+  if (S <= 0 || rows % S != 0)
+    fail("E_INVALID_ARGUMENT", "rms_norm_rope: table " + shape_str(p.cos->shape()) + " for " + std::to_string(rows) +
+                                   " tokens");
+  Tensor y3 = y.view({rows / S, S, dim});
+  if (C == dim && x.raw() == y.raw()) {
+    // In place: nothing to move.
+  } else if (C == dim) {
+    copy(x, y3);
+  } else {
+    ChannelCopyParams cp;
+    cp.src_offset = static_cast<int>(p.column);
+    cp.count = static_cast<int>(dim);
+    copy_channels(x, cp, y3);
+  }
+  rms_norm(y3, weight, p.eps, y3);
+  rope(y3, p.heads, *p.cos, *p.sin);
+}
+
 Tensor Backend::mergeable_copy(const Tensor& base) {
   if (base.dtype() != DType::F32 || base.scale() != 1.0f)
     fail("E_UNSUPPORTED", std::string("LoRA merge: ") + dtype_name(base.dtype()) + " weights are not supported by the " +
