@@ -92,6 +92,10 @@ constexpr double kModel = 1e-2;
 std::vector<int64_t> sample_rows(int64_t M);
 
 std::vector<Check> op_checks();
+// The transformer block's fused ops (fused_checks.cpp): small shapes into op_checks(), production
+// shapes into production_op_checks().
+void add_fused_op_checks(std::vector<Check>& v);
+void add_fused_production_checks(std::vector<Check>& v);
 std::vector<Check> weight_checks();
 std::vector<Check> model_checks();
 // The shapes production runs (Wan2.1-1.3B at 480p x 81 frames; the VAE decoder at 480p).

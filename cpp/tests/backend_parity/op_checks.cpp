@@ -505,6 +505,7 @@ std::vector<Check> op_checks() {
   add_video(v);
   add_cache_and_lora(v);
   add_image(v);
+  add_fused_op_checks(v);
   return v;
 }
 

@@ -215,6 +215,7 @@ std::vector<Check> production_op_checks() {
   };
   for (const ConvCase& k : convs)
     v.push_back({std::string("conv3d production ") + k.what, kBf16, [k](Ctx& c) { return conv_whole(c, k); }});
+  add_fused_production_checks(v);
   return v;
 }
 
