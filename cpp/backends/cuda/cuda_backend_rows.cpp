@@ -117,7 +117,7 @@ void CudaBackend::rms_norm_rope(const Tensor& x, const Tensor& weight, const Nor
             "rms_norm_rope: table " + shape_str(np.cos->shape()) + " for " + std::to_string(rows) + " tokens");
   const float* xs = x.f32() + np.column;
   const bool in_place = xs == y.f32();
-  WAN_CHECK(in_place ? C == n : (xs + C * rows <= y.f32() || y.f32() + n * rows <= x.f32()),
+  WAN_CHECK(in_place ? C == n : (x.f32() + C * rows <= y.f32() || y.f32() + n * rows <= x.f32()),
             "rms_norm_rope: y overlaps x other than in place");
   auto aligned8 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; };
   if (C % 2 || np.column % 2 || !aligned8(xs) || !aligned8(y.raw()) || !aligned8(weight.raw())) {
