@@ -1,5 +1,6 @@
 #include "ops/backend.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -27,40 +28,74 @@ Tensor Backend::load_weight(const StoredWeight& w) {
   return upload(host.data(), w.shape);
 }
 
+namespace {
+// Rows per panel of the composed fused ops: a temporary of at most 4M floats (16 MiB), which the
+// heap reuses from call to call, where a whole [M, N] one would be mapped and faulted in anew
+// each time. linear()'s rows are independent (the CPU's own panels rely on it), so panels change
+// no result.
+int64_t panel_rows(int64_t cols) { return std::max<int64_t>(64, (int64_t{1} << 22) / std::max<int64_t>(1, cols)); }
+}  // namespace
+
 void Backend::linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
                              Tensor& y) {
-  int64_t total = 0;
-  for (int64_t n : parts) total += n;
-  const int64_t M = x.numel() / x.dim(-1);
-  if (w.rank() != 2 || w.dim(0) != total || y.dim(-1) != total || y.numel() != M * total ||
+  int64_t total = 0, widest = 0;
+  for (int64_t n : parts) {
+    total += n;
+    widest = std::max(widest, n);
+  }
+  const int64_t K = x.dim(-1), M = K ? x.numel() / K : 0;
+  if (w.rank() != 2 || w.dim(0) != total || w.dim(1) != K || y.dim(-1) != total || y.numel() != M * total ||
       (bias && bias->numel() != total))
     fail("E_INVALID_ARGUMENT", "linear_stacked: weight " + shape_str(w.shape()) + " and output " + shape_str(y.shape()) +
-                                   " for parts summing to " + std::to_string(total));
-  const Tensor y2 = y.view({M, total});
-  int64_t row = 0;
-  for (int64_t n : parts) {
-    const Tensor wp = w.slice0(row, row + n);
-    const Tensor bp = bias ? bias->narrow_flat(row, n) : Tensor();
-    if (parts.size() == 1) {
-      linear(x, wp, bias ? &bp : nullptr, Activation::None, y);
-      return;
+                                   " for parts summing to " + std::to_string(total) + " of input " + shape_str(x.shape()));
+  if (parts.size() == 1) {
+    linear(x, w, bias, Activation::None, y);
+    return;
+  }
+  const Tensor x2 = x.view({M, K}), y2 = y.view({M, total});
+  const int64_t P = std::min(M, panel_rows(widest));
+  Tensor scratch = empty({std::max<int64_t>(1, P * widest)}, DType::F32);
+  for (int64_t m0 = 0; m0 < M; m0 += P) {
+    const int64_t m = std::min(P, M - m0);
+    const Tensor xp = x2.slice0(m0, m0 + m);
+    Tensor yp = y2.slice0(m0, m0 + m);
+    int64_t row = 0;
+    for (int64_t n : parts) {
+      const Tensor wp = w.slice0(row, row + n);
+      const Tensor bp = bias ? bias->narrow_flat(row, n) : Tensor();
+      Tensor part = scratch.narrow_flat(0, m * n).view({m, n});
+      linear(xp, wp, bias ? &bp : nullptr, Activation::None, part);
+      ChannelCopyParams cp;
+      cp.dst_offset = static_cast<int>(row);
+      cp.count = static_cast<int>(n);
+      copy_channels(part, cp, yp);
+      row += n;
     }
-    Tensor part = empty({M, n}, DType::F32);
-    linear(x, wp, bias ? &bp : nullptr, Activation::None, part);
-    ChannelCopyParams cp;
-    cp.dst_offset = static_cast<int>(row);
-    cp.count = static_cast<int>(n);
-    Tensor dst = y2;
-    copy_channels(part, cp, dst);
-    row += n;
   }
 }
 
 void Backend::linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
                                int gate_chunk, Tensor& residual) {
-  Tensor out = empty(residual.shape(), DType::F32);
-  linear(x, w, bias, Activation::None, out);
-  add_gated(residual, out, mod, gate_chunk);
+  const int64_t K = x.dim(-1), M = K ? x.numel() / K : 0, N = w.dim(0);
+  if (w.rank() != 2 || w.dim(1) != K || residual.dim(-1) != N || residual.numel() != M * N ||
+      (mod && mod->row_of_token->numel() != M))
+    fail("E_INVALID_ARGUMENT", "linear_add_gated: weight " + shape_str(w.shape()) + " and residual " +
+                                   shape_str(residual.shape()) + " for input " + shape_str(x.shape()));
+  const Tensor x2 = x.view({M, K}), r2 = residual.view({M, N});
+  const int64_t P = std::min(M, panel_rows(N));
+  Tensor scratch = empty({std::max<int64_t>(1, P * N)}, DType::F32);
+  for (int64_t m0 = 0; m0 < M; m0 += P) {
+    const int64_t m = std::min(P, M - m0);
+    Tensor out = scratch.narrow_flat(0, m * N).view({m, N}), rp = r2.slice0(m0, m0 + m);
+    linear(x2.slice0(m0, m0 + m), w, bias, Activation::None, out);
+    if (mod) {
+      const Tensor rows = mod->row_of_token->slice0(m0, m0 + m);
+      const Modulation pm{mod->rows, &rows};
+      add_gated(rp, out, &pm, gate_chunk);
+    } else {
+      add_gated(rp, out, nullptr, 0);
+    }
+  }
 }
 
 void Backend::rms_norm_rope(const Tensor& x, const Tensor& weight, const NormRopeParams& p, Tensor& y) {

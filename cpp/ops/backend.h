@@ -171,13 +171,14 @@ class Backend {
   // y = x w^T + b where w stacks several matrices along its rows (self-attention's Q, K and V as one
   // [3*dim, dim] weight, b likewise) and `parts` lists their row counts: y [M, sum(parts)] holds the
   // products side by side. The default computes each part as its own linear() (the results of
-  // separate products, bit for bit: the CPU's); a device backend runs one GEMM.
+  // separate products, bit for bit: the CPU's), a panel of rows at a time; a device backend runs
+  // one GEMM.
   virtual void linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
                               Tensor& y);
   // residual += gate * (x w^T + b), gate = a chunk of the token's modulation row, or residual +=
   // x w^T + b when mod is null: an output projection and its gated residual add as one op. The
-  // default is linear() into a temporary then add_gated() (the CPU's, bit for bit); a device
-  // backend fuses the add into the GEMM's epilogue.
+  // default is linear() into a temporary then add_gated(), a panel of rows at a time (the CPU's,
+  // bit for bit); a device backend fuses the add into the GEMM's epilogue.
   virtual void linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
                                 int gate_chunk, Tensor& residual);
 

@@ -59,7 +59,7 @@ void CudaBackend::linear_stacked(const Tensor& x, const Tensor& w, const Tensor*
 // The residual add rides in the GEMM's epilogue: on our mma.sync kernel always (gated or not); on
 // cuBLASLt only ungated (beta = 1 with the residual as C): cuBLASLt has no epilogue that scales
 // by a per-row-gathered vector, so a gated add there is the product into a pooled buffer followed
-// by add_gated's one elementwise pass (Backend::linear_add_gated).
+// by add_gated's one elementwise pass.
 void CudaBackend::linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
                                    int gate_chunk, Tensor& residual) {
   static const char* op = "linear_add_gated";
@@ -76,7 +76,9 @@ void CudaBackend::linear_add_gated(const Tensor& x, const Tensor& w, const Tenso
   }
   const bool lt = !portable_gemm_ && lt_;
   if (x.dim(-1) == 0 || (lt && (mod || (bias && !aligned16(bias->raw()))))) {
-    Backend::linear_add_gated(x, w, bias, mod, gate_chunk, residual);
+    Tensor out = empty(residual.shape(), DType::F32);  // whole: the pool keeps it for the next call
+    product(x, w, bias, Activation::None, nullptr, 0, false, out, op);
+    add_gated(residual, out, mod, gate_chunk);
     return;
   }
   product(x, w, bias, Activation::None, mod, gate_chunk, true, residual, op);
