@@ -17,7 +17,6 @@
 //   the stacked N, and the residual add happens in the epilogue instead of a second kernel).
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -26,12 +25,6 @@
 namespace wan::parity {
 
 namespace {
-
-std::string dims(std::initializer_list<int64_t> d) {
-  std::string s;
-  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
-  return s;
-}
 
 Twin out(Ctx& c, const Shape& s) { return c.input(s); }
 
@@ -195,23 +188,7 @@ void add_linear_add_gated(std::vector<Check>& v) {
   }
 }
 
-// ---- production shapes (Wan2.1-1.3B at 480p x 81 frames, as production_checks.cpp)
-
-constexpr int64_t kTokens = 32760, kDim = 1536, kFfn = 8960, kHeads = 12, kHeadDim = 128;
-
-int64_t tokens(const Ctx& c) { return std::max<int64_t>(8, kTokens / c.reduce); }
-
-Tensor poisoned(Backend& b, const Shape& s) {
-  const std::vector<float> nan(static_cast<size_t>(shape_numel(s)), std::numeric_limits<float>::quiet_NaN());
-  return b.upload(nan.data(), s);
-}
-
-std::vector<float> gather_rows(const std::vector<float>& m, int64_t cols, const std::vector<int64_t>& rows) {
-  std::vector<float> o(rows.size() * static_cast<size_t>(cols));
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy_n(m.begin() + rows[i] * cols, cols, o.begin() + static_cast<int64_t>(i) * cols);
-  return o;
-}
+// ---- production shapes (harness.h: Wan2.1-1.3B at 480p x 81 frames)
 
 // k's norm and rotation from the stacked [M, 3*dim] product, every token its own table row (one
 // sample of M tokens); the CPU on sampled rows with their table rows.
@@ -284,15 +261,15 @@ void add_fused_op_checks(std::vector<Check>& v) {
 
 void add_fused_production_checks(std::vector<Check>& v) {
   v.push_back({"rms_norm_rope production " + dims({kTokens, 3 * kDim}) + " k columns h12 d128 (sampled rows)", kF32,
-               [](Ctx& c) { return norm_rope_rows(c, tokens(c)); }});
+               [](Ctx& c) { return norm_rope_rows(c, production_tokens(c)); }});
   v.push_back({"linear_stacked production " + dims({kTokens, kDim, 3 * kDim}) + " q/k/v (sampled rows)", kBf16,
-               [](Ctx& c) { return stacked_rows(c, tokens(c)); }});
+               [](Ctx& c) { return stacked_rows(c, production_tokens(c)); }});
   v.push_back({"linear_add_gated production " + dims({kTokens, kDim, kDim}) + " self-attention out, gated (sampled rows)",
-               kBf16, [](Ctx& c) { return add_gated_rows(c, tokens(c), kDim, kDim, true); }});
+               kBf16, [](Ctx& c) { return add_gated_rows(c, production_tokens(c), kDim, kDim, true); }});
   v.push_back({"linear_add_gated production " + dims({kTokens, kDim, kDim}) + " cross-attention out, plain (sampled rows)",
-               kBf16, [](Ctx& c) { return add_gated_rows(c, tokens(c), kDim, kDim, false); }});
+               kBf16, [](Ctx& c) { return add_gated_rows(c, production_tokens(c), kDim, kDim, false); }});
   v.push_back({"linear_add_gated production " + dims({kTokens, kFfn, kDim}) + " ffn out, gated (sampled rows)", kBf16,
-               [](Ctx& c) { return add_gated_rows(c, tokens(c), kFfn, kDim, true); }});
+               [](Ctx& c) { return add_gated_rows(c, production_tokens(c), kFfn, kDim, true); }});
 }
 
 }  // namespace wan::parity
