@@ -240,7 +240,7 @@ if [ $dry = 0 ]; then
   step diffusers 200 env PYTHONUNBUFFERED=1 python3 bench/cuda/diffusers_ref.py --diffusers-src "$P/diffusers" \
     --only transformer_1_3b_480p --compile --compare "$R/dump" --json "$R/diffusers.json"
   step attention-parity 30 "$BIN/flash_attention_test"
-  step bench-extra 90 "$BIN/wan_cuda_bench" --json "$R/bench-extra.json" --skip gemm,dit
+  step bench-extra 90 "$BIN/wan_cuda_bench" --json "$R/bench-extra.json" --skip gemm,fused,dit
 else
   # Without a device: what can run here, through the same payload.
   step parity-ops 300 parity ops "" --group ops

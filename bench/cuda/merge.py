@@ -9,7 +9,8 @@ The keys the issue's check reads (bench/cuda/README.md says what each holds):
   e2e {width, height, frames, steps, seconds_per_step, vae_decode_s, peak_device_bytes},
   dit_1_3b_480p81 {ours_s, diffusers_eager_s, diffusers_compile_s},
   attention [{shape, ours_tflops, sdpa_best_tflops}]
-and beside them: steps (status, exit and seconds of every step), preflight, gemm_tflops, e2e_checks
+and beside them: steps (status, exit and seconds of every step), preflight, gemm_tflops, fused_ops
+(the block's fused ops against the primitives they replace, ms), e2e_checks
 (demo frames against the CPU, cancellation, out of memory), bench_extra, and in a dry run `dry_run`
 (what ran without a device). A figure that was not measured is null, with the reason in a string
 where a list or object would stand ("not run: no device", "not run: <step> failed").
@@ -174,6 +175,7 @@ def merge(res, commit, dry, budget_s=None, elapsed_s=None):
     if not dry:
         out["preflight"] = pre
         out["gemm_tflops"] = bench.get("gemm_tflops")
+        out["fused_ops"] = bench.get("fused_ops")
         out["bench_extra"] = load(res, "bench-extra.json")
         out["binaries"] = load(res, "binaries.json")
     else:

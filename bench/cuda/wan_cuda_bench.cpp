@@ -1,11 +1,13 @@
 // wan_cuda_bench: timings of the CUDA backend on a device (see README.md beside this file).
 //
-//   wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,dit,block14b,vae]
+//   wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae]
 //
 // 1. bf16 GEMM TFLOP/s at the transformer's shapes (1.3B: dim 1536, ffn 8960, 32760 tokens; 14B:
 //    dim 5120, ffn 13824, 75600 tokens) and a large square GEMM as the measured peak: our mma.sync
 //    kernel and cuBLASLt (where built), raw kernels on bf16 operands, plus the whole linear() op
 //    (which also converts the float32 activations).
+// 1b. The transformer block's fused ops (linear_stacked + rms_norm_rope, linear_add_gated) against
+//    the primitives they replace, at the 1.3B shapes.
 // 2. The Wan2.1 1.3B transformer forward at 480p, 81 frames (latent 21x60x104 -> 32760 tokens,
 //    512 text tokens), random weights (RandomWeightSource seed 42, std 0.02 -- diffusers_ref.py
 //    makes the same values), seconds per forward and peak pool memory.
@@ -162,6 +164,103 @@ std::string bench_gemm(CudaBackend& be, const Args& args) {
   return js.str();
 }
 
+// The transformer block's fused ops against the primitives they replace, at the 1.3B shapes (32760
+// tokens of dim 1536, 12 heads of 128), milliseconds per call on the stream (the weights bf16, as
+// load_weight keeps a bf16 checkpoint's). The "separate" side is what the forward ran before.
+std::string bench_fused(CudaBackend& be, bool quick) {
+  const int64_t M = quick ? 4680 : 32760, D = 1536, F = 8960, heads = 12, half = 64;
+  const int iters = 10;
+  auto weight = [&](const Shape& s) {
+    Tensor t = be.empty(s, DType::BF16);
+    cudaMemsetAsync(t.raw(), 0x3c, t.bytes(), be.stream());  // 0x3c3c: a small finite bf16
+    return t;
+  };
+  auto floats = [&](const Shape& s, float v) {
+    std::vector<float> h(static_cast<size_t>(shape_numel(s)), v);
+    return be.upload(h.data(), s);
+  };
+  Tensor x = floats({M, D}, 0.01f), h = floats({M, F}, 0.01f), res = floats({M, D}, 0.0f);
+  Tensor qkv = be.empty({M, 3 * D}, DType::F32), q = be.empty({M, D}, DType::F32), k = be.empty({M, D}, DType::F32);
+  Tensor v = be.empty({M, D}, DType::F32), y = be.empty({M, D}, DType::F32);
+  Tensor w3 = weight({3 * D, D}), b3 = floats({3 * D}, 0.0f), w = weight({D, D}), b = floats({D}, 0.0f);
+  Tensor wf = weight({D, F}), norm = floats({D}, 1.0f), cs = floats({M, half}, 0.6f), sn = floats({M, half}, 0.8f);
+  Tensor mod_rows = floats({1, 6, D}, 0.5f);
+  std::vector<int32_t> zeros(static_cast<size_t>(M), 0);
+  Tensor row_of = be.upload_i32(zeros.data(), {M});
+  const Modulation mod{&mod_rows, &row_of};
+  NormRopeParams nr;
+  nr.heads = static_cast<int>(heads);
+  nr.cos = &cs;
+  nr.sin = &sn;
+  const std::vector<Tensor> parts = {w3.slice0(0, D), w3.slice0(D, 2 * D), w3.slice0(2 * D, 3 * D)};
+  const std::vector<Tensor> biases = {b3.narrow_flat(0, D), b3.narrow_flat(D, D), b3.narrow_flat(2 * D, D)};
+  Tensor q3 = q.view({1, M, D}), k3 = k.view({1, M, D});
+
+  struct Row {
+    const char* name;
+    double fused, separate;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"q/k/v + norm + rope (stacked, rms_norm_rope)",
+                  time_on_stream(be.stream(), iters,
+                                 [&] {
+                                   be.linear_stacked(x, w3, &b3, {D, D, D}, qkv);
+                                   nr.column = 0;
+                                   be.rms_norm_rope(qkv, norm, nr, q);
+                                   nr.column = D;
+                                   be.rms_norm_rope(qkv, norm, nr, k);
+                                   ChannelCopyParams cp;
+                                   cp.src_offset = static_cast<int>(2 * D);
+                                   cp.count = static_cast<int>(D);
+                                   be.copy_channels(qkv, cp, v);
+                                 }),
+                  time_on_stream(be.stream(), iters, [&] {
+                    Tensor* outs[3] = {&q, &k, &v};
+                    for (int i = 0; i < 3; ++i) be.linear(x, parts[i], &biases[i], Activation::None, *outs[i]);
+                    be.rms_norm(q, norm, 1e-6f, q);
+                    be.rms_norm(k, norm, 1e-6f, k);
+                    be.rope(q3, static_cast<int>(heads), cs, sn);
+                    be.rope(k3, static_cast<int>(heads), cs, sn);
+                  })});
+  nr.column = 0;
+  rows.push_back({"rms_norm_rope in place",
+                  time_on_stream(be.stream(), iters, [&] { be.rms_norm_rope(q, norm, nr, q); }),
+                  time_on_stream(be.stream(), iters, [&] {
+                    be.rms_norm(q, norm, 1e-6f, q);
+                    be.rope(q3, static_cast<int>(heads), cs, sn);
+                  })});
+  rows.push_back({"o projection + gated residual (linear_add_gated)",
+                  time_on_stream(be.stream(), iters, [&] { be.linear_add_gated(x, w, &b, &mod, 2, res); }),
+                  time_on_stream(be.stream(), iters, [&] {
+                    be.linear(x, w, &b, Activation::None, y);
+                    be.add_gated(res, y, &mod, 2);
+                  })});
+  rows.push_back({"cross o projection + residual (linear_add_gated, plain)",
+                  time_on_stream(be.stream(), iters, [&] { be.linear_add_gated(x, w, &b, nullptr, 0, res); }),
+                  time_on_stream(be.stream(), iters, [&] {
+                    be.linear(x, w, &b, Activation::None, y);
+                    be.add_gated(res, y, nullptr, 0);
+                  })});
+  rows.push_back({"ffn out + gated residual (linear_add_gated)",
+                  time_on_stream(be.stream(), iters, [&] { be.linear_add_gated(h, wf, &b, &mod, 5, res); }),
+                  time_on_stream(be.stream(), iters, [&] {
+                    be.linear(h, wf, &b, Activation::None, y);
+                    be.add_gated(res, y, &mod, 5);
+                  })});
+  std::ostringstream js;
+  js << "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    std::printf("fused %-56s %8.3f ms  separate %8.3f ms  (%s, %lld tokens)\n", r.name, r.fused * 1e3, r.separate * 1e3,
+                be.gemm_name().c_str(), static_cast<long long>(M));
+    js << (i ? "," : "") << "\n    {\"name\": \"" << r.name << "\", \"tokens\": " << M << ", \"fused_ms\": "
+       << num(r.fused * 1e3) << ", \"separate_ms\": " << num(r.separate * 1e3) << "}";
+  }
+  std::fflush(stdout);
+  js << "\n  ]";
+  return js.str();
+}
+
 dit::WanDitConfig wan_1_3b() {
   dit::WanDitConfig c;  // Wan2.1-T2V-1.3B
   c.num_heads = 12;
@@ -268,7 +367,7 @@ int main(int argc, char** argv) {
     else if (a == "--skip" && i + 1 < argc) args.skip = argv[++i];
     else if (a == "--quick") args.quick = true;
     else {
-      std::fprintf(stderr, "usage: wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,dit,block14b,vae]\n");
+      std::fprintf(stderr, "usage: wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae]\n");
       return 2;
     }
   }
@@ -281,6 +380,7 @@ int main(int argc, char** argv) {
     js << "{\n  \"device\": \"" << info.device << "\",\n  \"sm\": " << probe->sm() << ",\n  \"gemm\": \"" << info.gemm
        << "\"";
     if (args.wants("gemm")) js << ",\n  \"gemm_tflops\": " << bench_gemm(*probe, args);
+    if (args.wants("fused")) js << ",\n  \"fused_ops\": " << bench_fused(*probe, args.quick);
     probe.reset();
     if (args.wants("dit")) {
       if (args.quick)

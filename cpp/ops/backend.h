@@ -37,6 +37,17 @@ struct AttentionParams {
   const Tensor* key_mask = nullptr;  // I32 [B, Sk]: keys with 0 are not attended (padding)
 };
 
+// The self-attention inputs of a rotary model: y = rope(rms_norm(x[:, column : column + dim]) * weight)
+// per token, dim = y's last dimension (the q/k norm across heads, then the rotation of each head's
+// adjacent pairs by cos/sin [S, head_dim / 2], S = the tokens of one sample).
+struct NormRopeParams {
+  int heads = 1;
+  float eps = 1e-6f;
+  const Tensor* cos = nullptr;
+  const Tensor* sin = nullptr;
+  int64_t column = 0;  // x's rows may be wider than dim: q, k and v side by side (a stacked product)
+};
+
 struct PatchParams {
   int pt = 1, ph = 2, pw = 2;
 };
@@ -157,6 +168,20 @@ class Backend {
   // y[M,N] = act(x[M,K] * w[N,K]^T + bias[N]); x and y may be views of larger buffers.
   virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) = 0;
 
+  // y = x w^T + b where w stacks several matrices along its rows (self-attention's Q, K and V as one
+  // [3*dim, dim] weight, b likewise) and `parts` lists their row counts: y [M, sum(parts)] holds the
+  // products side by side. The default computes each part as its own linear() (the results of
+  // separate products, bit for bit: the CPU's), a panel of rows at a time; a device backend runs
+  // one GEMM.
+  virtual void linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
+                              Tensor& y);
+  // residual += gate * (x w^T + b), gate = a chunk of the token's modulation row, or residual +=
+  // x w^T + b when mod is null: an output projection and its gated residual add as one op. The
+  // default is linear() into a temporary then add_gated(), a panel of rows at a time (the CPU's,
+  // bit for bit); a device backend fuses the add into the GEMM's epilogue.
+  virtual void linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
+                                int gate_chunk, Tensor& residual);
+
   // ---- normalisation (over the last dimension)
   // y = (x - mean) / sqrt(var + eps) [* gamma + beta when given]; y may alias x.
   virtual void layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, Tensor& y) = 0;
@@ -165,6 +190,10 @@ class Backend {
                                     float eps, Tensor& y) = 0;
   // y = x / sqrt(mean(x^2) + eps) * weight; y may alias x.
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) = 0;
+  // See NormRopeParams: x [B, S, C] or [B*S, C], y [B*S, dim] (any shape with that many rows); y
+  // may alias x when column is 0 and C == dim. The default is copy_channels (when x is wider or
+  // another tensor), rms_norm in place, then rope: the CPU's, bit for bit; a device fuses the three.
+  virtual void rms_norm_rope(const Tensor& x, const Tensor& weight, const NormRopeParams& p, Tensor& y);
 
   // ---- elementwise
   // x += y * gate (gate = a chunk of the token's modulation row), or x += y when mod is null.

@@ -158,7 +158,14 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_bf16_kernel(GemmBf
           if (cc < p.N) {
             float v = acc[i][j][half * 2 + e];
             if (p.bias) v += p.bias[cc];
-            out[cc] = apply_act(v, p.act);
+            v = apply_act(v, p.act);
+            if (!p.accumulate) {
+              out[cc] = v;
+            } else if (p.gate) {  // the gated residual add, in add_gated's order: x + y * gate
+              out[cc] += v * p.gate[static_cast<int64_t>(p.gate_row[row]) * p.gate_ld + cc];
+            } else {
+              out[cc] += v;
+            }
           }
         }
       }

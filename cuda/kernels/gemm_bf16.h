@@ -19,6 +19,12 @@ struct GemmBf16Params {
   int64_t M = 0, N = 0, K = 0;  // K: multiple of 8
   int64_t lda = 0, ldb = 0, ldc = 0;
   Act act = Act::None;
+  // Residual epilogue (Backend::linear_add_gated): c[r, n] += act(acc + bias) * gate[gate_row[r] *
+  // gate_ld + n], or += act(acc + bias) when gate is null, instead of c = act(acc + bias).
+  bool accumulate = false;
+  const float* gate = nullptr;
+  const int32_t* gate_row = nullptr;
+  int64_t gate_ld = 0;
 };
 
 // Which tile shape a problem gets (exposed for the benchmark's report).

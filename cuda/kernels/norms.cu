@@ -57,7 +57,42 @@ __global__ void row_norm_kernel(RowNormParams p) {
   }
 }
 
+// A lane owns whole pairs (2j, 2j + 1), so the rotation needs no exchange between lanes and each
+// lane writes only what it read: in place is safe. The pairs are read twice (sum of squares, then
+// the output), the second time from L1/L2.
+__global__ void rms_norm_rope_kernel(RmsNormRopeParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= p.rows) return;
+  const float2* x = reinterpret_cast<const float2*>(p.x + row * p.x_ld);
+  float2* y = reinterpret_cast<float2*>(p.y + row * p.y_ld);
+  const float2* g = reinterpret_cast<const float2*>(p.gamma);
+  const int64_t pairs = p.n / 2, half = p.head_dim / 2;
+  float ss = 0.0f;
+  for (int64_t j = lane; j < pairs; j += 32) {
+    const float2 v = x[j];
+    ss += v.x * v.x;
+    ss += v.y * v.y;
+  }
+  const float rstd = rsqrtf(warp_sum(ss) / static_cast<float>(p.n) + p.eps);
+  const float* cr = p.cos + (row % p.S) * half;
+  const float* sr = p.sin + (row % p.S) * half;
+  for (int64_t j = lane; j < pairs; j += 32) {
+    const float2 v = x[j], w = g[j];
+    const float a = v.x * rstd * w.x, b = v.y * rstd * w.y;
+    const int64_t k = j % half;
+    const float c = cr[k], s = sr[k];
+    y[j] = make_float2(a * c - b * s, a * s + b * c);
+  }
+}
+
 }  // namespace
+
+void launch_rms_norm_rope(const RmsNormRopeParams& p, cudaStream_t s) {
+  if (p.rows == 0 || p.n == 0) return;
+  const int64_t blocks = (p.rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  rms_norm_rope_kernel<<<static_cast<unsigned>(blocks), kWarpsPerBlock * 32, 0, s>>>(p);
+}
 
 void launch_row_norm(const RowNormParams& p, cudaStream_t s) {
   if (p.rows == 0 || p.n == 0) return;

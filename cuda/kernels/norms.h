@@ -32,4 +32,22 @@ struct RowNormParams {
 
 void launch_row_norm(const RowNormParams& p, cudaStream_t s);
 
+// The q/k norm and rotary embedding of self-attention in one pass (Backend::rms_norm_rope):
+// y[r, :] = rope(x[r, :n] * rsqrt(mean(x[r, :n]^2) + eps) * gamma), rows r of B*S tokens, x's rows
+// x_ld apart (a column slice of the stacked Q/K/V product), y's y_ld apart; y may alias x when
+// both strides agree. Head h rotates its pairs (2k, 2k + 1) by cos/sin[(r % S) * head_dim/2 + k].
+struct RmsNormRopeParams {
+  const float* x = nullptr;
+  float* y = nullptr;
+  int64_t x_ld = 0, y_ld = 0;
+  const float* gamma = nullptr;  // [n]
+  const float* cos = nullptr;    // [S, head_dim / 2]
+  const float* sin = nullptr;
+  int64_t rows = 0, S = 1, n = 0;
+  int head_dim = 2;
+  float eps = 1e-6f;
+};
+
+void launch_rms_norm_rope(const RmsNormRopeParams& p, cudaStream_t s);
+
 }  // namespace wan::cuda

@@ -82,14 +82,15 @@ export function estimateMemory(
   const latentFrames = Math.floor((request.numFrames - 1) / vae.scaleFactorTemporal) + 1;
   const L = request.textLength ?? 512;
 
-  // Transformer: residual, norm, q, k, v, attention, out (7 x dim) and the FFN hidden per token, the
-  // text K/V, two model outputs for guidance, and one block of attention scores (at most 4M floats).
+  // Transformer: residual, norm, q, k, v, attention, the output projection's product (7 x dim) and
+  // one buffer for the FFN hidden or, before it, the stacked Q/K/V product per token, the text K/V,
+  // two model outputs for guidance, and one block of attention scores (at most 4M floats).
   const c = plans.transformers[0].config;
   const dim = c.numHeads * c.headDim;
   const [pt, ph, pw] = c.patchSize;
   const tokens = Math.ceil(latentFrames / pt) * Math.ceil(request.height / s / ph) * Math.ceil(request.width / s / pw);
   const latent = vae.zDim * latentFrames * (request.height / s) * (request.width / s);
-  const transformer = F32 * (tokens * (7 * dim + c.ffnDim) + 2 * L * dim + 4 * latent + Math.min(4 * 2 ** 20, tokens * Math.max(tokens, L)));
+  const transformer = F32 * (tokens * (7 * dim + Math.max(c.ffnDim, 3 * dim)) + 2 * L * dim + 4 * latent + Math.min(4 * 2 ** 20, tokens * Math.max(tokens, L)));
 
   // VAE decode: one chunk of 4 frames; at each level the feature maps of its width and size (12 of
   // them: calibrated on the measured 240x416 Wan2.1 decode, ~1.8 GiB above its weights), and the

@@ -29,6 +29,7 @@ const BACKEND_OPS = [
   'patchify', 'unpatchify', 'permute', 'conv3d', 'channel_rms_norm', 'upsample_nearest_2x', 'avg_down_3d',
   'dup_up_3d', 'attention', 'mean_abs_difference', 'add_to_weight', 'load_weight', 'mergeable_copy',
   'conv_transpose2d', 'resize_bilinear', 'warp', 'pixel_shuffle', 'leaky_relu', 'copy_channels', 'mask_blend',
+  'rms_norm_rope', 'linear_stacked', 'linear_add_gated',
 ];
 
 describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
@@ -65,7 +66,7 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     for (const op of BACKEND_OPS) {
       expect(report.parity.some((c) => c.name.startsWith(`${op} `)), `no check covers ${op}`).toBe(true);
     }
-    for (const model of ['wan-dit t2v', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode', 'rife 4.25']) {
+    for (const model of ['wan-dit t2v', 'wan-dit t2v with a merged attn1.to_q', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode', 'rife 4.25']) {
       expect(report.parity.some((c) => c.name.includes(model)), `no model check ${model}`).toBe(true);
     }
     for (const c of report.parity) {
@@ -92,6 +93,10 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
       'attention production self 1x32760x32760 h12 d128', 'attention production cross 1x32760x512',
       'conv3d production causal 3x3x3 384->384', 'conv3d production causal 3x3x3 96->3 480x832',
       'model production wan-dit 1.3B config, 1 block, 480p', 'model production wan2.1 vae decode 480p',
+      'rms_norm_rope production 32760x4608', 'linear_stacked production 32760x1536x4608',
+      'linear_add_gated production 32760x1536x1536 self-attention out, gated',
+      'linear_add_gated production 32760x1536x1536 cross-attention out, plain',
+      'linear_add_gated production 32760x8960x1536 ffn out, gated',
     ]) {
       expect(report.parity.some((c) => c.name.startsWith(name)), `no check ${name}`).toBe(true);
     }

@@ -143,7 +143,9 @@ class LtImpl final : public CublasLtGemm {
       check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ptr, sizeof(ptr)),
                "bias pointer");
     }
-    const float alpha = 1.0f, beta = 0.0f;
+    // beta = 1 reads y as C (same layout and pointer as D, which cuBLASLt allows in place); the
+    // algorithm chosen for the shape serves either beta.
+    const float alpha = 1.0f, beta = a.accumulate ? 1.0f : 0.0f;
     check_lt(lt_.cublasLtMatmul(handle_, p.op, &alpha, a.w, p.a, a.x, p.b, &beta, a.y, p.d, a.y, p.d, &p.algo,
                             a.workspace, a.workspace_bytes, stream),
              "matmul");

@@ -24,6 +24,7 @@ struct LtMatmulArgs {
   const float* bias = nullptr;  // f32 [N] or null
   int64_t M = 0, N = 0, K = 0;
   bool gelu_tanh = false;       // fuse the tanh GELU epilogue
+  bool accumulate = false;      // y += the product (beta = 1, y read as C): a residual add
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
 };

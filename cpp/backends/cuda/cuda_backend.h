@@ -35,10 +35,15 @@ class CudaBackend final : public Backend {
   void copy(const Tensor& src, Tensor& dst) override;
 
   void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) override;
+  void linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
+                      Tensor& y) override;
+  void linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod, int gate_chunk,
+                        Tensor& residual) override;
   void layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, Tensor& y) override;
   void layer_norm_modulated(const Tensor& x, const Modulation& mod, int shift_chunk, int scale_chunk, float eps,
                             Tensor& y) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override;
+  void rms_norm_rope(const Tensor& x, const Tensor& weight, const NormRopeParams& p, Tensor& y) override;
   void add_gated(Tensor& x, const Tensor& y, const Modulation* mod, int gate_chunk) override;
   void activation(const Tensor& x, Activation act, Tensor& y) override;
   void modulation_rows(const Tensor& table, const Tensor& rows, Tensor& out) override;
@@ -89,6 +94,10 @@ class CudaBackend final : public Backend {
   // `src` (any weight dtype, its scale applied) decoded on the device into a new tensor of `shape`:
   // bf16 [rows, ld] (ld >= cols, padding zeroed) or float32 [rows, cols].
   Tensor decode(const Tensor& src, bool to_bf16, int64_t ld, const char* op);
+  // linear() and its fused forms: y = act(x w^T + bias), or, with accumulate, y += that (times the
+  // gate chunk of mod when given: our mma.sync kernel only; callers route gated adds there).
+  void product(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, const Modulation* mod,
+               int gate_chunk, bool accumulate, Tensor& y, const char* op);
   void simple_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
   bool flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
 

@@ -42,7 +42,50 @@ Tensor CudaBackend::to_bf16_padded(const Tensor& src, int64_t rows, int64_t cols
 }
 
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) {
-  static const char* op = "linear";
+  product(x, w, bias, act, nullptr, 0, false, y, "linear");
+}
+
+// One GEMM over the stacked weight: the parts are adjacent column ranges of y already.
+void CudaBackend::linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                 const std::vector<int64_t>& parts, Tensor& y) {
+  int64_t total = 0;
+  for (int64_t n : parts) total += n;
+  WAN_CHECK(w.rank() == 2 && w.dim(0) == total && y.dim(-1) == total,
+            "linear_stacked: weight " + shape_str(w.shape()) + " and output " + shape_str(y.shape()) +
+                " for parts summing to " + std::to_string(total));
+  product(x, w, bias, Activation::None, nullptr, 0, false, y, "linear_stacked");
+}
+
+// The residual add rides in the GEMM's epilogue: on our mma.sync kernel always (gated or not); on
+// cuBLASLt only ungated (beta = 1 with the residual as C): cuBLASLt has no epilogue that scales
+// by a per-row-gathered vector, so a gated add there is the product into a pooled buffer followed
+// by add_gated's one elementwise pass.
+void CudaBackend::linear_add_gated(const Tensor& x, const Tensor& w, const Tensor* bias, const Modulation* mod,
+                                   int gate_chunk, Tensor& residual) {
+  static const char* op = "linear_add_gated";
+  const int64_t N = w.dim(0), rows = residual.numel() / (N ? N : 1);
+  WAN_CHECK(residual.dim(-1) == N, "linear_add_gated: residual " + shape_str(residual.shape()) + " for weight " +
+                                        shape_str(w.shape()));
+  if (mod) {
+    require_cuda(*mod->rows, op, "modulation rows");
+    require_f32(*mod->rows, op, "modulation rows");
+    require_cuda(*mod->row_of_token, op, "row_of_token");
+    WAN_CHECK(mod->row_of_token->dtype() == DType::I32 && mod->rows->rank() == 3 && mod->rows->dim(2) == N &&
+                  mod->row_of_token->numel() == rows && gate_chunk >= 0 && gate_chunk < mod->rows->dim(1),
+              "linear_add_gated: modulation shapes");
+  }
+  const bool lt = !portable_gemm_ && lt_;
+  if (x.dim(-1) == 0 || (lt && (mod || (bias && !aligned16(bias->raw()))))) {
+    Tensor out = empty(residual.shape(), DType::F32);  // whole: the pool keeps it for the next call
+    product(x, w, bias, Activation::None, nullptr, 0, false, out, op);
+    add_gated(residual, out, mod, gate_chunk);
+    return;
+  }
+  product(x, w, bias, Activation::None, mod, gate_chunk, true, residual, op);
+}
+
+void CudaBackend::product(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, const Modulation* mod,
+                          int gate_chunk, bool accumulate, Tensor& y, const char* op) {
   require_cuda(x, op, "x");
   require_cuda(w, op, "weight");
   require_cuda(y, op, "y");
@@ -53,15 +96,15 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
     require_f32(*bias, op, "bias");
   }
   const int64_t K = x.dim(-1), M = x.numel() / (K ? K : 1), N = w.dim(0);
-  WAN_CHECK(w.rank() == 2 && w.dim(1) == K, "linear: weight " + shape_str(w.shape()) + " for input " +
+  WAN_CHECK(w.rank() == 2 && w.dim(1) == K, std::string(op) + ": weight " + shape_str(w.shape()) + " for input " +
                                                 shape_str(x.shape()));
-  WAN_CHECK(y.dim(-1) == N && y.numel() == M * N, "linear: output " + shape_str(y.shape()));
-  WAN_CHECK(!bias || bias->numel() == N, "linear: bias " + (bias ? shape_str(bias->shape()) : std::string()));
-  WAN_CHECK(w.dtype() != DType::I32, "linear: an I32 weight");
+  WAN_CHECK(y.dim(-1) == N && y.numel() == M * N, std::string(op) + ": output " + shape_str(y.shape()));
+  WAN_CHECK(!bias || bias->numel() == N, std::string(op) + ": bias " + (bias ? shape_str(bias->shape()) : std::string()));
+  WAN_CHECK(w.dtype() != DType::I32, std::string(op) + ": an I32 weight");
   enter();
   if (M == 0 || N == 0) return;
   const Act kact = static_cast<Act>(act);
-  if (K == 0) {  // an empty sum: y = act(bias or 0)
+  if (K == 0) {  // an empty sum: y = act(bias or 0) (linear_add_gated composes instead)
     check_cuda(cudaMemsetAsync(y.raw(), 0, y.bytes(), stream_), op);
     BiasActParams b{y.f32(), y.f32(), bias ? bias->f32() : nullptr, M * N, N, kact};
     launch_bias_act(b, stream_);
@@ -87,7 +130,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
   }
   const int64_t Kp = lda;  // == ldb: zero columns past K add nothing
 
-  if (!portable_gemm_ && lt_) {
+  if (!portable_gemm_ && lt_ && !mod) {
     // The bias epilogue reads bias with vector loads: fuse it only when it is 16-byte aligned.
     const bool fuse_bias = bias && aligned16(bias->raw());
     // GELU after the bias only: fused when the bias is fused too (or there is none).
@@ -104,6 +147,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
     args.N = N;
     args.K = Kp;
     args.gelu_tanh = fuse_gelu;
+    args.accumulate = accumulate;  // linear_add_gated sends only what fuses whole here (no gate, bias aligned)
     args.workspace = lt_workspace_.raw();
     args.workspace_bytes = CublasLtGemm::kWorkspaceBytes;
     if (lt_->run(args, stream_)) {
@@ -132,6 +176,12 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, A
   g.ldb = ldb;
   g.ldc = N;
   g.act = kact;
+  g.accumulate = accumulate;
+  if (mod) {
+    g.gate = mod->rows->f32() + static_cast<int64_t>(gate_chunk) * N;
+    g.gate_row = mod->row_of_token->i32();
+    g.gate_ld = mod->rows->dim(1) * N;
+  }
   launch_gemm_bf16(g, sm_count_, stream_);
   after(op);
 }

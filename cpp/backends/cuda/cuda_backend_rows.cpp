@@ -1,5 +1,6 @@
 // Norms, elementwise work, embeddings and the patch reshapes: float32 kernels on the stream,
 // shapes checked as the CPU backend checks them.
+#include <cstdint>
 #include <vector>
 
 #include "backends/cuda/cuda_backend.h"
@@ -92,6 +93,52 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
   p.eps = eps;
   p.gamma = weight.f32();
   launch_row_norm(p, stream_);
+  after(op);
+}
+
+// One kernel for the q/k norm and the rotation. Its pairs are read as float2: an odd column, row
+// width or base address (none in the models) takes the composed path instead.
+void CudaBackend::rms_norm_rope(const Tensor& x, const Tensor& weight, const NormRopeParams& np, Tensor& y) {
+  const char* op = "rms_norm_rope";
+  require(x, op, "x");
+  require(y, op, "y");
+  require(weight, op, "weight");
+  WAN_CHECK(np.cos && np.sin, "rms_norm_rope: cos/sin tables are required");
+  require(*np.cos, op, "cos");
+  require(*np.sin, op, "sin");
+  const int64_t n = y.dim(-1), C = x.dim(-1), rows = rows_of(x);
+  const int64_t D = np.heads > 0 ? n / np.heads : 0, half = D / 2, S = np.cos->dim(0);
+  WAN_CHECK(np.heads > 0 && n % np.heads == 0 && D % 2 == 0, "rms_norm_rope: " + std::to_string(np.heads) +
+                                                                 " heads of " + shape_str(y.shape()));
+  WAN_CHECK(np.column >= 0 && np.column + n <= C && y.numel() == rows * n && weight.numel() == n,
+            "rms_norm_rope: " + std::to_string(n) + " columns at " + std::to_string(np.column) + " of " +
+                shape_str(x.shape()) + " into " + shape_str(y.shape()));
+  WAN_CHECK(S > 0 && rows % S == 0 && np.cos->numel() == S * half && np.sin->numel() == S * half,
+            "rms_norm_rope: table " + shape_str(np.cos->shape()) + " for " + std::to_string(rows) + " tokens");
+  const float* xs = x.f32() + np.column;
+  const bool in_place = xs == y.f32();
+  WAN_CHECK(in_place ? C == n : (x.f32() + C * rows <= y.f32() || y.f32() + n * rows <= x.f32()),
+            "rms_norm_rope: y overlaps x other than in place");
+  auto aligned8 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; };
+  if (C % 2 || np.column % 2 || !aligned8(xs) || !aligned8(y.raw()) || !aligned8(weight.raw())) {
+    Backend::rms_norm_rope(x, weight, np, y);
+    return;
+  }
+  enter();
+  RmsNormRopeParams p;
+  p.x = xs;
+  p.y = y.f32();
+  p.x_ld = C;
+  p.y_ld = n;
+  p.gamma = weight.f32();
+  p.cos = np.cos->f32();
+  p.sin = np.sin->f32();
+  p.rows = rows;
+  p.S = S;
+  p.n = n;
+  p.head_dim = static_cast<int>(D);
+  p.eps = np.eps;
+  launch_rms_norm_rope(p, stream_);
   after(op);
 }
 

@@ -1,6 +1,7 @@
 // The forward of WanTransformer3DModel, step by step as diffusers writes it.
 #include "models/dit/wan_dit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -11,7 +12,9 @@ namespace wan::dit {
 
 // Buffers reused by every block of one forward.
 struct WanDit::Scratch {
-  Tensor norm, q, k, v, attn, out, ffn;  // video tokens
+  Tensor norm, q, k, v, attn;            // video tokens
+  Tensor wide;                           // holds ffn, and qkv before it (never live together)
+  Tensor ffn, qkv;                       // views of wide: [B*S, ffn_dim], [B*S, 3*dim]
   Tensor ctx_k, ctx_v;                   // text tokens
   Tensor img_k, img_v;                   // image tokens (Wan2.1 I2V)
 };
@@ -55,19 +58,36 @@ void WanDit::block_forward(const BlockW& w, Tensor& x, const Tensor& context, co
   attn_params.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   auto per_batch = [&](const Tensor& t) { return t.view({batch, t.dim(0) / batch, t.dim(-1)}); };
 
-  // Self-attention on modulated, normalised tokens; q and k RMS-normed across heads, then rotated.
+  // Self-attention on modulated, normalised tokens; q and k RMS-normed across heads, then rotated
+  // (one op each, writing attention's inputs), from one stacked Q/K/V product where loading made one.
   be.layer_norm_modulated(x, mod, /*shift*/ 0, /*scale*/ 1, c.eps, s.norm);
-  be.linear(s.norm, w.attn1.to_q.weight, &w.attn1.to_q.bias, Activation::None, s.q);
-  be.linear(s.norm, w.attn1.to_k.weight, &w.attn1.to_k.bias, Activation::None, s.k);
-  be.linear(s.norm, w.attn1.to_v.weight, &w.attn1.to_v.bias, Activation::None, s.v);
-  be.rms_norm(s.q, w.attn1.norm_q, c.eps, s.q);
-  be.rms_norm(s.k, w.attn1.norm_k, c.eps, s.k);
-  Tensor q3 = per_batch(s.q), k3 = per_batch(s.k), v3 = per_batch(s.v), a3 = per_batch(s.attn);
-  be.rope(q3, c.num_heads, rope_cos, rope_sin);
-  be.rope(k3, c.num_heads, rope_cos, rope_sin);
-  be.attention(q3, k3, v3, attn_params, a3);
-  be.linear(s.attn, w.attn1.to_out.weight, &w.attn1.to_out.bias, Activation::None, s.out);
-  be.add_gated(x, s.out, &mod, /*gate*/ 2);
+  NormRopeParams nr;
+  nr.heads = c.num_heads;
+  nr.eps = c.eps;
+  nr.cos = &rope_cos;
+  nr.sin = &rope_sin;
+  const int64_t dim = c.dim();
+  if (stacked_qkv(w.attn1)) {
+    be.linear_stacked(s.norm, w.attn1.qkv.weight, &w.attn1.qkv.bias, {dim, dim, dim}, s.qkv);
+    nr.column = 0;
+    be.rms_norm_rope(s.qkv, w.attn1.norm_q, nr, s.q);
+    nr.column = dim;
+    be.rms_norm_rope(s.qkv, w.attn1.norm_k, nr, s.k);
+    ChannelCopyParams v_cols;
+    v_cols.src_offset = static_cast<int>(2 * dim);
+    v_cols.count = static_cast<int>(dim);
+    be.copy_channels(s.qkv, v_cols, s.v);
+  } else {
+    be.linear(s.norm, w.attn1.to_q.weight, &w.attn1.to_q.bias, Activation::None, s.q);
+    be.linear(s.norm, w.attn1.to_k.weight, &w.attn1.to_k.bias, Activation::None, s.k);
+    be.linear(s.norm, w.attn1.to_v.weight, &w.attn1.to_v.bias, Activation::None, s.v);
+    be.rms_norm_rope(s.q, w.attn1.norm_q, nr, s.q);
+    be.rms_norm_rope(s.k, w.attn1.norm_k, nr, s.k);
+  }
+  Tensor a3 = per_batch(s.attn);
+  be.attention(per_batch(s.q), per_batch(s.k), per_batch(s.v), attn_params, a3);
+  // Output projection and gated residual add as one op.
+  be.linear_add_gated(s.attn, w.attn1.to_out.weight, &w.attn1.to_out.bias, &mod, /*gate*/ 2, x);
 
   // Cross-attention to the text (plus, for Wan2.1 I2V, the image tokens through their own K/V).
   const Tensor* cross_in = &x;
@@ -89,14 +109,32 @@ void WanDit::block_forward(const BlockW& w, Tensor& x, const Tensor& context, co
     acc.accumulate = true;
     be.attention(per_batch(s.q), per_batch(s.img_k), per_batch(s.img_v), acc, a3);
   }
-  be.linear(s.attn, w.attn2.to_out.weight, &w.attn2.to_out.bias, Activation::None, s.out);
-  be.add_gated(x, s.out, nullptr, 0);
+  be.linear_add_gated(s.attn, w.attn2.to_out.weight, &w.attn2.to_out.bias, nullptr, 0, x);
 
   // Feed-forward on modulated tokens, gated back into the residual stream.
   be.layer_norm_modulated(x, mod, /*shift*/ 3, /*scale*/ 4, c.eps, s.norm);
   be.linear(s.norm, w.ffn_in.weight, &w.ffn_in.bias, Activation::GeluTanh, s.ffn);
-  be.linear(s.ffn, w.ffn_out.weight, &w.ffn_out.bias, Activation::None, s.out);
-  be.add_gated(x, s.out, &mod, /*gate*/ 5);
+  be.linear_add_gated(s.ffn, w.ffn_out.weight, &w.ffn_out.bias, &mod, /*gate*/ 5, x);
+}
+
+const WanDit::RopeTables& WanDit::rope_tables(int64_t frames, int64_t height, int64_t width) {
+  constexpr size_t kShapes = 4;
+  for (size_t i = 0; i < rope_cache_.size(); ++i) {
+    const RopeTables& t = rope_cache_[i];
+    if (t.frames == frames && t.height == height && t.width == width) {
+      std::rotate(rope_cache_.begin() + i, rope_cache_.begin() + i + 1, rope_cache_.end());
+      return rope_cache_.back();
+    }
+  }
+  const WanDitConfig& c = config_;
+  const RopeTable host = build_rope3d(c.head_dim, static_cast<int>(frames), static_cast<int>(height),
+                                      static_cast<int>(width), c.rope_max_seq_len);
+  const int64_t S = frames * height * width;
+  RopeTables t{frames, height, width, backend_.upload(host.cos.data(), {S, c.head_dim / 2}),
+               backend_.upload(host.sin.data(), {S, c.head_dim / 2})};
+  if (rope_cache_.size() == kShapes) rope_cache_.erase(rope_cache_.begin());
+  rope_cache_.push_back(std::move(t));
+  return rope_cache_.back();
 }
 
 DitPass WanDit::begin(const DitInputs& in, Trace* trace) {
@@ -220,10 +258,7 @@ DitPass WanDit::begin(const DitInputs& in, Trace* trace) {
     record(be, trace, "image_embedding", image, {B, Li, dim});
   }
 
-  RopeTable rope = build_rope3d(c.head_dim, static_cast<int>(Fp), static_cast<int>(Hp), static_cast<int>(Wp),
-                                c.rope_max_seq_len);
-  Tensor rope_cos = be.upload(rope.cos.data(), {S, c.head_dim / 2});
-  Tensor rope_sin = be.upload(rope.sin.data(), {S, c.head_dim / 2});
+  const RopeTables& rope = rope_tables(Fp, Hp, Wp);
 
   DitPass pass;
   pass.batch = B;
@@ -235,8 +270,8 @@ DitPass WanDit::begin(const DitInputs& in, Trace* trace) {
   pass.row_of_token = std::move(row_of);
   pass.context = std::move(context);
   pass.image = std::move(image);
-  pass.rope_cos = std::move(rope_cos);
-  pass.rope_sin = std::move(rope_sin);
+  pass.rope_cos = rope.cos;  // shared with the cache: read only
+  pass.rope_sin = rope.sin;
   return pass;
 }
 
@@ -256,8 +291,10 @@ void WanDit::run_blocks(DitPass& pass, int first, int last, Trace* trace) {
   s.k = be.empty({B * S, dim});
   s.v = be.empty({B * S, dim});
   s.attn = be.empty({B * S, dim});
-  s.out = be.empty({B * S, dim});
-  s.ffn = be.empty({B * S, c.ffn_dim});
+  const int64_t wide = std::max<int64_t>(c.ffn_dim, 3 * dim);
+  s.wide = be.empty({B * S * wide});
+  s.ffn = s.wide.narrow_flat(0, B * S * c.ffn_dim).view({B * S, c.ffn_dim});
+  s.qkv = s.wide.narrow_flat(0, B * S * 3 * dim).view({B * S, 3 * dim});
   s.ctx_k = be.empty({B * L, dim});
   s.ctx_v = be.empty({B * L, dim});
   if (pass.image.defined()) {

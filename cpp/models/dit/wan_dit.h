@@ -42,10 +42,18 @@ struct AffineNormW {
 
 struct AttentionW {
   LinearW to_q, to_k, to_v, to_out;
+  // Self-attention: to_q, to_k and to_v stacked along their rows ([3*dim, dim], bias [3*dim]) for
+  // one product, when the three are stored alike (dtype, fp8 scale). to_q/k/v are then views of
+  // its row ranges (no second copy); a LoRA merge that re-points one of them at a merged copy sends
+  // the forward back to three products. Undefined when not stacked.
+  LinearW qkv;
   Tensor norm_q, norm_k;       // RMS norm across all heads
   LinearW add_k_proj, add_v_proj;  // Wan2.1 I2V image tokens (cross-attention only)
   Tensor norm_added_k;
 };
+
+// Whether the forward can use a.qkv: stacked at load and to_q/k/v still its row ranges.
+bool stacked_qkv(const AttentionW& a);
 
 struct BlockW {
   AttentionW attn1;  // self-attention over video tokens, with RoPE
@@ -124,8 +132,17 @@ class WanDit {
   void block_forward(const BlockW& w, Tensor& x, const Tensor& context, const Tensor* image, const Modulation& mod,
                      const Tensor& rope_cos, const Tensor& rope_sin, int64_t batch, Scratch& s);
 
+  // RoPE tables on the backend's device, per latent grid (patch units): built and uploaded once
+  // per shape, not every forward. A few shapes at most (a job's steps share one).
+  struct RopeTables {
+    int64_t frames = 0, height = 0, width = 0;
+    Tensor cos, sin;  // [S, head_dim / 2]
+  };
+  const RopeTables& rope_tables(int64_t frames, int64_t height, int64_t width);
+
   Backend& backend_;
   WanDitConfig config_;
+  std::vector<RopeTables> rope_cache_;  // most recently used last
   WanDitWeights w_;
   size_t weight_bytes_ = 0;
   std::map<std::string, Tensor*> named_;

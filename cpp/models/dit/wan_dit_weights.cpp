@@ -32,7 +32,45 @@ struct Binder {
   }
 };
 
+// Copies to_q, to_k and to_v (and their biases) into one stacked tensor and points the three slots
+// at its row ranges: the same bytes in the same representation, so every product reads what it
+// read before and memory is unchanged once the separate tensors are released. Weights stored
+// differently (mixed dtypes, fp8 with per-tensor scales that differ) stay three products.
+void stack_qkv(Backend& be, AttentionW& a) {
+  LinearW* parts[3] = {&a.to_q, &a.to_k, &a.to_v};
+  const Tensor& q = a.to_q.weight;
+  for (LinearW* p : parts)
+    if (p->weight.dtype() != q.dtype() || p->weight.scale() != q.scale() || p->weight.shape() != q.shape() ||
+        p->bias.dtype() != DType::F32 || p->bias.numel() != q.dim(0))
+      return;
+  const int64_t D = q.dim(0);
+  LinearW stacked;
+  stacked.weight = be.empty({3 * D, q.dim(1)}, q.dtype());
+  stacked.weight.set_scale(q.scale());
+  stacked.bias = be.empty({3 * D}, DType::F32);
+  for (int i = 0; i < 3; ++i) {
+    Tensor w = stacked.weight.slice0(i * D, (i + 1) * D), b = stacked.bias.narrow_flat(i * D, D);
+    be.copy(parts[i]->weight, w);
+    be.copy(parts[i]->bias, b);
+    parts[i]->weight = w;
+    parts[i]->bias = b;
+  }
+  a.qkv = std::move(stacked);
+}
+
 }  // namespace
+
+bool stacked_qkv(const AttentionW& a) {
+  const Tensor& w = a.qkv.weight;
+  if (!w.defined()) return false;
+  const int64_t D = a.to_q.weight.dim(0);
+  const LinearW* parts[3] = {&a.to_q, &a.to_k, &a.to_v};
+  for (int i = 0; i < 3; ++i)
+    if (parts[i]->weight.raw() != w.slice0(i * D, (i + 1) * D).raw() ||
+        parts[i]->bias.raw() != a.qkv.bias.narrow_flat(i * D, D).raw())
+      return false;
+  return true;
+}
 
 void WanDit::bind(WeightSource& src) {
   const WanDitConfig& c = config_;
@@ -75,6 +113,7 @@ void WanDit::bind(WeightSource& src) {
       b.take(attn->norm_q, a + "norm_q.weight", {dim});
       b.take(attn->norm_k, a + "norm_k.weight", {dim});
     }
+    stack_qkv(backend_, blk.attn1);
     if (c.added_kv_proj_dim > 0) {
       b.linear(blk.attn2.add_k_proj, p + "attn2.add_k_proj", dim, c.added_kv_proj_dim);
       b.linear(blk.attn2.add_v_proj, p + "attn2.add_v_proj", dim, c.added_kv_proj_dim);

@@ -1,6 +1,8 @@
 #include "tests/backend_parity/harness.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace wan::parity {
 
@@ -77,5 +79,25 @@ double Ctx::rel_l2(const std::vector<float>& ref, const std::vector<float>& dut)
 }
 
 double Ctx::rel_l2(const Twin& t) { return rel_l2(download_ref(t.ref), download_dut(t.dut)); }
+
+std::string dims(std::initializer_list<int64_t> d) {
+  std::string s;
+  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
+  return s;
+}
+
+int64_t production_tokens(const Ctx& c) { return std::max<int64_t>(8, kTokens / c.reduce); }
+
+Tensor poisoned(Backend& b, const Shape& s) {
+  const std::vector<float> nan(static_cast<size_t>(shape_numel(s)), std::numeric_limits<float>::quiet_NaN());
+  return b.upload(nan.data(), s);
+}
+
+std::vector<float> gather_rows(const std::vector<float>& m, int64_t cols, const std::vector<int64_t>& rows) {
+  std::vector<float> out(rows.size() * static_cast<size_t>(cols));
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy_n(m.begin() + rows[i] * cols, cols, out.begin() + static_cast<int64_t>(i) * cols);
+  return out;
+}
 
 }  // namespace wan::parity

@@ -4,6 +4,7 @@
 // error of the device's result, ||dut - ref|| / ||ref||, and carries its own bound.
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,11 +88,29 @@ constexpr double kBf16 = 6e-3;
 constexpr double kAttentionBf16 = 8e-3;
 constexpr double kModel = 1e-2;
 
+// "2x48x12x128": the shapes in check names.
+std::string dims(std::initializer_list<int64_t> d);
+
+// The production shapes (production_checks.cpp, fused_checks.cpp): Wan2.1-1.3B at 480p x 81
+// frames, a 21 x 60 x 104 latent in 2x2 patches, 512 text tokens.
+constexpr int64_t kTokens = 32760;
+constexpr int64_t kDim = 1536, kFfn = 8960, kHeads = 12, kHeadDim = 128, kText = 512;
+// kTokens divided by Ctx::reduce (at least 8).
+int64_t production_tokens(const Ctx& c);
+// A device output poisoned with NaN: an element the op does not write fails the comparison.
+Tensor poisoned(Backend& b, const Shape& s);
+// Rows `rows` of the row-major [*, cols] matrix m, in that order.
+std::vector<float> gather_rows(const std::vector<float>& m, int64_t cols, const std::vector<int64_t>& rows);
+
 // Rows compared against the CPU at production sizes: the first and last 128-row tiles whole and one
 // row of every tile between, at an offset that walks through all 128 positions (production_checks.cpp).
 std::vector<int64_t> sample_rows(int64_t M);
 
 std::vector<Check> op_checks();
+// The transformer block's fused ops (fused_checks.cpp): small shapes into op_checks(), production
+// shapes into production_op_checks().
+void add_fused_op_checks(std::vector<Check>& v);
+void add_fused_production_checks(std::vector<Check>& v);
 std::vector<Check> weight_checks();
 std::vector<Check> model_checks();
 // The shapes production runs (Wan2.1-1.3B at 480p x 81 frames; the VAE decoder at 480p).

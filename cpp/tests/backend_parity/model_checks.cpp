@@ -2,6 +2,7 @@
 // (text-to-video, image-to-video with the image branch, per-token timesteps), the UMT5 encoder and the VAE
 // decoders of Wan2.1 and Wan2.2, and the CLIP vision encoder of Wan2.1 I2V, small configurations.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "io/weight_source.h"
@@ -49,6 +50,58 @@ double dit_parity(Ctx& c, bool i2v, bool per_token) {
   dit::DitInputs id{hs.dut, t, per_token, ctx.dut, i2v ? img.dut : Tensor()};
   Tensor yr = mr.forward(ir), yd = md.forward(id);
   return c.rel_l2(c.download_ref(yr), c.download_dut(yd));
+}
+
+// A LoRA merge re-points a slot at a merged copy (WeightPatcher): with blocks.*.attn1.to_q merged,
+// the forward must leave the stacked Q/K/V product and take three products, or the merge would be
+// ignored. The reference's output has to change (else the check fails), and the device has to
+// agree with it on the same merged weights.
+double dit_merged_q_parity(Ctx& c) {
+  const dit::WanDitConfig cfg = small_dit(false);
+  RandomWeightSource wr(c.ref(), 1234, 0.05f), wd(c.dut(), 1234, 0.05f);
+  dit::WanDit mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  const int64_t B = 1, F = 2, H = 6, W = 8, L = 7, dim = cfg.dim();
+  Twin hs = c.input({B, cfg.in_channels, F, H, W}, -1.5f, 1.5f);
+  Twin ctx = c.input({B, L, cfg.text_dim});
+  const std::vector<float> t{500.0f};
+  dit::DitInputs ir{hs.ref, t, false, ctx.ref, Tensor()}, id{hs.dut, t, false, ctx.dut, Tensor()};
+  const std::vector<float> before = c.download_ref(mr.forward(ir));
+  std::vector<Tensor> keep;  // the merged copies the slots point at
+  for (int i = 0; i < cfg.num_layers; ++i) {
+    const std::string name = "blocks." + std::to_string(i) + ".attn1.to_q.weight";
+    Twin delta = c.input({dim, dim}, -0.05f, 0.05f);
+    Tensor* sr = mr.weights_by_name().at(name);
+    Tensor* sd = md.weights_by_name().at(name);
+    Tensor wr2 = c.ref().mergeable_copy(*sr), wd2 = c.dut().mergeable_copy(*sd);
+    c.ref().add_to_weight(wr2, delta.ref, 0.7f);
+    c.dut().add_to_weight(wd2, delta.dut, 0.7f);
+    *sr = wr2;
+    *sd = wd2;
+    keep.push_back(wr2);
+    keep.push_back(wd2);
+  }
+  const std::vector<float> after = c.download_ref(mr.forward(ir));
+  if (after == before) return INFINITY;  // the merged q was not read
+  return c.rel_l2(after, c.download_dut(md.forward(id)));
+}
+
+// RoPE tables are cached per latent grid: the reference runs grids A, B, A in turn on one model,
+// the device B then A, so each result comes from a table built at another point of the cache's
+// life (a table served for the wrong grid, same token count included, shows: 4x6 and 6x4).
+double dit_grids_parity(Ctx& c) {
+  const dit::WanDitConfig cfg = small_dit(false);
+  RandomWeightSource wr(c.ref(), 77, 0.05f), wd(c.dut(), 77, 0.05f);
+  dit::WanDit mr(c.ref(), cfg, wr), md(c.dut(), cfg, wd);
+  Twin ctx = c.input({1, 5, cfg.text_dim});
+  Twin a = c.input({1, cfg.in_channels, 2, 8, 12}, -1.5f, 1.5f), b = c.input({1, cfg.in_channels, 2, 12, 8}, -1.5f, 1.5f);
+  const std::vector<float> t{400.0f};
+  auto run = [&](dit::WanDit& m, const Tensor& hs, const Tensor& text) {
+    return m.forward(dit::DitInputs{hs, t, false, text, Tensor()});
+  };
+  run(mr, a.ref, ctx.ref);
+  const Tensor rb = run(mr, b.ref, ctx.ref), ra = run(mr, a.ref, ctx.ref);
+  const Tensor db = run(md, b.dut, ctx.dut), da = run(md, a.dut, ctx.dut);
+  return std::max(c.rel_l2(c.download_ref(rb), c.download_dut(db)), c.rel_l2(c.download_ref(ra), c.download_dut(da)));
 }
 
 vae::WanVaeConfig small_vae(bool wan22) {
@@ -145,6 +198,10 @@ std::vector<Check> model_checks() {
       {"model wan-dit t2v (2 layers, dim 128)", kModel, [](Ctx& c) { return dit_parity(c, false, false); }},
       {"model wan-dit i2v image branch", kModel, [](Ctx& c) { return dit_parity(c, true, false); }},
       {"model wan-dit per-token timesteps (ti2v)", kModel, [](Ctx& c) { return dit_parity(c, false, true); }},
+      {"model wan-dit t2v with a merged attn1.to_q (three q/k/v products)", kModel,
+       [](Ctx& c) { return dit_merged_q_parity(c); }},
+      {"model wan-dit t2v over two latent grids in turn (cached RoPE tables)", kModel,
+       [](Ctx& c) { return dit_grids_parity(c); }},
       {"model umt5 encoder (2 layers, padded batch)", kModel, [](Ctx& c) { return umt5_parity(c); }},
       {"model wan2.1 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, false); }},
       {"model wan2.2 vae decode (3 latent frames)", kModel, [](Ctx& c) { return vae_parity(c, true); }},

@@ -10,12 +10,6 @@ namespace wan::parity {
 
 namespace {
 
-std::string dims(std::initializer_list<int64_t> d) {
-  std::string s;
-  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
-  return s;
-}
-
 const char* act_name(Activation a) {
   switch (a) {
     case Activation::None: return "none";
@@ -505,6 +499,7 @@ std::vector<Check> op_checks() {
   add_video(v);
   add_cache_and_lora(v);
   add_image(v);
+  add_fused_op_checks(v);
   return v;
 }
 

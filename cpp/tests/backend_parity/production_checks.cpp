@@ -14,7 +14,6 @@
 // is what the CPU self-check (--cpu-only --reduce 64, CI) runs.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <string>
 
 #include "io/weight_source.h"
@@ -26,33 +25,10 @@ namespace wan::parity {
 
 namespace {
 
-constexpr int64_t kTokens = 32760;  // 21 x 60 x 104 latent, 2x2 patches: 480p, 81 frames
-constexpr int64_t kDim = 1536, kFfn = 8960, kHeads = 12, kHeadDim = 128, kText = 512;
-
-int64_t tokens(const Ctx& c) { return std::max<int64_t>(8, kTokens / c.reduce); }
 // Frame sizes shrink by the square root of the reduction: the pixel count by `reduce`.
 int64_t spatial(const Ctx& c, int64_t v) {
   const int64_t f = std::max<int64_t>(1, std::llround(std::sqrt(static_cast<double>(c.reduce))));
   return std::max<int64_t>(2, v / f);
-}
-
-std::string dims(std::initializer_list<int64_t> d) {
-  std::string s;
-  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
-  return s;
-}
-
-// A device output poisoned with NaN: an element the op does not write fails the comparison.
-Tensor poisoned(Backend& b, const Shape& s) {
-  const std::vector<float> nan(static_cast<size_t>(shape_numel(s)), std::numeric_limits<float>::quiet_NaN());
-  return b.upload(nan.data(), s);
-}
-
-std::vector<float> gather_rows(const std::vector<float>& m, int64_t cols, const std::vector<int64_t>& rows) {
-  std::vector<float> out(rows.size() * static_cast<size_t>(cols));
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy_n(m.begin() + rows[i] * cols, cols, out.begin() + static_cast<int64_t>(i) * cols);
-  return out;
 }
 
 // y = act(x w^T + b) at [M, K] x [N, K]: the device whole, the CPU on sampled rows. Weights of
@@ -196,14 +172,14 @@ std::vector<Check> production_op_checks() {
   };
   for (const Lin& l : lins) {
     v.push_back({"linear production " + dims({kTokens, l.K, l.N}) + " " + l.what + " (sampled rows)", kBf16,
-                 [l](Ctx& c) { return linear_rows(c, tokens(c), l.K, l.N, l.bias, l.act); }});
+                 [l](Ctx& c) { return linear_rows(c, production_tokens(c), l.K, l.N, l.bias, l.act); }});
   }
   v.push_back({"linear production gelu epilogue == separate gelu " + dims({kTokens, kDim, kFfn}) + " (device only)", kF32,
-               [](Ctx& c) { return gelu_epilogue(c, tokens(c)); }});
+               [](Ctx& c) { return gelu_epilogue(c, production_tokens(c)); }});
   v.push_back({"attention production self " + dims({1, kTokens, kTokens}) + " h12 d128 (sampled rows)", kAttentionBf16,
-               [](Ctx& c) { return attention_rows(c, tokens(c), tokens(c)); }});
+               [](Ctx& c) { return attention_rows(c, production_tokens(c), production_tokens(c)); }});
   v.push_back({"attention production cross " + dims({1, kTokens, kText}) + " h12 d128 (sampled rows)", kAttentionBf16,
-               [](Ctx& c) { return attention_rows(c, tokens(c), kText); }});
+               [](Ctx& c) { return attention_rows(c, production_tokens(c), kText); }});
   // The VAE decoder's convolutions at 480p (Cout > 64: the 128-wide N tile, several N tiles at 384,
   // a partial one at 192 and 96; the RGB head on the 32-wide tile).
   const ConvCase convs[] = {
@@ -215,6 +191,7 @@ std::vector<Check> production_op_checks() {
   };
   for (const ConvCase& k : convs)
     v.push_back({std::string("conv3d production ") + k.what, kBf16, [k](Ctx& c) { return conv_whole(c, k); }});
+  add_fused_production_checks(v);
   return v;
 }
 
