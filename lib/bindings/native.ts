@@ -109,9 +109,18 @@ export interface NativeImageEncoder {
 
 export type NativeImageEncoderConfig = ImageEncoderConfig;
 
+/** How much of a transformer lives on the device (see Backend::stream_weights in cpp/ops/backend.h). */
+export interface NativeResidency {
+  residentBlocks: number;
+  parked: boolean;
+}
+
 export interface NativeAddon extends NativeVaeApi, NativePipelineApi, NativeRifeApi {
   info(): NativeInfo;
-  loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
+  /** `residency` (the memory plan's): blocks kept on the device, the rest streamed from pinned host
+   * memory; `parked`: the whole transformer starts in host memory (the idle A14B expert), brought
+   * in by runDenoise at the boundary. The CPU backend keeps everything in host memory and ignores it. */
+  loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[]; residency?: NativeResidency }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint); matrixDtype BF16 hands the linear() weights to
    * the backend as bf16, as a bf16 checkpoint would. */
   randomTransformer(config: NativeTransformerConfig, seed?: number, options?: { matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTransformer>;
