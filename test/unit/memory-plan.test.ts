@@ -44,7 +44,7 @@ const vae: VaePlan = { kind: 'vae', source: MISSING, layout: 'diffusers', config
 const textEncoder: TextEncoderPlan = { kind: 'text_encoder', source: MISSING, layout: 'diffusers', config: UMT5_XXL, tensors: refs(expectedTextEncoderTensors(UMT5_XXL), 'BF16'), dtypes: ['BF16'] };
 const at480p = { width: 832, height: 480, numFrames: 81, steps: 50 };
 
-const input = (transformers: TransformerPlan[], backend: 'cpu' | 'cuda', bytes: number, request = at480p): MemoryPlanInput => ({
+const input = (transformers: TransformerPlan[], backend: 'cpu' | 'cuda', bytes: number, request: MemoryPlanInput['request'] = at480p): MemoryPlanInput => ({
   transformers, vae, textEncoder, request, backend, budget: { bytes, source: 'test' },
 });
 
