@@ -14,6 +14,7 @@ import { WanError } from '../errors.js';
 import { type ActivationBytes, type MemoryBackend, activationBytes, latentFramesOf, residentBytes, weightBytes, weightUse } from '../model/memory.js';
 import type { ImageEncoderPlan, TextEncoderPlan, TransformerPlan, VaePlan } from '../model/types.js';
 import type { MemoryBudget } from './budget.js';
+import { formatBytes } from './describe.js';
 
 /**
  * Blocks a streamed transformer holds on the device besides its resident ones: the block being
@@ -99,7 +100,7 @@ function splitTransformer(plan: TransformerPlan, backend: MemoryBackend): Transf
   return { blocks, rest: total - blocks.reduce((a, b) => a + b, 0), total };
 }
 
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+const gib = formatBytes;
 
 /** The plan for a load and a request; throws E_OOM naming what does not fit. With `fixed`, only that
  * placement is evaluated (a request on an already loaded pipeline). */
@@ -220,11 +221,10 @@ function refusal(
         : 'as placed at load';
   let what: string;
   let need: number;
-  // The component named: the transformer when its weights (with the VAE's and image encoder's,
-  // which stay loaded) cannot be placed at all; else the phase that overflows most: the transformer
-  // forward, the text encoder, or the VAE decode.
+  // The component named: the transformer when its weights alone cannot be placed; else the phase
+  // that overflows most: the transformer forward, the text encoder, or the VAE decode.
   const worst = (['denoise', 'encode', 'decode'] as const).reduce((a, b) => (phases[b] > phases[a] ? b : a));
-  if (t + parts.vae + parts.image > budget.bytes || worst === 'denoise') {
+  if (t > budget.bytes || worst === 'denoise') {
     need = phases.denoise;
     what = `transformer: needs ${gib(need)} ${where} with ${how} (transformer weights ${gib(t)}, activations at ${parts.act.tokens} tokens ${gib(parts.act.transformerBytes)}, ${others})`;
   } else if (worst === 'decode') {
