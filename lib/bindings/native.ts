@@ -40,7 +40,18 @@ export interface NativeInfo {
 }
 
 /** The native side reads the transformer config and tensor refs exactly as lib/model plans them. */
-export type NativeTransformerConfig = TransformerConfig;
+/** How much of a transformer lives on the device, as the memory plan decides (Backend::make_residency in
+ * cpp/ops/backend.h; the CPU backend keeps every weight in host memory and ignores it). */
+export interface NativeResidency {
+  /** Blocks kept on the device; the rest stream from pinned host memory ahead of use (default: all). */
+  residentBlocks?: number;
+  /** One A14B expert on the device at a time: this one goes to host memory while the other runs. */
+  swapExpert?: boolean;
+  /** Loaded straight into host memory (the low-noise expert, brought in at the boundary). */
+  parked?: boolean;
+}
+
+export type NativeTransformerConfig = TransformerConfig & NativeResidency;
 export type NativeTensorSpec = Pick<TensorRef, 'name' | 'file' | 'offset' | 'length' | 'dtype' | 'shape' | 'scale'>;
 
 export interface NativeTransformerInputs {
@@ -109,18 +120,9 @@ export interface NativeImageEncoder {
 
 export type NativeImageEncoderConfig = ImageEncoderConfig;
 
-/** How much of a transformer lives on the device (see Backend::stream_weights in cpp/ops/backend.h). */
-export interface NativeResidency {
-  residentBlocks: number;
-  parked: boolean;
-}
-
 export interface NativeAddon extends NativeVaeApi, NativePipelineApi, NativeRifeApi {
   info(): NativeInfo;
-  /** `residency` (the memory plan's): blocks kept on the device, the rest streamed from pinned host
-   * memory; `parked`: the whole transformer starts in host memory (the idle A14B expert), brought
-   * in by runDenoise at the boundary. The CPU backend keeps everything in host memory and ignores it. */
-  loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[]; residency?: NativeResidency }): Promise<NativeTransformer>;
+  loadTransformer(plan: { config: NativeTransformerConfig; tensors: NativeTensorSpec[] }): Promise<NativeTransformer>;
   /** Random weights for benchmarks (no checkpoint); matrixDtype BF16 hands the linear() weights to
    * the backend as bf16, as a bf16 checkpoint would. */
   randomTransformer(config: NativeTransformerConfig, seed?: number, options?: { matrixDtype?: 'F32' | 'BF16' }): Promise<NativeTransformer>;

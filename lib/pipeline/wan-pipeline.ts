@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
 import type { NativeDenoiseResult, NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
-import type { NativeAddon, NativeTensor, NativeTransformer } from '../bindings/native.js';
+import type { NativeAddon, NativeResidency, NativeTensor, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import type { FastLoraPair } from '../lora/fast.js';
@@ -206,12 +206,14 @@ export class WanPipeline {
     };
     try {
       // The plan's residency goes with each transformer: the backend keeps `residentBlocks` blocks
-      // on the device and streams the rest; with one A14B expert resident the low-noise one starts
-      // parked in host memory and the two swap at the boundary. (A no-op on the CPU, where every
-      // weight is host memory.)
-      const residentBlocks = memory.transformer.residentBlocks;
-      const transformer = await addon.loadTransformer({ ...plan, residency: { residentBlocks, parked: false } });
-      const transformer2 = plan2 ? await addon.loadTransformer({ ...plan2, residency: { residentBlocks, parked: memory.transformer.experts === 'one-resident' } }) : null;
+      // on the device and streams the rest; with one A14B expert resident the low-noise one loads
+      // parked in host memory and the two swap at the boundary. (No-ops on the CPU backend, where
+      // every weight is host memory.)
+      const t = memory.transformer;
+      const swapExpert = t.experts === 'one-resident';
+      const residency = (parked: boolean): NativeResidency => ({ residentBlocks: t.residentBlocks, swapExpert, parked: swapExpert && parked });
+      const transformer = await addon.loadTransformer({ ...plan, config: { ...plan.config, ...residency(false) } });
+      const transformer2 = plan2 ? await addon.loadTransformer({ ...plan2, config: { ...plan2.config, ...residency(true) } }) : null;
       const vae = await addon.loadVae(vaePlan);
       const prompts = new PromptEncoder({
         load: () => addon.loadTextEncoder(textPlan),

@@ -258,7 +258,7 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
       // The same spies see a load the budget admits (with its residency from the plan).
       const ok = await WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', maxMemory: '64GiB' });
       await ok.dispose();
-      expect(loads[0]).toHaveBeenCalledWith(expect.objectContaining({ residency: { residentBlocks: ok.memory.transformer.blocks, parked: false } }));
+      expect(loads[0]).toHaveBeenCalledWith(expect.objectContaining({ config: expect.objectContaining({ residentBlocks: ok.memory.transformer.blocks, swapExpert: false, parked: false }) }));
       expect(loads[1]).toHaveBeenCalledTimes(1);
     } finally {
       for (const spy of loads) spy.mockRestore();
