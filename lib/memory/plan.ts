@@ -70,7 +70,7 @@ export interface MemoryPlan {
     blockBytes: number;
     /** The transformer weights on the device (resident part plus the streaming slots). */
     deviceBytes: number;
-    /** Weights parked in pinned host memory (offloaded blocks, the idle expert). */
+    /** Weights held in pinned host memory (streamed blocks; both experts when one is resident at a time). */
     hostBytes: number;
   };
   textEncoder: { release: boolean };
@@ -130,8 +130,10 @@ export function planMemory(input: MemoryPlanInput, fixed?: PlacementDecision): M
         slots += STREAM_SLOTS * blockBytes;
       }
     }
+    // Pinned host memory: the streamed blocks; with one expert at a time, both experts whole (either
+    // may be parked, so each keeps its host copy: cpp/backends/cuda/cuda_residency.cpp).
     const all = splits.reduce((n, s) => n + s.total, 0);
-    return { device: kept + slots, host: all - kept };
+    return { device: kept + slots, host: d.experts === 'one-resident' ? all : all - kept };
   };
   const phasesOf = (d: PlacementDecision) => {
     const t = transformerBytes(d).device;
