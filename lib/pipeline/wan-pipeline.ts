@@ -271,6 +271,11 @@ export class WanPipeline {
     const plan = resolveGeneration(request, this.facts, { api: opts.api, randomSeed: opts.randomSeed, images });
     // The request's memory under the load's placements: E_OOM here, before the job runs anything.
     plan.memory = planMemory({ ...this.memoryInput, request: { width: plan.width, height: plan.height, numFrames: plan.numFrames, steps: plan.sampling.steps, textLength: this.facts.textLength } }, this.placement);
+    // A LoRA merge would be undone when a streamed block or a parked expert is copied back in.
+    const t = plan.memory.transformer;
+    if (plan.loras.length && (t.placement === 'offloaded' || t.experts === 'one-resident')) {
+      throw new WanError('E_UNSUPPORTED', `${plan.loras[0].field}: LoRAs with an offloaded transformer (the memory plan keeps ${t.placement === 'offloaded' ? `${t.residentBlocks} of ${t.blocks} blocks` : 'one expert'} on the device) are not supported yet; a larger maxMemory keeps it resident`);
+    }
     return plan;
   }
 
