@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { WanError } from '../../lib/errors.js';
 import { BUDGET_MARGIN_BYTES, availableHostBytes, parseMemorySize, resolveBudget } from '../../lib/memory/budget.js';
+import { describeMemoryPlan } from '../../lib/memory/describe.js';
 import { STREAM_SLOTS, planMemory, type MemoryPlanInput } from '../../lib/memory/plan.js';
 import { expectedTextEncoderTensors } from '../../lib/model/text-encoder-tensors.js';
 import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.js';
@@ -91,6 +92,11 @@ describe('planMemory', () => {
     expect(plan.transformer.deviceBytes).toBeLessThan(plan.weights.transformer[0] * (plan.transformer.residentBlocks + 1) / 40 + STREAM_SLOTS * slot);
     // Each A14B block: 4 + 4 attention matrices of 5120^2 and two FFN matrices, bf16.
     expect(slot).toBeGreaterThan(2 * (8 * 5120 * 5120 + 2 * 5120 * 13824));
+    // In words, as info and generate print it.
+    const text = describeMemoryPlan(plan).join('\n');
+    expect(text).toMatch(/^memory plan for 832x480, 81 frames, 50 steps on the CUDA device: peak \d+\.\d\d GiB of a 14\.90 GiB budget \(test\)$/m);
+    expect(text).toContain(`transformer offloaded: ${plan.transformer.residentBlocks} of 40 blocks resident, the rest streamed from pinned host memory, one expert at a time`);
+    expect(text).toMatch(/text encoder released after encoding$/m);
   });
 
   it('keeps both A14B experts when they fit, and refuses on the CPU backend instead of offloading', () => {
