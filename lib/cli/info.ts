@@ -210,7 +210,8 @@ export async function runInfo(args: string[]): Promise<number> {
         let plan: MemoryPlan | null = null;
         let refused: { code: string; message: string } | null = null;
         try {
-          plan = planMemory({ transformers: plans, vae, textEncoder, request, backend, budget });
+          const hostBudget = backend === 'cuda' ? resolveBudget('cpu', undefined, null) : undefined;
+          plan = planMemory({ transformers: plans, vae, textEncoder, request, backend, budget, hostBudget });
         } catch (err) {
           if (!(err instanceof WanError) || err.code !== 'E_OOM') throw err;
           refused = { code: err.code, message: err.message };

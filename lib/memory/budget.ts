@@ -60,7 +60,13 @@ export interface MemoryBudget {
 }
 
 /** The user's budget when given, else the backend's free memory less BUDGET_MARGIN_BYTES. */
-export function resolveBudget(backend: MemoryBackend, given: string | number | undefined, info: NativeInfo | null, field = 'maxMemory'): MemoryBudget {
+export function resolveBudget(
+  backend: MemoryBackend,
+  given: string | number | undefined,
+  info: NativeInfo | null,
+  field = 'maxMemory',
+  readHost: () => { bytes: number; source: string } = availableHostBytes,
+): MemoryBudget {
   if (given !== undefined) return { bytes: parseMemorySize(given, field), source: `${field} ${typeof given === 'number' ? `${given} bytes` : given}` };
   const margin = BUDGET_MARGIN_BYTES[backend];
   const marginText = `${margin / MiB} MiB`;
@@ -70,6 +76,6 @@ export function resolveBudget(backend: MemoryBackend, given: string | number | u
     if (free === null) throw new WanError('E_DEVICE', `the CUDA addon reports no device memory: pass ${field} to plan without it`);
     return { bytes: Math.max(0, free - margin), source: `the device's free memory less ${marginText}` };
   }
-  const host = availableHostBytes();
+  const host = readHost();
   return { bytes: Math.max(0, host.bytes - margin), source: `available host memory (${host.source}) less ${marginText}` };
 }

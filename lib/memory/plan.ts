@@ -37,6 +37,8 @@ export interface MemoryPlanInput {
   request: { width: number; height: number; numFrames: number; steps?: number; textLength?: number };
   backend: MemoryBackend;
   budget: MemoryBudget;
+  /** On CUDA: the host memory the pinned copies of offloaded weights may take (default: unchecked). */
+  hostBudget?: MemoryBudget;
 }
 
 /** Where the transformer lives. 'offloaded': `residentBlocks` of its blocks stay on the device and
@@ -145,7 +147,8 @@ export function planMemory(input: MemoryPlanInput, fixed?: PlacementDecision): M
     };
   };
   const peakOf = (d: PlacementDecision) => Math.max(...Object.values(phasesOf(d)));
-  const fits = (d: PlacementDecision) => peakOf(d) <= budget.bytes;
+  const hostFits = (d: PlacementDecision) => !input.hostBudget || transformerBytes(d).host <= input.hostBudget.bytes;
+  const fits = (d: PlacementDecision) => peakOf(d) <= budget.bytes && hostFits(d);
 
   let chosen: PlacementDecision | null = null;
   if (fixed) {
@@ -166,7 +169,15 @@ export function planMemory(input: MemoryPlanInput, fixed?: PlacementDecision): M
       for (let n = numLayers - 1; n >= 0 && !chosen; n--) if (fits({ ...base, residentBlocks: n })) chosen = { ...base, residentBlocks: n };
     }
   }
-  if (!chosen) throw refusal(input, fixed ?? leanest(backend, pair), phasesOf, transformerBytes, { text, vae, image, act });
+  if (!chosen) {
+    const lean = fixed ?? leanest(backend, pair);
+    // The device would take it, host memory cannot hold the offloaded weights' pinned copies.
+    if (peakOf(lean) <= budget.bytes && !hostFits(lean)) {
+      const h = input.hostBudget!;
+      return throwing(new WanError('E_OOM', `memory plan for ${request.width}x${request.height}x${request.numFrames}: the offloaded transformer: needs ${gib(transformerBytes(lean).host)} of pinned host memory (${lean.experts === 'one-resident' ? 'both experts, one resident at a time' : 'its streamed blocks'}), more than the host budget of ${gib(h.bytes)} (${h.source}); nothing was loaded`));
+    }
+    throw refusal(input, lean, phasesOf, transformerBytes, { text, vae, image, act });
+  }
 
   const phases = phasesOf(chosen);
   const peak = peakOf(chosen);
@@ -193,6 +204,10 @@ export function planMemory(input: MemoryPlanInput, fixed?: PlacementDecision): M
     peakBytes: peak,
     headroomBytes: budget.bytes - peak,
   };
+}
+
+function throwing(err: Error): never {
+  throw err;
 }
 
 /** The placement that needs least: everything the backend can move out of the way, moved. */

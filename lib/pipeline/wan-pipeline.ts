@@ -164,7 +164,9 @@ export class WanPipeline {
     const d = defaultsFor(plan.variant.variant);
     const onCuda = kind === 'cuda';
     const budget = resolveBudget(onCuda ? 'cuda' : 'cpu', opts.maxMemory ?? opts.memoryBudgetBytes, addon.info());
-    const memoryInput = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan, backend: onCuda ? ('cuda' as const) : ('cpu' as const), budget };
+    // On CUDA, offloaded weights keep pinned copies in host memory: its available memory bounds them.
+    const hostBudget = onCuda ? resolveBudget('cpu', undefined, null) : undefined;
+    const memoryInput = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan, backend: onCuda ? ('cuda' as const) : ('cpu' as const), budget, hostBudget };
     let memory: MemoryPlan;
     try {
       memory = planMemory({ ...memoryInput, request: { width: d.width, height: d.height, numFrames: d.numFrames, steps: d.steps, textLength: 512 } });

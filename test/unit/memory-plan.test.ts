@@ -1,5 +1,8 @@
 // The memory plan (lib/memory/plan.ts) on the real Wan sizes, built from their configs and stored
 // dtypes alone: the tensors below point at files that do not exist, so a plan that read one would fail.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { WanError } from '../../lib/errors.js';
@@ -99,6 +102,19 @@ describe('planMemory', () => {
     expect(text).toMatch(/text encoder released after encoding$/m);
   });
 
+  it('refuses offload when host memory cannot hold the pinned copies, naming it', () => {
+    const experts = [transformer(A14B, 'high-noise'), transformer(A14B, 'low-noise')];
+    const hostBudget = { bytes: 32 * GiB, source: 'host test' };
+    expect(() => planMemory({ ...input(experts, 'cuda', 16 * GB), hostBudget })).toThrowError(
+      /^memory plan for 832x480x81: the offloaded transformer: needs 53\.25 GiB of pinned host memory \(both experts, one resident at a time\), more than the host budget of 32\.00 GiB \(host test\); nothing was loaded$/,
+    );
+    // A single transformer streams only its offloaded blocks.
+    const single = planMemory({ ...input([transformer(A14B)], 'cuda', 16 * GB), hostBudget });
+    expect(single.transformer.placement).toBe('offloaded');
+    expect(single.transformer.hostBytes).toBeLessThanOrEqual(32 * GiB);
+    expect(single.transformer.hostBytes).toBe((40 - single.transformer.residentBlocks) * single.transformer.blockBytes);
+  });
+
   it('keeps both A14B experts when they fit, and refuses on the CPU backend instead of offloading', () => {
     const experts = [transformer(A14B, 'high-noise'), transformer(A14B, 'low-noise')];
     expect(planMemory(input(experts, 'cuda', 141 * GB)).transformer.experts).toBe('both-resident');
@@ -146,9 +162,14 @@ describe('memory budgets', () => {
   });
 
   it('defaults to available memory less the margin', () => {
-    const cpu = resolveBudget('cpu', undefined, null);
-    expect(cpu.bytes).toBe(Math.max(0, availableHostBytes().bytes - BUDGET_MARGIN_BYTES.cpu));
-    expect(cpu.source).toMatch(/^available host memory \((MemAvailable|os\.freemem)/);
+    const cpu = resolveBudget('cpu', undefined, null, 'maxMemory', () => ({ bytes: 8 * GiB, source: 'MemAvailable (/proc/meminfo)' }));
+    expect(cpu).toEqual({ bytes: 8 * GiB - BUDGET_MARGIN_BYTES.cpu, source: `available host memory (MemAvailable (/proc/meminfo)) less ${BUDGET_MARGIN_BYTES.cpu / 2 ** 20} MiB` });
+    expect(resolveBudget('cpu', undefined, null).source).toMatch(/^available host memory \((MemAvailable|os\.freemem)/);
+    // MemAvailable read from the kernel's table (kB), os.freemem() where there is none.
+    const dir = mkdtempSync(join(tmpdir(), 'meminfo-'));
+    writeFileSync(join(dir, 'meminfo'), 'MemTotal:       32000000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n');
+    expect(availableHostBytes(join(dir, 'meminfo'))).toEqual({ bytes: 20000000 * 1024, source: 'MemAvailable (/proc/meminfo)' });
+    expect(availableHostBytes(join(dir, 'absent')).source).toBe('os.freemem()');
     expect(resolveBudget('cpu', '8GiB', null)).toEqual({ bytes: 8 * GiB, source: 'maxMemory 8GiB' });
     const info = { deviceMemory: { inUse: 0, peak: 0, cached: GiB, free: 20 * GiB, total: 24 * GiB } } as never;
     expect(resolveBudget('cuda', undefined, info).bytes).toBe(21 * GiB - BUDGET_MARGIN_BYTES.cuda);
