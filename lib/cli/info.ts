@@ -16,6 +16,7 @@ import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TextEncoderPlan, TensorRef, TransformerPlan, VaePlan } from '../model/types.js';
 import { planVae } from '../model/vae-plan.js';
+import { planPipelineImageEncoder } from '../pipeline/image-inputs.js';
 import { defaultsFor } from '../schemas/request.js';
 import { type CommandSpec, parseCommand, parseDevice } from './args.js';
 
@@ -211,7 +212,9 @@ export async function runInfo(args: string[]): Promise<number> {
         let refused: { code: string; message: string } | null = null;
         try {
           const hostBudget = backend === 'cuda' ? resolveBudget('cpu', undefined, null) : undefined;
-          plan = planMemory({ transformers: plans, vae, textEncoder, request, backend, budget, hostBudget });
+          // Wan2.1 I2V/FLF2V: the CLIP image encoder stays loaded beside the transformer.
+          const imageEncoder = plans[0].config.imageDim !== null && folder.present.includes('image_encoder') ? await planPipelineImageEncoder(target, plans[0].config) : null;
+          plan = planMemory({ transformers: plans, vae, textEncoder, imageEncoder, request, backend, budget, hostBudget });
         } catch (err) {
           if (!(err instanceof WanError) || err.code !== 'E_OOM') throw err;
           refused = { code: err.code, message: err.message };

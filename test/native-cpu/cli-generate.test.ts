@@ -228,6 +228,9 @@ describe('wan-video generate from an image', () => {
     const bad = run(out, 'generate', '--model', model, '--prompt', 'a fox', '--image', join(out, 'absent.png'), '--width', '32', '--height', '32', '--frames', '5', '--steps', '2', '--out', join(out, 'x'));
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/image: no such file/);
+    // info's memory plan counts the CLIP image encoder as the pipeline loads it.
+    const info = JSON.parse(run(out, 'info', model, '--json').stdout);
+    expect(info.memory.plan.weights.imageEncoder).toBeGreaterThan(0);
   }, 300_000);
 });
 
