@@ -7,6 +7,7 @@ export type WanErrorCode =
   | 'E_OOM' // an allocation failed
   | 'E_CANCELLED' // the job was cancelled
   | 'E_DEVICE' // the accelerator failed or is absent
+  | 'E_NONFINITE' // a stage produced NaN or infinite values (it says which)
   | 'E_UNSUPPORTED'; // valid input that this version does not implement yet
 
 export class WanError extends Error {

@@ -4,8 +4,9 @@
 #   bin/    node (this machine's Node binary: the device has none), wan_backend_parity, wan_cuda_bench,
 #           bench_flash_attention, flash_attention_test (bench/cuda/build.sh's build-device/, stripped)
 #   pkg/    the package as Node loads it: package.json, dist/, the production node_modules (without
-#           the ffmpeg binary: the device check writes PNGs), build/Release/wan_video.node (the CPU
-#           addon without BLAS) and build-cuda/Release/wan_video.node (the CUDA addon)
+#           the ffmpeg binary, as the device check writes PNGs, and without the server's dependencies),
+#           build/Release/wan_video.node (the CPU addon without BLAS) and
+#           build-cuda/Release/wan_video.node (the CUDA addon)
 #   fixtures/          ../shared/fixtures (a developer checkout's ../shared does not travel)
 #   diffusers/         diffusers' src/diffusers package (the peer of the transformer benchmark)
 #   node-api-headers/  Node's C headers, for a rebuild on the device if the binaries do not start
@@ -49,7 +50,9 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/pkg/build/Release" "$stage/pkg/build-cuda/Release"
 
 # Binaries (symbols stripped: a third of their size).
-cp "$(readlink -f "$(command -v node)")" "$stage/bin/node"
+# Node too: Debian's binary carries its debug info (12 MB); the symbols addons bind to are in
+# .dynsym, which strip keeps (the dry run loads both addons through this binary).
+strip -o "$stage/bin/node" "$(readlink -f "$(command -v node)")"
 for f in wan_backend_parity wan_cuda_bench attention/bench_flash_attention attention/flash_attention_test; do
   [ -f "$build/$f" ] && strip -o "$stage/bin/$(basename "$f")" "$build/$f"
 done
@@ -61,12 +64,30 @@ npx tsc -p tsconfig.build.json
 cp package.json "$stage/pkg/"
 cp -r dist "$stage/pkg/dist"
 mkdir -p "$stage/pkg/node_modules"
-npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
+# The server's dependencies stay behind: the device check never serves, lib/ imports them only under
+# lib/server (dynamically) and as types, and they are most of the payload (better-sqlite3 alone is
+# 27 MB with its build tree). The dry run's CPU conformance and e2e load the package from this very
+# payload, so a static import of one of them would fail in CI, not on the device.
+server_only='["fastify", "@fastify/websocket", "bullmq", "ioredis", "better-sqlite3", "ws"]'
+node -e '
+  const skip = new Set(JSON.parse(process.argv[1]));
+  const tree = JSON.parse(require("child_process").execSync("npm ls --omit=dev --all --json --long", { maxBuffer: 1 << 28 }));
+  const keep = new Set();
+  const walk = (node) => {
+    if (!node || !node.path || keep.has(node.path)) return;
+    keep.add(node.path);
+    for (const child of Object.values(node.dependencies || {})) walk(child);
+  };
+  for (const [name, node] of Object.entries(tree.dependencies || {})) if (!skip.has(name)) walk(node);
+  for (const p of keep) console.log(p);
+' "$server_only" | while read -r dir; do
   rel=${dir#"$PWD/node_modules/"}
   case "$rel" in @ffmpeg-installer/linux-*|@ffmpeg-installer/darwin-*|@ffmpeg-installer/win32-*) continue ;; esac
   mkdir -p "$stage/pkg/node_modules/$(dirname "$rel")"
   cp -r "$dir" "$stage/pkg/node_modules/$rel"
 done
+# What Node never loads from node_modules: type declarations, TypeScript sources, source maps, docs.
+find "$stage/pkg/node_modules" -type f \( -name '*.ts' -o -name '*.cts' -o -name '*.mts' -o -name '*.map' -o -name '*.md' \) -delete
 [ -d node_modules/node-api-headers/include ] && mkdir -p "$stage/node-api-headers" && cp -r node_modules/node-api-headers/include "$stage/node-api-headers/"
 
 cp -rL "$fixtures" "$stage/fixtures"

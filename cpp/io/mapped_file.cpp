@@ -66,6 +66,10 @@ const uint8_t* MappedFile::range(uint64_t offset, uint64_t length, const std::st
     fail("E_MODEL_FORMAT", path_ + ": " + what + " lies at bytes [" + std::to_string(offset) + ", " +
                                std::to_string(offset + length) + ") but the file has " +
                                std::to_string(size_) + " bytes (truncated?)");
+  // An empty file has no map: give its empty ranges a real address, since the callers memcpy from
+  // it and memcpy from a null pointer is undefined even for 0 bytes (UBSan, bench/fuzz/native).
+  static const uint8_t empty = 0;
+  if (!base_) return &empty;
   return static_cast<const uint8_t*>(base_) + offset;
 }
 

@@ -6,6 +6,7 @@ import { z } from 'zod';
 
 import { ModelFormatError } from '../errors.js';
 import { readConfigJson, zodFailure } from '../model/config.js';
+import { IMAGE_PROCESSOR_LIMITS, describeLimit, limited } from '../model/config-limits.js';
 import { type ClipProcessorConfig, OPENAI_CLIP_PROCESSOR } from './preprocess.js';
 import type { ResampleFilter } from './resample.js';
 
@@ -13,24 +14,28 @@ import type { ResampleFilter } from './resample.js';
 const PIL_RESAMPLE: Record<number, ResampleFilter> = { 1: 'lanczos', 3: 'bicubic' };
 const PIL_RESAMPLE_NAMES: Record<number, string> = { 0: 'NEAREST', 1: 'LANCZOS', 2: 'BILINEAR', 3: 'BICUBIC', 4: 'BOX', 5: 'HAMMING' };
 
-const posInt = () => {
-  const e = { error: 'must be a positive integer' };
-  return z.number(e).int(e).positive(e);
-};
-const triple = () => z.tuple([z.number(), z.number(), z.number()], { error: 'must be a list of 3 numbers (R, G, B)' });
-const sizeSchema = z.union([z.looseObject({ height: posInt(), width: posInt() }), posInt()], { error: 'must be {height, width} or an integer' });
+const L = IMAGE_PROCESSOR_LIMITS;
+const stat = () => z.number({ error: `must be a number from ${L.channel_stat.min} to ${L.channel_stat.max}` })
+  .min(L.channel_stat.min, { error: `must be a number from ${L.channel_stat.min} to ${L.channel_stat.max}` })
+  .max(L.channel_stat.max, { error: `must be a number from ${L.channel_stat.min} to ${L.channel_stat.max}` });
+const triple = () => z.tuple([stat(), stat(), stat()], { error: 'must be a list of 3 numbers (R, G, B)' });
+const sizeSchema = z.union([z.looseObject({ height: limited(L.pixels), width: limited(L.pixels) }), limited(L.pixels)], {
+  error: `must be {height, width} or an integer, each ${describeLimit(L.pixels)}`,
+});
 
 const ProcessorSchema = z.looseObject({
   image_processor_type: z.string().optional(),
   do_resize: z.literal(true, { error: 'must be true (the CLIP path always resizes)' }).default(true),
   size: z
-    .union([z.looseObject({ shortest_edge: posInt() }), posInt()], { error: 'must be {"shortest_edge": N} (the only resize rule CLIPImageProcessor applies here)' })
+    .union([z.looseObject({ shortest_edge: limited(L.pixels) }), limited(L.pixels)], {
+      error: `must be {"shortest_edge": N} (the only resize rule CLIPImageProcessor applies here), N ${describeLimit(L.pixels)}`,
+    })
     .default({ shortest_edge: OPENAI_CLIP_PROCESSOR.shortestEdge }),
   resample: z.number({ error: 'must be a Pillow resample code' }).int().default(3),
   do_center_crop: z.boolean({ error: 'must be true or false' }).default(true),
   crop_size: sizeSchema.default({ height: OPENAI_CLIP_PROCESSOR.cropHeight, width: OPENAI_CLIP_PROCESSOR.cropWidth }),
   do_rescale: z.boolean({ error: 'must be true or false' }).default(true),
-  rescale_factor: z.number({ error: 'must be a positive number' }).positive({ error: 'must be a positive number' }).default(1 / 255),
+  rescale_factor: limited(L.rescale_factor).default(1 / 255),
   do_normalize: z.boolean({ error: 'must be true or false' }).default(true),
   image_mean: triple().default([...OPENAI_CLIP_PROCESSOR.mean]),
   image_std: triple().default([...OPENAI_CLIP_PROCESSOR.std]),

@@ -15,9 +15,13 @@ import {
   type SafetensorsEntry, type SafetensorsHeader, decodeToF32, fmtShape, numel, readSafetensorsHeader, readTensorBytes,
 } from './safetensors.js';
 import { type GgufHeader, isGgufFile, readGgufHeader } from './gguf.js';
+import { readConfigJson } from './config.js';
 
 /** The header of a weights file, GGUF or safetensors (told apart by the file's first bytes). */
 export async function readWeightsHeader(file: string, opts: { displayName?: string } = {}): Promise<SafetensorsHeader | GgufHeader> {
+  if (await isDirectory(file)) {
+    throw new ModelFormatError(`${opts.displayName ?? file}: is a folder; expected a weights file (.safetensors or .gguf)`, { file });
+  }
   return (await isGgufFile(file)) ? readGgufHeader(file, opts) : readSafetensorsHeader(file, opts);
 }
 
@@ -118,17 +122,12 @@ const IndexSchema = z.looseObject({
   weight_map: z.record(z.string(), z.string({ error: 'must map each tensor name to a shard file name' })),
 });
 
-/** Read the shard index, check every shard exists; returns the shard paths and the tensor -> shard map. */
-export async function readShardIndex(indexFile: string, show: Show): Promise<{ shards: string[]; weightMap: Map<string, string> }> {
+/** Check a parsed `*.safetensors.index.json`: tensor -> shard path (beside the index), and shard -> its
+ * tensors. Pure over the parsed JSON, so that it can be fuzzed; every rejection names the index file. */
+export function parseShardIndex(json: unknown, indexFile: string, show: Show): { weightMap: Map<string, string>; byShard: Map<string, string[]> } {
   const fail = (msg: string, extra: { file?: string; tensor?: string } = {}): never => {
     throw new ModelFormatError(`${show(indexFile)}: ${msg}`, { file: indexFile, ...extra });
   };
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(indexFile, 'utf8'));
-  } catch (e) {
-    return fail(`not valid JSON (${(e as Error).message})`);
-  }
   const r = IndexSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -145,6 +144,16 @@ export async function readShardIndex(indexFile: string, show: Show): Promise<{ s
     byShard.get(p)!.push(tensor);
   }
   if (weightMap.size === 0) fail('weight_map is empty');
+  return { weightMap, byShard };
+}
+
+/** Read the shard index, check every shard exists; returns the shard paths and the tensor -> shard map. */
+export async function readShardIndex(indexFile: string, show: Show): Promise<{ shards: string[]; weightMap: Map<string, string> }> {
+  const fail = (msg: string, extra: { file?: string; tensor?: string } = {}): never => {
+    throw new ModelFormatError(`${show(indexFile)}: ${msg}`, { file: indexFile, ...extra });
+  };
+  const json = await readConfigJson(indexFile, show(indexFile));
+  const { weightMap, byShard } = parseShardIndex(json, indexFile, show);
   for (const [p, tensors] of byShard) {
     if (!(await fileExists(p))) {
       fail(`shard "${basename(p)}" does not exist, but the index places tensors ${listNames(tensors)} in it`, { file: p, tensor: tensors[0] });

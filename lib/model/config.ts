@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ModelFormatError } from '../errors.js';
 import type { TransformerConfig } from './types.js';
 import { fmtShape } from './safetensors.js';
+import { TRANSFORMER_LIMITS, checkParamTotal, describeLimit, limited, limitedOrNull } from './config-limits.js';
 
 export type ConfigStyle = 'diffusers' | 'original' | 'inferred';
 
@@ -16,40 +17,32 @@ export interface LoadedTransformerConfig {
   assumed: (keyof TransformerConfig)[];
 }
 
-const posInt = (what = 'a positive integer') => {
-  const e = { error: `must be ${what}` };
-  return z.number(e).int(e).positive(e);
-};
-const nullablePosInt = () => {
-  const e = { error: 'must be null or a positive integer' };
-  return z.number(e).int(e).positive(e).nullable();
-};
-const patchSize = () => z.tuple([posInt(), posInt(), posInt()], { error: 'must be [t, h, w] positive integers' });
+const L = TRANSFORMER_LIMITS;
+const patchSize = () => z.tuple([limited(L.patch), limited(L.patch), limited(L.patch)], { error: `must be [t, h, w], each ${describeLimit(L.patch)}` });
 const bool = () => z.boolean({ error: 'must be true or false' });
-const posNum = () => z.number({ error: 'must be a positive number' }).positive({ error: 'must be a positive number' });
 
 // diffusers fills absent fields from WanTransformer3DModel.__init__; we do the same for the fields
 // whose default is not a size, and require the sizes, since a defaulted size would mean a 14B model.
 const DiffusersConfigSchema = z.looseObject({
   _class_name: z.literal('WanTransformer3DModel', { error: 'must be "WanTransformer3DModel"' }).optional(),
   patch_size: patchSize().default([1, 2, 2]),
-  num_attention_heads: posInt(),
-  attention_head_dim: posInt(),
-  in_channels: posInt(),
-  out_channels: nullablePosInt().default(null),
-  text_dim: posInt(),
-  freq_dim: posInt(),
-  ffn_dim: posInt(),
-  num_layers: posInt(),
+  num_attention_heads: limited(L.num_heads),
+  attention_head_dim: limited(L.head_dim),
+  in_channels: limited(L.in_channels),
+  out_channels: limitedOrNull(L.out_channels).default(null),
+  text_dim: limited(L.text_dim),
+  freq_dim: limited(L.freq_dim),
+  ffn_dim: limited(L.ffn_dim),
+  num_layers: limited(L.num_layers),
   cross_attn_norm: bool().default(true),
   qk_norm: z
     .literal('rms_norm_across_heads', { error: 'must be "rms_norm_across_heads" (the only query/key norm Wan uses)' })
     .default('rms_norm_across_heads'),
-  eps: posNum().default(1e-6),
-  image_dim: nullablePosInt().default(null),
-  added_kv_proj_dim: nullablePosInt().default(null),
-  rope_max_seq_len: posInt().default(1024),
-  pos_embed_seq_len: nullablePosInt().default(null),
+  eps: limited(L.eps).default(1e-6),
+  image_dim: limitedOrNull(L.image_dim).default(null),
+  added_kv_proj_dim: limitedOrNull(L.added_kv_proj_dim).default(null),
+  rope_max_seq_len: limited(L.rope_max_seq_len).default(1024),
+  pos_embed_seq_len: limitedOrNull(L.pos_embed_seq_len).default(null),
 });
 
 const MODEL_TYPES = ['t2v', 'i2v', 'flf2v', 'ti2v'] as const;
@@ -58,16 +51,16 @@ const OriginalConfigSchema = z.looseObject({
   _class_name: z.literal('WanModel', { error: 'must be "WanModel"' }),
   model_type: z.enum(MODEL_TYPES, { error: `must be one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')}` }),
   patch_size: patchSize().optional(),
-  dim: posInt(),
-  num_heads: posInt(),
-  in_dim: posInt(),
-  out_dim: posInt(),
-  ffn_dim: posInt(),
-  freq_dim: posInt(),
-  text_dim: posInt().optional(),
-  num_layers: posInt(),
-  eps: posNum().default(1e-6),
-  text_len: posInt(),
+  dim: limited(L.dim),
+  num_heads: limited(L.num_heads),
+  in_dim: limited(L.in_channels),
+  out_dim: limited(L.out_channels),
+  ffn_dim: limited(L.ffn_dim),
+  freq_dim: limited(L.freq_dim),
+  text_dim: limited(L.text_dim).optional(),
+  num_layers: limited(L.num_layers),
+  eps: limited(L.eps).default(1e-6),
+  text_len: limited(L.text_len),
   cross_attn_norm: bool().optional(),
   qk_norm: z.literal(true, { error: 'must be true (Wan always normalises queries and keys)' }).optional(),
 });
@@ -101,7 +94,9 @@ export function parseTransformerConfig(json: unknown, file: string, shown = file
     if (r.data.dim % r.data.num_heads !== 0) {
       throw new ModelFormatError(`${shown}: field "dim" ${r.data.dim} must be divisible by field "num_heads" ${r.data.num_heads}`, { file });
     }
-    return fromOriginal(r.data);
+    const loaded = fromOriginal(r.data);
+    checkTransformerTotals(loaded.config, 'original', file, shown);
+    return loaded;
   }
   const r = DiffusersConfigSchema.safeParse(obj);
   if (!r.success) throw zodFailure(file, shown, json, r.error);
@@ -126,7 +121,32 @@ export function parseTransformerConfig(json: unknown, file: string, shown = file
   const assumed: (keyof TransformerConfig)[] = [];
   if (!('patch_size' in obj)) assumed.push('patchSize');
   if (!('cross_attn_norm' in obj)) assumed.push('crossAttnNorm');
+  checkTransformerTotals(config, 'diffusers', file, shown);
   return { config, style: 'diffusers', assumed };
+}
+
+/** About how many parameters a transformer config implies (the attention, cross-attention and
+ * feed-forward matrices of every block, the embedders and the head): big enough to bound, not exact. */
+export function transformerParamCount(c: TransformerConfig): number {
+  const D = c.numHeads * c.headDim;
+  const patch = c.patchSize[0] * c.patchSize[1] * c.patchSize[2];
+  const block = 8 * D * D + 2 * D * c.ffnDim + (c.addedKvProjDim ? 2 * D * c.addedKvProjDim : 0);
+  const embed = D * c.inChannels * patch + c.textDim * D + D * D + c.freqDim * D + 7 * D * D + (c.imageDim ? c.imageDim * D + D * D : 0);
+  return c.numLayers * block + embed + D * c.outChannels * patch;
+}
+
+function checkTransformerTotals(c: TransformerConfig, style: ConfigStyle, file: string, shown: string): void {
+  const D = c.numHeads * c.headDim;
+  const heads = style === 'original' ? 'num_heads' : 'num_attention_heads';
+  if (!(D <= L.dim.max)) {
+    throw new ModelFormatError(`${shown}: fields ${heads} ${c.numHeads} x attention_head_dim ${c.headDim} = ${D}, wider than the ${L.dim.max} allowed`, { file });
+  }
+  const width = style === 'original' ? `dim ${D}` : `${heads} ${c.numHeads} x attention_head_dim ${c.headDim}`;
+  checkParamTotal(
+    'transformer', transformerParamCount(c),
+    `${configFieldName('numLayers', style)} ${c.numLayers}, ${width}, ${configFieldName('ffnDim', style)} ${c.ffnDim}`,
+    file, shown,
+  );
 }
 
 function fromOriginal(c: z.infer<typeof OriginalConfigSchema>): LoadedTransformerConfig {
@@ -164,15 +184,19 @@ export async function readConfigJson(file: string, shown = file): Promise<unknow
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new ModelFormatError(`${shown}: cannot read (${(e as Error).message})`, { file });
+    const why = (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a folder; expected a JSON file' : `cannot read (${(e as Error).message})`;
+    throw new ModelFormatError(`${shown}: ${why}`, { file });
   }
-  let json: unknown;
+  return parseJsonText(text, file, shown);
+}
+
+/** JSON.parse, with a syntax error as a ModelFormatError naming the file. */
+export function parseJsonText(text: string, file: string, shown = file): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ModelFormatError(`${shown}: not valid JSON (${(e as Error).message})`, { file });
   }
-  return json;
 }
 
 /** Read and normalise a config.json; `shown` names it in messages. */

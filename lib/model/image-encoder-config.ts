@@ -7,6 +7,7 @@ import { ModelFormatError } from '../errors.js';
 import type { ImageEncoderConfig } from './types.js';
 import { readConfigJson, zodFailure } from './config.js';
 import { fmtShape } from './safetensors.js';
+import { IMAGE_ENCODER_LIMITS, checkParamTotal, limited } from './config-limits.js';
 
 /** ViT-H/14 (Wan2.1 I2V's image encoder, laion CLIP-ViT-H-14 and open_clip's xlm-roberta-large-vit-huge-14). */
 export const VIT_H_14: Readonly<ImageEncoderConfig> = Object.freeze({
@@ -17,24 +18,21 @@ export const VIT_H_14: Readonly<ImageEncoderConfig> = Object.freeze({
  * weights do not tell how a width splits into heads). */
 const HEADS_BY_WIDTH: Readonly<Record<number, number>> = { 1280: 16 };
 
-const posInt = () => {
-  const e = { error: 'must be a positive integer' };
-  return z.number(e).int(e).positive(e);
-};
+const L = IMAGE_ENCODER_LIMITS;
 
 // transformers' CLIPVisionConfig defaults describe ViT-B/32 with quick_gelu: a defaulted size would
 // be another model, so the sizes are required; hidden_act defaults as transformers does and is then
 // refused unless it is the exact GELU the ViT-H encoders use.
 const VisionConfigSchema = z.looseObject({
   model_type: z.string().optional(),
-  hidden_size: posInt(),
-  intermediate_size: posInt(),
-  num_attention_heads: posInt(),
-  num_hidden_layers: posInt(),
-  patch_size: posInt(),
-  image_size: posInt(),
-  num_channels: posInt().default(3),
-  layer_norm_eps: z.number({ error: 'must be a positive number' }).positive({ error: 'must be a positive number' }).default(1e-5),
+  hidden_size: limited(L.hidden_size),
+  intermediate_size: limited(L.intermediate_size),
+  num_attention_heads: limited(L.num_attention_heads),
+  num_hidden_layers: limited(L.num_hidden_layers),
+  patch_size: limited(L.patch_size),
+  image_size: limited(L.image_size),
+  num_channels: limited(L.num_channels).default(3),
+  layer_norm_eps: limited(L.layer_norm_eps).default(1e-5),
   hidden_act: z.string({ error: 'must be an activation name' }).default('quick_gelu'),
 });
 
@@ -62,10 +60,20 @@ export function parseImageEncoderConfig(json: unknown, file: string, shown = fil
   if (c.image_size % c.patch_size !== 0) {
     throw new ModelFormatError(`${shown}: field "image_size" ${c.image_size} must be a multiple of field "patch_size" ${c.patch_size}`, { file });
   }
-  return {
+  const config: ImageEncoderConfig = {
     hiddenSize: c.hidden_size, intermediateSize: c.intermediate_size, numHeads: c.num_attention_heads, numLayers: c.num_hidden_layers,
     patchSize: c.patch_size, imageSize: c.image_size, numChannels: c.num_channels, eps: c.layer_norm_eps,
   };
+  const d = (f: ImageEncoderConfigField) => describeImageEncoderField(f, config);
+  checkParamTotal('imageEncoder', imageEncoderParamCount(config), `${d('numLayers')}, ${d('hiddenSize')}, ${d('intermediateSize')}, ${d('tokens')}`, file, shown);
+  return config;
+}
+
+/** About how many parameters a CLIP vision config implies (blocks, patch and position embeddings). */
+export function imageEncoderParamCount(c: ImageEncoderConfig): number {
+  const grid = c.imageSize / c.patchSize;
+  const D = c.hiddenSize;
+  return c.numLayers * (4 * D * D + 2 * D * c.intermediateSize) + D * c.numChannels * c.patchSize ** 2 + (grid * grid + 1) * D;
 }
 
 export async function loadImageEncoderConfig(file: string, shown = file): Promise<ImageEncoderConfig> {

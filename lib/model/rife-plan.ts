@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { ModelFormatError, WanError } from '../errors.js';
 import { fmtShape, numel, readSafetensorsHeader, type SafetensorsEntry } from './safetensors.js';
 import { type StoredDType, type TensorRef } from './types.js';
+import { RIFE_LIMITS, describeLimit, withinLimit } from './config-limits.js';
 
 export interface RifeConfig {
   /** Width of encode.cnn0..cnn2. */
@@ -136,6 +137,16 @@ export async function planRife(path: string): Promise<RifePlan> {
   config.blockWidths.forEach((w, i) => {
     if (!(w >= 2 && w % 2 === 0)) fail(`block${i}.conv0.1.0.weight: width ${w} must be even`, `block${i}.conv0.1.0.weight`);
   });
+  // The widths come from the weights, so the file's size bounds them; the range keeps a file that is
+  // mostly one huge tensor from planning a network no frame could run through.
+  const widths: Array<[string, number]> = [
+    ['encode.cnn0.weight', config.headHidden],
+    ['encode.cnn3.weight', config.headChannels],
+    ...config.blockWidths.map((w, i): [string, number] => [`block${i}.conv0.1.0.weight`, w]),
+  ];
+  for (const [tensor, w] of widths) {
+    if (w !== -1 && !withinLimit(w, RIFE_LIMITS.width)) fail(`tensor "${tensor}": width ${w} must be ${describeLimit(RIFE_LIMITS.width)}`, tensor);
+  }
   const tensors: TensorRef[] = [];
   const used = new Set<string>();
   for (const want of expectedRifeTensors(config)) {

@@ -47,35 +47,62 @@ export const fmtShape = (shape: readonly number[]): string => `[${shape.join(','
 
 export async function readSafetensorsHeader(file: string, opts: ReadHeaderOptions = {}): Promise<SafetensorsHeader> {
   const shown = opts.displayName ?? file;
-  const fail = (msg: string, tensor?: string): never => {
-    throw new ModelFormatError(`${shown}: ${msg}`, { file, tensor });
-  };
+  const fail = failFor(file, shown);
   let fileSize: number;
   try {
-    fileSize = (await stat(file)).size;
+    const st = await stat(file);
+    if (st.isDirectory()) fail('is a folder; expected a .safetensors file');
+    fileSize = st.size;
   } catch (e) {
+    if (e instanceof ModelFormatError) throw e;
     return fail(`cannot read file (${(e as Error).message})`);
   }
   if (fileSize < 8) fail(`file is ${fileSize} bytes, too short for a safetensors header (needs at least 8)`);
 
   const fh = await open(file, 'r');
-  let headerText: string;
-  let headerLen: number;
+  let head: Buffer;
   try {
     const lenBuf = Buffer.alloc(8);
     await fh.read(lenBuf, 0, 8, 0);
-    const len = lenBuf.readBigUInt64LE(0);
-    if (len > BigInt(fileSize - 8)) {
-      fail(`header length ${len} runs past the end of the file (${fileSize} bytes): truncated or not a safetensors file`);
-    }
-    if (len > BigInt(MAX_HEADER_BYTES)) fail(`header length ${len} exceeds the 100 MB safetensors limit`);
-    headerLen = Number(len);
-    const buf = Buffer.alloc(headerLen);
-    await fh.read(buf, 0, headerLen, 8);
-    headerText = buf.toString('utf8');
+    // Checked before the header is read, so that a corrupt length never sizes an allocation.
+    const headerLen = safetensorsHeaderLength(lenBuf, fileSize, fail);
+    head = Buffer.alloc(8 + headerLen);
+    lenBuf.copy(head);
+    const { bytesRead } = await fh.read(head, 8, headerLen, 8);
+    if (bytesRead !== headerLen) fail(`short read of the header (${bytesRead} of ${headerLen} bytes)`);
   } finally {
     await fh.close();
   }
+  return parseSafetensors(head, fileSize, file, fail);
+}
+
+/** The fail function every header check throws through: a ModelFormatError naming the file (and tensor). */
+export function failFor(file: string, shown = file): (msg: string, tensor?: string) => never {
+  return (msg, tensor) => {
+    throw new ModelFormatError(`${shown}: ${msg}`, { file, tensor });
+  };
+}
+
+/** The header length from the file's first 8 bytes, checked against the file size and the format's cap. */
+export function safetensorsHeaderLength(first8: Uint8Array, fileSize: number, fail: (m: string) => never): number {
+  if (first8.length < 8 || fileSize < 8) fail(`file is ${Math.min(first8.length, fileSize)} bytes, too short for a safetensors header (needs at least 8)`);
+  const len = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (len > BigInt(fileSize - 8)) {
+    fail(`header length ${len} runs past the end of the file (${fileSize} bytes): truncated or not a safetensors file`);
+  }
+  if (len > BigInt(MAX_HEADER_BYTES)) fail(`header length ${len} exceeds the 100 MB safetensors limit`);
+  return Number(len);
+}
+
+/**
+ * Parse and check a safetensors header from the file's first bytes (`head`: at least the 8-byte
+ * length and the header; a whole file will do) and the file's size. Pure over bytes, so that it can
+ * be fuzzed; every rejection goes through `fail`.
+ */
+export function parseSafetensors(head: Uint8Array, fileSize: number, file: string, fail: (msg: string, tensor?: string) => never): SafetensorsHeader {
+  const headerLen = safetensorsHeaderLength(head, fileSize, fail);
+  if (head.length < 8 + headerLen) throw new RangeError(`parseSafetensors: given ${head.length} bytes, the header needs ${8 + headerLen}`);
+  const headerText = Buffer.from(head.buffer, head.byteOffset + 8, headerLen).toString('utf8');
 
   let json: unknown;
   try {
@@ -89,7 +116,6 @@ export async function readSafetensorsHeader(file: string, opts: ReadHeaderOption
   const dataSize = fileSize - dataStart;
   let metadata: Record<string, string> | null = null;
   const tensors: SafetensorsEntry[] = [];
-  const begins = new Map<string, number>();
 
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -112,17 +138,18 @@ export async function readSafetensorsHeader(file: string, opts: ReadHeaderOption
     if (end < begin) fail(`tensor "${name}": data_offsets [${begin},${end}] end before begin`, name);
     const itemBytes = SAFETENSORS_DTYPE_BYTES[dtype];
     const dims = shape as number[];
-    if (itemBytes !== undefined && end - begin !== numel(dims) * itemBytes) {
+    const elems = numel(dims);
+    if (itemBytes !== undefined && (!Number.isSafeInteger(elems * itemBytes) || end - begin !== elems * itemBytes)) {
       fail(
-        `tensor "${name}": data_offsets [${begin},${end}] span ${end - begin} bytes but shape ${fmtShape(dims)} of ${dtype} needs ${numel(dims) * itemBytes}`,
+        `tensor "${name}": data_offsets [${begin},${end}] span ${end - begin} bytes but shape ${fmtShape(dims)} of ${dtype} needs ${elems * itemBytes}`,
         name,
       );
     }
-    begins.set(name, begin);
     tensors.push({ name, dtype, shape: dims, offset: dataStart + begin, length: end - begin });
   }
 
   checkLayout(tensors, dataStart, dataSize, fileSize, fail);
+  checkCoverage(tensors, dataStart, dataSize, fail);
   return { file, fileSize, dataStart, metadata, tensors, byName: new Map(tensors.map((t) => [t.name, t])) };
 }
 
@@ -176,6 +203,39 @@ function checkLayout(
       prevEnd = Math.max(prevEnd, t.offset + t.length);
       prev = t;
     }
+  }
+}
+
+/** The format requires the tensors to cover the data section end to end, with no hole and nothing
+ * after the last one. A header length a few bytes short (its JSON still parses, the padding spaces
+ * cut off) shifts every offset and shows up here as bytes left over at the end. */
+function checkCoverage(tensors: SafetensorsEntry[], dataStart: number, dataSize: number, fail: (m: string, t?: string) => never): void {
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.length - b.length);
+  let end = 0;
+  let prev: SafetensorsEntry | null = null;
+  for (const t of sorted) {
+    const begin = t.offset - dataStart;
+    if (begin < end) {
+      fail(`tensor "${t.name}" data_offsets [${begin},${begin + t.length}] lie inside tensor "${prev!.name}" (which ends at ${end})`, t.name);
+    }
+    if (begin !== end) {
+      fail(
+        prev
+          ? `tensor "${t.name}" data_offsets [${begin},${begin + t.length}] leave a hole of ${begin - end} bytes after tensor "${prev.name}" (ends at ${end}); the tensors must cover the data section end to end`
+          : `tensor "${t.name}" data_offsets [${begin},${begin + t.length}] leave ${begin} bytes unused at the start of the data section; the first tensor must begin at 0`,
+        t.name,
+      );
+    }
+    end = begin + t.length;
+    prev = t;
+  }
+  if (end !== dataSize) {
+    fail(
+      prev
+        ? `${dataSize - end} bytes follow the last tensor "${prev.name}" (ends at ${end} of a ${dataSize}-byte data section): the header length field or the data_offsets are wrong`
+        : `header lists no tensors but ${dataSize} data bytes follow it`,
+      prev?.name,
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import { ModelFormatError } from '../errors.js';
 import type { TextEncoderConfig } from './types.js';
 import { type ConfigStyle, readConfigJson, zodFailure } from './config.js';
 import { fmtShape } from './safetensors.js';
+import { TEXT_ENCODER_LIMITS, checkParamTotal, limited } from './config-limits.js';
 
 export interface LoadedTextEncoderConfig {
   config: TextEncoderConfig;
@@ -18,11 +19,7 @@ export const T5_ENCODER_CLASS = 'wan.modules.t5.T5Encoder';
 /** What UMT5 uses where a config does not say (HF UMT5Config defaults; the official code's constants). */
 export const UMT5_DEFAULTS = { numBuckets: 32, maxDistance: 128, eps: 1e-6 } as const;
 
-const posInt = () => {
-  const e = { error: 'must be a positive integer' };
-  return z.number(e).int(e).positive(e);
-};
-const posNum = () => z.number({ error: 'must be a positive number' }).positive({ error: 'must be a positive number' });
+const L = TEXT_ENCODER_LIMITS;
 
 // HF UMT5Config has defaults for the sizes too (a 512-wide toy); a defaulted size would describe a
 // different model than the weights, so the sizes are required and only the rest is defaulted.
@@ -30,15 +27,15 @@ const HfConfigSchema = z.looseObject({
   model_type: z.literal('umt5', {
     error: 'must be "umt5" (T5 keeps one relative position bias in the first layer; UMT5, which Wan uses, has one per layer)',
   }),
-  vocab_size: posInt(),
-  d_model: posInt(),
-  d_kv: posInt(),
-  d_ff: posInt(),
-  num_heads: posInt(),
-  num_layers: posInt(),
-  relative_attention_num_buckets: posInt().default(UMT5_DEFAULTS.numBuckets),
-  relative_attention_max_distance: posInt().default(UMT5_DEFAULTS.maxDistance),
-  layer_norm_epsilon: posNum().default(UMT5_DEFAULTS.eps),
+  vocab_size: limited(L.vocab_size),
+  d_model: limited(L.d_model),
+  d_kv: limited(L.d_kv),
+  d_ff: limited(L.d_ff),
+  num_heads: limited(L.num_heads),
+  num_layers: limited(L.num_layers),
+  relative_attention_num_buckets: limited(L.relative_attention_num_buckets).default(UMT5_DEFAULTS.numBuckets),
+  relative_attention_max_distance: limited(L.relative_attention_max_distance).default(UMT5_DEFAULTS.maxDistance),
+  layer_norm_epsilon: limited(L.layer_norm_epsilon).default(UMT5_DEFAULTS.eps),
   feed_forward_proj: z.literal('gated-gelu', { error: 'must be "gated-gelu" (the feed-forward of the UMT5 encoder Wan uses)' }).optional(),
   dense_act_fn: z.literal('gelu_new', { error: 'must be "gelu_new" (the tanh-approximated GELU of the UMT5 encoder Wan uses)' }).optional(),
   is_gated_act: z.literal(true, { error: 'must be true (the UMT5 feed-forward is gated)' }).optional(),
@@ -46,13 +43,13 @@ const HfConfigSchema = z.looseObject({
 
 const OriginalConfigSchema = z.looseObject({
   _class: z.literal(T5_ENCODER_CLASS, { error: `must be "${T5_ENCODER_CLASS}"` }).optional(),
-  vocab: posInt(),
-  dim: posInt(),
-  dim_attn: posInt(),
-  dim_ffn: posInt(),
-  num_heads: posInt(),
-  num_layers: posInt(),
-  num_buckets: posInt(),
+  vocab: limited(L.vocab_size),
+  dim: limited(L.d_model),
+  dim_attn: limited(L.dim_attn),
+  dim_ffn: limited(L.d_ff),
+  num_heads: limited(L.num_heads),
+  num_layers: limited(L.num_layers),
+  num_buckets: limited(L.relative_attention_num_buckets),
   shared_pos: z.literal(false, {
     error: 'must be false (UMT5 has a relative position bias in every layer; a shared one is the T5 layout, which Wan does not use)',
   }),
@@ -71,26 +68,42 @@ export function parseTextEncoderConfig(json: unknown, file: string, shown = file
     if (c.dim_attn % c.num_heads !== 0) {
       throw new ModelFormatError(`${shown}: field "dim_attn" ${c.dim_attn} must be divisible by field "num_heads" ${c.num_heads}`, { file });
     }
-    return {
+    return checkedTextEncoder(file, shown, {
       style: 'original',
       config: {
         vocabSize: c.vocab, dModel: c.dim, dKv: c.dim_attn / c.num_heads, numHeads: c.num_heads, dFf: c.dim_ffn,
         numLayers: c.num_layers, numBuckets: c.num_buckets, maxDistance: UMT5_DEFAULTS.maxDistance, eps: UMT5_DEFAULTS.eps,
         gatedGelu: true,
       },
-    };
+    });
   }
   const r = HfConfigSchema.safeParse(obj);
   if (!r.success) throw zodFailure(file, shown, json, r.error);
   const c = r.data;
-  return {
+  return checkedTextEncoder(file, shown, {
     style: 'diffusers',
     config: {
       vocabSize: c.vocab_size, dModel: c.d_model, dKv: c.d_kv, numHeads: c.num_heads, dFf: c.d_ff, numLayers: c.num_layers,
       numBuckets: c.relative_attention_num_buckets, maxDistance: c.relative_attention_max_distance, eps: c.layer_norm_epsilon,
       gatedGelu: true,
     },
-  };
+  });
+}
+
+/** About how many parameters a UMT5 encoder config implies (embedding, attention, gated FFN, biases). */
+export function textEncoderParamCount(c: TextEncoderConfig): number {
+  const inner = c.numHeads * c.dKv;
+  return c.vocabSize * c.dModel + c.numLayers * (4 * c.dModel * inner + 3 * c.dModel * c.dFf + c.numBuckets * c.numHeads + 2 * c.dModel);
+}
+
+function checkedTextEncoder(file: string, shown: string, loaded: LoadedTextEncoderConfig): LoadedTextEncoderConfig {
+  const c = loaded.config;
+  const d = (f: TextEncoderConfigField) => describeTextEncoderField(f, c, loaded.style);
+  if (!(c.numHeads * c.dKv <= L.dim_attn.max)) {
+    throw new ModelFormatError(`${shown}: ${d('inner')} is wider than the ${L.dim_attn.max} allowed`, { file });
+  }
+  checkParamTotal('textEncoder', textEncoderParamCount(c), `${d('vocabSize')}, ${d('dModel')}, ${d('numLayers')}, ${d('dFf')}, ${d('inner')}`, file, shown);
+  return loaded;
 }
 
 /** Read and normalise a text encoder config.json; `shown` names it in messages. */

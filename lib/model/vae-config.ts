@@ -6,6 +6,7 @@ import { ModelFormatError } from '../errors.js';
 import type { VaeConfig, VaeVersion } from './types.js';
 import { readConfigJson, zodFailure } from './config.js';
 import { fmtShape } from './safetensors.js';
+import { VAE_LIMITS, checkParamTotal, describeLimit, limited, limitedOrNull } from './config-limits.js';
 
 export const VAE_CLASS = 'AutoencoderKLWan';
 
@@ -32,30 +33,42 @@ export const WAN22_LATENTS_STD = [
   0.4089, 0.7468, 0.7744,
 ];
 
-const posInt = () => {
-  const e = { error: 'must be a positive integer' };
-  return z.number(e).int(e).positive(e);
-};
-const numbers = () => z.array(z.number({ error: 'must be an array of numbers' }), { error: 'must be an array of numbers' });
+const L = VAE_LIMITS;
+const numbers = () =>
+  z.array(z.number({ error: 'must be an array of numbers' }), { error: 'must be an array of numbers' })
+    .max(L.latent_stats.max, { error: `must have at most ${L.latent_stats.max} entries (one per latent channel)` });
 
 // diffusers fills absent fields from AutoencoderKLWan.__init__ (the Wan2.1 VAE); so do we, and the
 // tensor shapes then say whether the weights agree.
 const DiffusersVaeSchema = z.looseObject({
   _class_name: z.literal(VAE_CLASS, { error: `must be "${VAE_CLASS}"` }).optional(),
-  base_dim: posInt().default(96),
-  decoder_base_dim: posInt().nullable().default(null),
-  z_dim: posInt().default(16),
-  dim_mult: z.array(posInt(), { error: 'must be an array of positive integers' }).min(1).default([1, 2, 4, 4]),
-  num_res_blocks: posInt().default(2),
+  base_dim: limited(L.base_dim).default(96),
+  decoder_base_dim: limitedOrNull(L.decoder_base_dim).default(null),
+  z_dim: limited(L.z_dim).default(16),
+  dim_mult: z
+    .array(limited(L.dim_mult), { error: `must be an array of ${L.levels.min} to ${L.levels.max} entries, each ${describeLimit(L.dim_mult)}` })
+    .min(L.levels.min, { error: `must have ${L.levels.min} to ${L.levels.max} entries` })
+    .max(L.levels.max, { error: `must have ${L.levels.min} to ${L.levels.max} entries` })
+    .default([1, 2, 4, 4]),
+  num_res_blocks: limited(L.num_res_blocks).default(2),
   attn_scales: z.array(z.number()).max(0, { error: 'must be empty (the Wan VAEs have no attention inside their levels)' }).default([]),
-  temperal_downsample: z.array(z.boolean({ error: 'must be an array of booleans' })).default([false, true, true]),
+  temperal_downsample: z
+    .array(z.boolean({ error: 'must be an array of booleans' }), { error: 'must be an array of booleans' })
+    .max(L.levels.max, { error: `must have at most ${L.levels.max} entries` })
+    .default([false, true, true]),
   is_residual: z.boolean({ error: 'must be true or false' }).default(false),
-  in_channels: posInt().default(3),
-  out_channels: posInt().default(3),
-  patch_size: posInt().nullable().default(null),
+  in_channels: limited(L.in_channels).default(3),
+  out_channels: limited(L.out_channels).default(3),
+  patch_size: limitedOrNull(L.patch_size).default(null),
   latents_mean: numbers().nullable().optional(),
   latents_std: numbers().nullable().optional(),
 });
+
+/** About how many parameters the encoder and decoder of these widths hold (two 3x3x3 convolutions
+ * per residual block, num_res_blocks + 1 blocks per level on the way up): a bound, not exact. */
+export function vaeParamCount(width: number, dimMult: readonly number[], numResBlocks: number): number {
+  return dimMult.reduce((sum, m) => sum + 2 * (2 * numResBlocks + 1) * 2 * 27 * (width * m) ** 2, 0);
+}
 
 export function vaeScaleFactors(dimMult: readonly number[], temperalDownsample: readonly boolean[], patchSize: number) {
   const levels = dimMult.length;
@@ -104,6 +117,12 @@ export function parseVaeConfig(json: unknown, file: string, shown = file): VaeCo
     if (v.length !== c.z_dim) fail(`field "${field}" has ${v.length} values; z_dim is ${c.z_dim}`);
     return v;
   };
+  const widest = Math.max(c.base_dim, c.decoder_base_dim ?? c.base_dim);
+  checkParamTotal(
+    'vae', vaeParamCount(widest, c.dim_mult, c.num_res_blocks),
+    `base_dim ${c.base_dim}, decoder_base_dim ${c.decoder_base_dim ?? c.base_dim}, dim_mult [${c.dim_mult.join(', ')}], num_res_blocks ${c.num_res_blocks}`,
+    file, shown,
+  );
   const defaults = defaultLatentStats(c.z_dim);
   return {
     baseDim: c.base_dim,

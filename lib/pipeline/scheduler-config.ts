@@ -2,6 +2,7 @@
 // case's params.config) mapped to the native scheduler configuration: every field that changes the
 // numbers is honoured or, when this runtime does not implement its value, refused by name.
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
+import { type Limit, SCHEDULER_LIMITS as L, describeLimit, withinLimit } from '../model/config-limits.js';
 
 type Check = (value: unknown, config: Record<string, unknown>) => string | null;
 
@@ -15,11 +16,17 @@ const mustBe =
 
 const mustBeFalsy: Check = (v) => (isFalsy(v) ? null : `${JSON.stringify(v)} is not implemented (only null)`);
 
-const positiveInt: Check = (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : `must be a positive integer, got ${JSON.stringify(v)}`);
+/** A number inside its SCHEDULER_LIMITS range. */
+const inLimit =
+  (l: Limit): Check =>
+  (v) =>
+    typeof v === 'number' && withinLimit(v, l) ? null : `must be ${describeLimit(l)}, got ${JSON.stringify(v)}`;
 const order: Check = (v) => (v === 1 || v === 2 || v === 3 ? null : `${JSON.stringify(v)} is not implemented (1, 2 or 3)`);
 const bool: Check = (v) => (typeof v === 'boolean' ? null : `must be a boolean, got ${JSON.stringify(v)}`);
-const positiveNumber: Check = (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `must be a number > 0, got ${JSON.stringify(v)}`;
+const stepList: Check = (v) =>
+  Array.isArray(v) && v.length <= L.disable_corrector_length.max && v.every((x) => typeof x === 'number' && withinLimit(x, L.disable_corrector_step))
+    ? null
+    : `must be a list of at most ${L.disable_corrector_length.max} step indices, each ${describeLimit(L.disable_corrector_step)}, got ${JSON.stringify(v).slice(0, 200)}`;
 /** Fields that cannot change the numbers in the implemented configuration (the reason says why). */
 const ignored =
   (_why: string): Check =>
@@ -32,7 +39,7 @@ const withIgnored = (fields: string[], why: string): Record<string, Check> =>
   Object.fromEntries(fields.map((f) => [f, ignored(why)]));
 
 const UNIPC_FIELDS: Record<string, Check> = {
-  num_train_timesteps: positiveInt,
+  num_train_timesteps: inLimit(L.num_train_timesteps),
   solver_order: order,
   prediction_type: mustBe('flow_prediction'),
   thresholding: mustBe(false),
@@ -45,14 +52,13 @@ const UNIPC_FIELDS: Record<string, Check> = {
       : !v && c.solver_order !== 1
         ? 'false is not implemented with solver_order > 1 (the last step onto sigma 0 divides by zero in the reference)'
         : null,
-  disable_corrector: (v) =>
-    Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? null : `must be a list of step indices, got ${JSON.stringify(v)}`,
+  disable_corrector: stepList,
   solver_p: mustBe(null),
   use_karras_sigmas: mustBe(false),
   use_exponential_sigmas: mustBe(false),
   use_beta_sigmas: mustBe(false),
   use_flow_sigmas: mustBe(true),
-  flow_shift: positiveNumber,
+  flow_shift: inLimit(L.flow_shift),
   final_sigmas_type: mustBe('zero'),
   use_dynamic_shifting: mustBe(false),
   shift_terminal: mustBeFalsy,
@@ -64,7 +70,7 @@ const UNIPC_FIELDS: Record<string, Check> = {
 };
 
 const DPM_FIELDS: Record<string, Check> = {
-  num_train_timesteps: positiveInt,
+  num_train_timesteps: inLimit(L.num_train_timesteps),
   solver_order: order,
   prediction_type: mustBe('flow_prediction'),
   thresholding: mustBe(false),
@@ -80,7 +86,7 @@ const DPM_FIELDS: Record<string, Check> = {
   use_beta_sigmas: mustBe(false),
   use_lu_lambdas: mustBe(false),
   use_flow_sigmas: mustBe(true),
-  flow_shift: positiveNumber,
+  flow_shift: inLimit(L.flow_shift),
   final_sigmas_type: mustBe('zero'),
   use_dynamic_shifting: mustBe(false),
   ...withIgnored(VP_FIELDS, 'flow sigmas replace the VP schedule'),
@@ -91,8 +97,8 @@ const DPM_FIELDS: Record<string, Check> = {
 };
 
 const EULER_FIELDS: Record<string, Check> = {
-  num_train_timesteps: positiveInt,
-  shift: positiveNumber,
+  num_train_timesteps: inLimit(L.num_train_timesteps),
+  shift: inLimit(L.shift),
   use_dynamic_shifting: mustBe(false),
   invert_sigmas: mustBe(false),
   shift_terminal: mustBeFalsy,

@@ -11,7 +11,6 @@
 //   LoRAs merged -> text encoded -> image conditioning -> per result: noise for its seed, the
 //   denoising loop -> frames decoded chunk by chunk [-> post-processed] -> result.
 // LoRAs, text and image conditioning happen once per job; the rest once per result.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
@@ -23,6 +22,7 @@ import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/appl
 import type { FastLoraPair } from '../lora/fast.js';
 import { resolveBudget } from '../memory/budget.js';
 import { type ExpertResidency, type MemoryPlan, type MemoryPlanInput, type PlacementDecision, planMemory } from '../memory/plan.js';
+import { readConfigJson } from '../model/config.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TransformerPlan, VaeConfig } from '../model/types.js';
@@ -43,6 +43,7 @@ import { type ModelPaths, resolveModelParts } from './model-parts.js';
 import { type TrajectoryPreview, decodePreview } from './previews.js';
 import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, normalizeForModel, resolveGeneration } from './plan.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
+import { assertDenoisedFinite, assertFinite } from './nonfinite.js';
 
 export interface LoadOptions {
   device?: DevicePreference;
@@ -179,7 +180,9 @@ export class WanPipeline {
     const loadWarnings: string[] = [];
     // No scheduler config (a folder without one, or components named one by one): the request's scheduler at its defaults.
     if (parts.schedulerConfig) {
-      const json = JSON.parse(await readFile(parts.schedulerConfig, 'utf8')) as Record<string, unknown>;
+      const parsed = await readConfigJson(parts.schedulerConfig);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new WanError('E_MODEL_FORMAT', `${parts.schedulerConfig}: expected a JSON object`);
+      const json = parsed as Record<string, unknown>;
       const ignored: string[] = [];
       const mapped = schedulerFromDiffusersConfig(String(json._class_name), json, { unknownFields: 'ignore', ignored });
       if (ignored.length) loadWarnings.push(`scheduler_config.json fields not known to this runtime were ignored: ${ignored.join(', ')}`);
@@ -312,6 +315,7 @@ export class WanPipeline {
       const tDenoise = performance.now();
       const noise = { data: this.addon.randn(seed, [...plan.latentShape]), shape: [...plan.latentShape] };
       const denoised = await this.denoise(plan, noise, text, conditioning, ctx, index, previewSteps);
+      assertDenoisedFinite(denoised.latents, plan.sampling.steps, denoised.previews, denoised.experts);
       const denoiseMs = performance.now() - tDenoise;
       const tDecode = performance.now();
       const frames = await this.decode(plan, denoised.latents, ctx, index);
@@ -365,6 +369,7 @@ export class WanPipeline {
     const [, L, D] = encoded.embeds.shape;
     const textDim = this.transformerPlan.config.textDim;
     if (D !== textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${textDim}`);
+    assertFinite(encoded.embeds.data, encoded.embeds.shape, 'the text encoder', 'check the text encoder weights for NaN or infinite values');
     return {
       prompt: { data: encoded.embeds.data.slice(0, L * D), shape: [1, L, D] },
       negative: plan.negativePrompt === null ? null : { data: encoded.embeds.data.slice(L * D), shape: [1, L, D] },

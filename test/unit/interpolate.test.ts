@@ -160,6 +160,13 @@ describe('planRife', () => {
       t['module.block1.lastconv.0.weight'] = { dtype: 'F32', shape: [6, 50, 4, 4], data: new Float32Array(6 * 50 * 16) };
     });
     await expect(planRife(wrong)).rejects.toThrow(/tensor "module\.block1\.lastconv\.0\.weight" has shape \[6,50,4,4\], expected \[6,52,4,4\]/);
+    // A width read off the weights past RIFE_LIMITS (4096) is refused by name.
+    const wide = await write((t) => {
+      t['module.encode.cnn0.weight'] = { dtype: 'F32', shape: [5000, 3, 1, 1], data: new Float32Array(5000 * 3) };
+    });
+    await expect(planRife(wide)).rejects.toMatchObject({
+      code: 'E_MODEL_FORMAT', tensor: 'encode.cnn0.weight', message: expect.stringContaining('width 5000 must be an integer from 1 to 4096'),
+    });
     const gap = await write((t) => {
       for (const k of Object.keys(t)) if (k.startsWith('module.block3.')) delete t[k];
     });

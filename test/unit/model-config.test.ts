@@ -89,10 +89,10 @@ describe('transformer config.json', () => {
     expect(parseError({ ...good, _class_name: 'FluxTransformer2DModel' })).toBe(
       'config.json: field "_class_name" must be "WanTransformer3DModel" (got "FluxTransformer2DModel")',
     );
-    expect(parseError({ ...good, num_layers: 'two' })).toBe('config.json: field "num_layers" must be a positive integer (got "two")');
-    expect(parseError({ ...good, ffn_dim: undefined })).toBe('config.json: field "ffn_dim" must be a positive integer (it is missing)');
+    expect(parseError({ ...good, num_layers: 'two' })).toBe('config.json: field "num_layers" must be an integer from 1 to 256 (got "two")');
+    expect(parseError({ ...good, ffn_dim: undefined })).toBe('config.json: field "ffn_dim" must be an integer from 1 to 262144 (it is missing)');
     expect(parseError({ ...good, patch_size: [1, 2] })).toContain('config.json: field "patch_size" ');
-    expect(parseError({ ...good, image_dim: -3 })).toBe('config.json: field "image_dim" must be null or a positive integer (got -3)');
+    expect(parseError({ ...good, image_dim: -3 })).toBe('config.json: field "image_dim" must be null or an integer from 1 to 65536 (got -3)');
     expect(parseError([1])).toBe('config.json: expected a JSON object');
     expect(parseError({ _class_name: 'WanModel', model_type: 'vace', dim: 48, num_heads: 2, in_dim: 16, out_dim: 16, ffn_dim: 64, freq_dim: 256, num_layers: 2, text_len: 512 })).toBe(
       'config.json: field "model_type" must be one of "t2v", "i2v", "flf2v", "ti2v" (got "vace")',

@@ -73,6 +73,19 @@ export async function mutateFile(file: string, fn: (h: RawHeader, data: Buffer) 
 
 export const tensorOf = (h: RawHeader, name: string) => h[name] as RawTensor;
 
+/** Take a tensor out of a header and its bytes out of the data, moving the later tensors down, so that
+ * the file stays well formed (the tensors must cover the data section end to end). */
+export function dropTensor(h: RawHeader, data: Buffer, name: string): Buffer {
+  const [b, e] = tensorOf(h, name).data_offsets;
+  delete h[name];
+  for (const [k, v] of Object.entries(h)) {
+    if (k === '__metadata__') continue;
+    const t = v as RawTensor;
+    if (t.data_offsets[0] >= e) t.data_offsets = [t.data_offsets[0] - (e - b), t.data_offsets[1] - (e - b)];
+  }
+  return Buffer.concat([data.subarray(0, b), data.subarray(e)]);
+}
+
 /** Await a rejection and check it is a ModelFormatError whose message names every given fragment. */
 export async function expectModelError(p: Promise<unknown>, fragments: string[], where: { file?: string; tensor?: string } = {}) {
   let err: unknown;

@@ -1,4 +1,4 @@
-import { truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
@@ -114,6 +114,62 @@ describe('readSafetensorsHeader', () => {
       (tensorOf(h, 'patch_embedding.bias') as unknown as { data_offsets: unknown }).data_offsets = [336128.5, 336320];
     });
     await expectModelError(readSafetensorsHeader(f), ['tensor "patch_embedding.bias": data_offsets must be [begin, end] non-negative integers']);
+  });
+
+  // The format requires the tensors to cover the data section end to end; a file that does not is
+  // read misaligned or has bytes no tensor accounts for.
+  const two = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } };
+  async function rawFile(header: object, data: Buffer, pad = ''): Promise<string> {
+    const f = join(await tmp(), 'raw.safetensors');
+    const json = Buffer.from(JSON.stringify(header) + pad, 'utf8');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    await writeFile(f, Buffer.concat([len, json, data]));
+    return f;
+  }
+
+  it('a header length a few bytes short (the JSON still parses, its padding cut) is refused, naming the last tensor', async () => {
+    const good = await rawFile(two, Buffer.alloc(12), '    ');
+    expect((await readSafetensorsHeader(good)).tensors.map((t) => t.offset - 8 - JSON.stringify(two).length - 4)).toEqual([0, 8]);
+    for (const k of [1, 2, 3, 4]) {
+      const f = await rawFile(two, Buffer.alloc(12), '    ');
+      const fh = await open(f, 'r+');
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(JSON.stringify(two).length + 4 - k));
+      await fh.write(len, 0, 8, 0);
+      await fh.close();
+      const e = await expectModelError(readSafetensorsHeader(f), [f, `${k} bytes follow the last tensor "b" (ends at 12 of a ${12 + k}-byte data section)`], { file: f, tensor: 'b' });
+      expect(e.message).toContain('the header length field or the data_offsets are wrong');
+    }
+    // On the fixture too: its header is padded with spaces to a multiple of 8.
+    const f = await brokenCopy();
+    const buf = await readFile(f);
+    buf.writeBigUInt64LE(buf.readBigUInt64LE(0) - 1n, 0);
+    await writeFile(f, buf);
+    await expectModelError(readSafetensorsHeader(f), [f, '1 bytes follow the last tensor'], { file: f });
+  });
+
+  it('a hole between tensors, unused bytes before the first, bytes after the last, or an empty tensor inside another', async () => {
+    const hole = await rawFile({ a: two.a, b: { ...two.b, data_offsets: [12, 16] } }, Buffer.alloc(16));
+    await expectModelError(readSafetensorsHeader(hole), [hole, 'tensor "b" data_offsets [12,16] leave a hole of 4 bytes after tensor "a" (ends at 8)'], { file: hole, tensor: 'b' });
+    const start = await rawFile({ a: { ...two.a, data_offsets: [4, 12] } }, Buffer.alloc(12));
+    await expectModelError(readSafetensorsHeader(start), ['tensor "a" data_offsets [4,12] leave 4 bytes unused at the start of the data section'], { tensor: 'a' });
+    const extra = await rawFile(two, Buffer.alloc(20));
+    await expectModelError(readSafetensorsHeader(extra), ['8 bytes follow the last tensor "b" (ends at 12 of a 20-byte data section)'], { tensor: 'b' });
+    const none = await rawFile({ __metadata__: { format: 'pt' } }, Buffer.alloc(3));
+    await expectModelError(readSafetensorsHeader(none), ['header lists no tensors but 3 data bytes follow it']);
+    const inside = await rawFile({ ...two, e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] } }, Buffer.alloc(12));
+    await expectModelError(readSafetensorsHeader(inside), ['tensor "e" data_offsets [4,4] lie inside tensor "a" (which ends at 8)'], { tensor: 'e' });
+    // An empty tensor where the next one begins, and an empty file of no tensors, are well formed.
+    const empty = await rawFile({ ...two, e: { dtype: 'F32', shape: [0], data_offsets: [8, 8] } }, Buffer.alloc(12));
+    expect((await readSafetensorsHeader(empty)).tensors).toHaveLength(3);
+    expect((await readSafetensorsHeader(await rawFile({}, Buffer.alloc(0)))).tensors).toHaveLength(0);
+  });
+
+  it('a folder where a .safetensors file is expected: a coded error naming it, not EISDIR', async () => {
+    const d = join(await tmp(), 'model.safetensors');
+    await mkdir(d);
+    await expectModelError(readSafetensorsHeader(d), [`${d}: is a folder; expected a .safetensors file`], { file: d });
   });
 
   it('checks the byte length of non-loadable dtypes too (I64)', async () => {

@@ -233,7 +233,7 @@ describe('text encoder config.json', () => {
       gatedGelu: true,
     });
     const { d_ff: _, ...noFf } = base;
-    expect(() => parseTextEncoderConfig(noFf, '/m/config.json', 'config.json')).toThrow('config.json: field "d_ff" must be a positive integer (it is missing)');
+    expect(() => parseTextEncoderConfig(noFf, '/m/config.json', 'config.json')).toThrow('config.json: field "d_ff" must be an integer from 1 to 262144 (it is missing)');
     expect(() => parseTextEncoderConfig({ ...base, dense_act_fn: 'relu' }, 'c')).toThrow('field "dense_act_fn" must be "gelu_new"');
     expect(() => parseTextEncoderConfig({ ...base, model_type: 't5' }, 'c')).toThrow('field "model_type" must be "umt5"');
   });
