@@ -79,6 +79,11 @@ class Tensor {
   float* f32() const;
   int32_t* i32() const;
 
+  // The storage block and where this tensor starts in it (a backend rebinding a weight to another
+  // block: see WeightResidency).
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+  size_t byte_offset() const { return offset_; }
+
   // Same storage, new shape with the same element count.
   Tensor view(Shape shape) const;
   // Rows [begin, end) of the leading dimension.

@@ -33,6 +33,12 @@ dit::WanDitConfig parse_transformer_config(const Napi::Object& o) {
   c.added_kv_proj_dim = static_cast<int>(get_number_or(o, "addedKvProjDim", 0));
   c.rope_max_seq_len = static_cast<int>(get_number_or(o, "ropeMaxSeqLen", 1024));
   c.pos_embed_seq_len = static_cast<int>(get_number_or(o, "posEmbedSeqLen", 0));
+  // The memory plan's residency (lib/memory/plan.ts); the CPU backend keeps every weight where it is.
+  c.resident_blocks = static_cast<int>(get_number_or(o, "residentBlocks", -1));
+  if (c.resident_blocks < -1 || c.resident_blocks > c.num_layers)
+    fail("E_INVALID_ARGUMENT", "config.residentBlocks must lie in [0, numLayers], got " + std::to_string(c.resident_blocks));
+  c.swap_expert = get_bool_or(o, "swapExpert", false);
+  c.start_parked = get_bool_or(o, "parked", false);
   return c;
 }
 
@@ -88,6 +94,8 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
     Napi::Object o = info[0].As<Napi::Object>();
     if (!o.Get("tensors").IsArray() || !o.Get("updates").IsArray())
       fail("E_INVALID_ARGUMENT", "applyLoras needs arrays \"tensors\" and \"updates\"");
+    if (model_->moves_weights() && o.Get("updates").As<Napi::Array>().Length() > 0)
+      fail("E_UNSUPPORTED", "LoRAs on a transformer whose weights the memory plan offloads (streamed blocks or a parked expert) are not supported yet: give a larger memory budget");
     auto specs = std::make_shared<std::vector<TensorSpec>>(get_tensor_specs(o.Get("tensors").As<Napi::Array>()));
     std::map<std::string, Shape> shapes;
     for (const TensorSpec& s : *specs) shapes[s.name] = s.shape;
@@ -174,6 +182,7 @@ Napi::Value TransformerWrap::ReadWeight(const Napi::CallbackInfo& info) {
     const auto& slots = model_->weights_by_name();
     auto it = slots.find(name);
     if (it == slots.end()) fail("E_INVALID_ARGUMENT", "readWeight: \"" + name + "\" is not a weight of this transformer");
+    if (model_->moves_weights()) fail("E_UNSUPPORTED", "readWeight: the weights of an offloaded transformer move between host and device");
     auto model = model_;
     const Tensor weight = *it->second;
     Backend* backend = runtime(env).backend.get();

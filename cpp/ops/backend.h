@@ -133,6 +133,41 @@ struct BackendInfo {
   MemoryStats memory;
 };
 
+// ---- weight residency (offload)
+// A model's weights in groups (a transformer's blocks, then the rest), handed over as they are
+// loaded. A streamed group lives in pinned host memory and is brought onto the device ahead of its
+// use; the others stay on the device. A parkable residency can move all of its groups to host
+// memory and back (the idle expert of a Wan2.2 A14B pair, swapped at the boundary). The memory
+// plan (lib/memory/plan.ts) decides which groups stream.
+struct WeightGroup {
+  std::vector<Tensor*> tensors;  // the model's slots: the residency may rebind them
+  bool streamed = false;
+};
+
+// Models call acquire() before each group's use, unconditionally: the CPU backend's weights are
+// host memory already, and its residency (this base class) does nothing.
+class WeightResidency {
+ public:
+  virtual ~WeightResidency() = default;
+  // Adds the next group, just loaded; returns its index.
+  virtual int add(WeightGroup group) {
+    (void)group;
+    return groups_++;
+  }
+  // Group `group`'s tensors are on the device for the ops issued after this returns, until the
+  // next acquire() (a streamed group's slot is reused then); the next streamed group's copy starts.
+  virtual void acquire(int group) { (void)group; }
+  // Every group to host memory (frees the device), and back (parkable residencies only).
+  virtual void park() {}
+  virtual void unpark() {}
+  // Whether any weight leaves the device: its slots are rebound, so nothing may hold on to them
+  // (LoRA merging, reading weights back) while it does.
+  virtual bool moves_weights() const { return false; }
+
+ private:
+  int groups_ = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -163,6 +198,14 @@ class Backend {
   // of any dtype load_weight returned widened (their scale applied).
   virtual void download(const Tensor& t, float* host) = 0;
   virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  // Where a model's weight groups live (see WeightResidency): `parkable` lets them all move to host
+  // memory, `start_parked` puts each group there as it is added. The default keeps every weight
+  // where load_weight put it (the CPU backend: host memory already).
+  virtual std::unique_ptr<WeightResidency> make_residency(bool parkable, bool start_parked) {
+    (void)parkable;
+    (void)start_parked;
+    return std::make_unique<WeightResidency>();
+  }
 
   // ---- dense
   // y[M,N] = act(x[M,K] * w[N,K]^T + bias[N]); x and y may be views of larger buffers.

@@ -69,7 +69,15 @@ DenoiseResult denoise(Backend& be, dit::WanDit& high_noise, dit::WanDit* low_noi
     const bool use_low = low_noise && config.boundary_timestep >= 0 && t < config.boundary_timestep;
     dit::WanDit& model = use_low ? *low_noise : high_noise;
     const float g = use_low ? config.guidance_scale_2 : config.guidance_scale;
-    if (previous_expert != (use_low ? 1 : 0)) cache.reset();
+    if (previous_expert != (use_low ? 1 : 0)) {
+      cache.reset();
+      // One A14B expert on the device at a time (when the memory plan says so): the idle one goes
+      // to host memory before the active one comes back (no-ops otherwise, and on the CPU).
+      if (low_noise) {
+        (use_low ? high_noise : *low_noise).park();
+        model.unpark();
+      }
+    }
     previous_expert = use_low ? 1 : 0;
     const size_t calls_before = cache.calls().size();
 

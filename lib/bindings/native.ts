@@ -40,7 +40,18 @@ export interface NativeInfo {
 }
 
 /** The native side reads the transformer config and tensor refs exactly as lib/model plans them. */
-export type NativeTransformerConfig = TransformerConfig;
+/** How much of a transformer lives on the device, as the memory plan decides (Backend::make_residency in
+ * cpp/ops/backend.h; the CPU backend keeps every weight in host memory and ignores it). */
+export interface NativeResidency {
+  /** Blocks kept on the device; the rest stream from pinned host memory ahead of use (default: all). */
+  residentBlocks?: number;
+  /** One A14B expert on the device at a time: this one goes to host memory while the other runs. */
+  swapExpert?: boolean;
+  /** Loaded straight into host memory (the low-noise expert, brought in at the boundary). */
+  parked?: boolean;
+}
+
+export type NativeTransformerConfig = TransformerConfig & NativeResidency;
 export type NativeTensorSpec = Pick<TensorRef, 'name' | 'file' | 'offset' | 'length' | 'dtype' | 'shape' | 'scale'>;
 
 export interface NativeTransformerInputs {

@@ -8,6 +8,8 @@
 import { readFile } from 'node:fs/promises';
 
 import { WanError } from '../errors.js';
+import { parseMemorySize } from '../memory/budget.js';
+import { describeMemoryPlan } from '../memory/describe.js';
 import type { GenerateResult, JobEvent } from '../pipeline/job.js';
 import { type ModelPaths } from '../pipeline/model-parts.js';
 import { WanPipeline } from '../pipeline/wan-pipeline.js';
@@ -53,6 +55,9 @@ Model:
   --transformer-2 PATH   the Wan2.2 A14B low-noise expert, beside a single-file --model
                          (each of these also replaces a pipeline folder's own component)
   --device auto|cpu|cuda which addon runs it (default auto: CUDA when a CUDA addon's probe finds a device)
+  --max-memory SIZE      the memory budget: 16GB, 16GiB or bytes (default: the device's free memory, on
+                         the CPU the available host memory, less a margin). The memory plan places the
+                         models within it (\`wan-video info MODEL\` shows it) or refuses before loading
 
 Request (flags, canonical fields; API spellings such as --num_frames, --negativePrompt also work):
   --prompt TEXT  --negative-prompt TEXT  --width N  --height N  --frames N  --fps N  --steps N
@@ -100,6 +105,7 @@ Exit status: 0 written; 1 refused or failed (the message names the field, flag o
     'write-mode': stringFlag,
     json: { type: 'boolean', default: false },
     device: stringFlag,
+    'max-memory': stringFlag,
     prompt: stringFlag,
     'negative-prompt': stringFlag,
     width: stringFlag,
@@ -213,6 +219,8 @@ export interface GenerateToFilesOptions {
   api: RequestApi | 'auto';
   outputs: OutputSpec[];
   device: 'auto' | 'cpu' | 'cuda';
+  /** The memory budget (LoadOptions.maxMemory). */
+  maxMemory?: string | number;
   /** Wan2.1 I2V's CLIP encoder when the model folder has none (LoadOptions.imageEncoder). */
   imageEncoder?: string;
   /** RIFE weights for requests that ask for interpolation (LoadOptions.interpolator). */
@@ -247,7 +255,7 @@ function progressLine(e: Extract<JobEvent, { type: 'step' }>, started: number, t
 /** Loads the model, runs one request and writes every output; the outputs were checked already. */
 export async function generateToFiles(o: GenerateToFilesOptions): Promise<GenerateToFilesResult> {
   const tty = process.stderr.isTTY && !o.json;
-  const pipe = await WanPipeline.load(o.model, { device: o.device, imageEncoder: o.imageEncoder, interpolator: o.interpolator });
+  const pipe = await WanPipeline.load(o.model, { device: o.device, maxMemory: o.maxMemory, imageEncoder: o.imageEncoder, interpolator: o.interpolator });
   const twoExperts = pipe.experts !== 'single';
   const controller = new AbortController();
   const onSigint = () => {
@@ -339,6 +347,9 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (parsed.positionals.length) throw new WanError('E_INVALID_ARGUMENT', `unexpected argument ${parsed.positionals[0]} (\`wan-video generate --help\` lists the options)`);
   const model = modelFrom(values);
   const device = parseDevice(values.device as string | undefined);
+  // A bad size is refused before anything reads the model.
+  const maxMemory = values['max-memory'] === undefined ? undefined : String(values['max-memory']);
+  if (maxMemory !== undefined) parseMemorySize(maxMemory, '--max-memory');
   const { request, api, requested, readAs } = await readRequest(values);
   const outputs = await planOutputs((values.out as string[] | undefined) ?? [], {
     format: values.format as string | undefined,
@@ -350,7 +361,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (!json) log(`request read as ${readAs}${api === 'auto' ? ' (told by its fields; --api sets it)' : ''}; writing ${outputs.map(describeOutput).join(', ')}`);
   let done: GenerateToFilesResult;
   try {
-    done = await generateToFiles({ model, request, api, outputs, device, json, log, imageEncoder: values['image-encoder'] as string | undefined, interpolator: values.rife as string | undefined });
+    done = await generateToFiles({ model, request, api, outputs, device, maxMemory, json, log, imageEncoder: values['image-encoder'] as string | undefined, interpolator: values.rife as string | undefined });
   } catch (err) {
     if ((err as WanError).code === 'E_CANCELLED') {
       log(`${process.stderr.isTTY && !json ? '\n' : ''}cancelled; nothing was written`);
@@ -360,9 +371,10 @@ export async function runGenerate(args: string[]): Promise<number> {
   }
   for (const result of done.results) {
     const files = outputs.map((o) => resultPath(o.path, result.index));
-    const summary = { result: result.index, files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000, forwards: result.forwards };
+    const summary = { result: result.index, files, frames: result.frames.length, width: result.width, height: result.height, fps: result.fps, seed: result.seed.toString(), seconds: result.timings.totalMs / 1000, forwards: result.forwards, memory: result.memory };
     if (json) process.stdout.write(`${JSON.stringify({ type: 'result', ...summary })}\n`);
     else {
+      if (result.index === 0) for (const line of describeMemoryPlan(result.memory)) log(line);
       const cached = result.forwards.cache ? `; ${result.forwards.skipped} of ${result.forwards.computed + result.forwards.skipped} transformer calls cached (${result.forwards.cache})` : '';
       log(`wrote ${files.join(', ')}: ${summary.frames} frames ${summary.width}x${summary.height} at ${summary.fps} fps, seed ${summary.seed}, ${summary.seconds.toFixed(1)} s${cached}`);
     }

@@ -7,24 +7,33 @@ import { basename, join, resolve } from 'node:path';
 import { loadAddon } from '../bindings/loader.js';
 import { ModelFormatError, WanError } from '../errors.js';
 import { inspectModelFolder } from '../model/folder.js';
+import { resolveBudget } from '../memory/budget.js';
+import { describeMemoryPlan } from '../memory/describe.js';
+import { type MemoryPlan, planMemory } from '../memory/plan.js';
 import { estimateMemory, weightBytes } from '../model/memory.js';
 import { readSafetensorsHeader } from '../model/safetensors.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
 import type { TextEncoderPlan, TensorRef, TransformerPlan, VaePlan } from '../model/types.js';
 import { planVae } from '../model/vae-plan.js';
+import { planPipelineImageEncoder } from '../pipeline/image-inputs.js';
 import { defaultsFor } from '../schemas/request.js';
 import { type CommandSpec, parseCommand, parseDevice } from './args.js';
 
 export const INFO = {
   name: 'info',
   summary: 'which addon runs and why; what a model folder or file holds',
-  usage: `usage: wan-video info [PATH] [--width W --height H --frames N] [--json] [--device auto|cpu|cuda]
+  usage: `usage: wan-video info [PATH] [--width W --height H --frames N --steps N] [--max-memory SIZE] [--json] [--device auto|cpu|cuda]
 
 Says which native addon loaded (CPU or CUDA, and from where) and why, and which matrix-product
 implementation serves the CPU backend. With PATH, also what it holds:
-  a diffusers pipeline folder    every component, and the memory a request needs on the CPU backend
-                                 (--width/--height/--frames; default: the model's own default size)
+  a diffusers pipeline folder    every component, and the memory plan of a request on the addon's backend
+                                 (--width/--height/--frames/--steps; default: the model's own default
+                                 request): weights, activations, where the transformer lives, the
+                                 text encoder's release, the VAE decode chunk, or what does not fit
+  --max-memory SIZE              the budget the plan is made against: 16GB, 16GiB or bytes (default:
+                                 the device's free memory, on the CPU the available host memory, less
+                                 a margin)
   a component folder             transformer, vae, text_encoder (config.json + weights), tokenizer, scheduler
   a single .safetensors/.gguf    a transformer, VAE or UMT5 text encoder in diffusers or original Wan /
                                  ComfyUI names (told by its tensor names)
@@ -36,8 +45,10 @@ implementation serves the CPU backend. With PATH, also what it holds:
     width: { type: 'string' },
     height: { type: 'string' },
     frames: { type: 'string' },
+    steps: { type: 'string' },
+    'max-memory': { type: 'string' },
   },
-  aliases: { num_frames: 'frames', numFrames: 'frames' },
+  aliases: { num_frames: 'frames', numFrames: 'frames', max_memory: 'max-memory', maxMemory: 'max-memory' },
 } satisfies CommandSpec;
 
 const params = (tensors: TensorRef[]) => tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
@@ -158,13 +169,16 @@ export async function runInfo(args: string[]): Promise<number> {
   if (parsed.help) return 0;
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new WanError('E_INVALID_ARGUMENT', `info takes one PATH, got ${positionals.length}`);
-  const size = (flag: 'width' | 'height' | 'frames', fallback: number) => {
+  const size = (flag: 'width' | 'height' | 'frames' | 'steps', fallback: number) => {
     const v = values[flag] === undefined ? fallback : Number(values[flag]);
     if (!Number.isInteger(v) || v < 1) throw new WanError('E_INVALID_ARGUMENT', `--${flag} ${values[flag]}: expected a positive integer`);
     return v;
   };
   const loaded = loadAddon(parseDevice(values.device));
   const native = loaded.addon.info();
+  // Checked before any model file is read.
+  const backend = loaded.kind === 'cuda' ? ('cuda' as const) : ('cpu' as const);
+  const budget = resolveBudget(backend, values['max-memory'], native, '--max-memory');
   const out: Record<string, unknown> = {
     addon: { kind: loaded.kind, path: loaded.path, reason: loaded.reason },
     backend: native,
@@ -192,8 +206,20 @@ export async function runInfo(args: string[]): Promise<number> {
       out.model = { kind: 'pipeline', dir: folder.dir, pipelineClass: folder.pipelineClass, diffusersVersion: folder.diffusersVersion, present: folder.present, missing: folder.missing, boundaryRatio: folder.boundaryRatio, expandTimesteps: folder.expandTimesteps, components };
       if (plans.length && vae) {
         const d = defaultsFor(plans[0].variant.variant);
-        const request = { width: size('width', d.width), height: size('height', d.height), numFrames: size('frames', d.numFrames) };
-        out.memory = { request, cpuEstimate: estimateMemory({ transformers: plans, vae, textEncoder }, request) };
+        const request = { width: size('width', d.width), height: size('height', d.height), numFrames: size('frames', d.numFrames), steps: size('steps', d.steps) };
+        // The plan on this addon's backend; a refusal is reported, not thrown: info says what does not fit.
+        let plan: MemoryPlan | null = null;
+        let refused: { code: string; message: string } | null = null;
+        try {
+          const hostBudget = backend === 'cuda' ? resolveBudget('cpu', undefined, null) : undefined;
+          // Wan2.1 I2V/FLF2V: the CLIP image encoder stays loaded beside the transformer.
+          const imageEncoder = plans[0].config.imageDim !== null && folder.present.includes('image_encoder') ? await planPipelineImageEncoder(target, plans[0].config) : null;
+          plan = planMemory({ transformers: plans, vae, textEncoder, imageEncoder, request, backend, budget, hostBudget });
+        } catch (err) {
+          if (!(err instanceof WanError) || err.code !== 'E_OOM') throw err;
+          refused = { code: err.code, message: err.message };
+        }
+        out.memory = { request, cpuEstimate: estimateMemory({ transformers: plans, vae, textEncoder }, request), plan, refused };
       }
     } else {
       out.model = await inspectComponent(target);
@@ -222,12 +248,10 @@ export async function runInfo(args: string[]): Promise<number> {
     lines.push('', ...describeComponent(model as Component, null));
   }
   if (out.memory) {
-    const mem = out.memory as { request: { width: number; height: number; numFrames: number }; cpuEstimate: Record<string, number> };
-    const e = mem.cpuEstimate;
-    lines.push(
-      `memory for ${mem.request.width}x${mem.request.height}, ${mem.request.numFrames} frames on the CPU backend (estimate): ${gib(e.totalBytes)} ` +
-        `(weights ${gib(e.weightsBytes)}, transformer activations ${gib(e.transformerActivationsBytes)}, VAE decode ${gib(e.vaeDecodeBytes)})`,
-    );
+    const mem = out.memory as { plan: MemoryPlan | null; refused: { message: string } | null };
+    lines.push('');
+    if (mem.plan) lines.push(...describeMemoryPlan(mem.plan));
+    if (mem.refused) lines.push(`memory: does not fit (E_OOM): ${mem.refused.message}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -60,26 +60,36 @@ export function weightBytes(plan: AnyPlan, backend: MemoryBackend = 'cpu'): numb
   return total + scratch;
 }
 
-export interface MemoryEstimate {
-  weightsBytes: number;
-  transformerActivationsBytes: number;
+/** The working memory of a request, by what holds it (float32 buffers, as the runtime allocates them). */
+export interface ActivationBytes {
+  /** Video tokens of one transformer forward at the request's size. */
+  tokens: number;
+  textLength: number;
+  /** Self- and cross-attention: q, k, v and the attention output per token, the text K/V, one block of scores. */
+  attentionBytes: number;
+  /** The FFN's hidden layer per token. */
+  ffnBytes: number;
+  /** The block's residual stream, its normed input and its output per token. */
+  blockIoBytes: number;
+  /** Latents the loop keeps: the sample, the noise and two model outputs for guidance. */
+  latentsBytes: number;
+  /** All of the above: the peak of one transformer forward. */
+  transformerBytes: number;
+  textEncoderBytes: number;
+  /** One VAE decode chunk (one latent frame, as the causal decoder runs) plus the decoded RGB frames. */
   vaeDecodeBytes: number;
-  textEncoderActivationsBytes: number;
-  /** Weights plus the largest of the phases (they run one after another). */
-  totalBytes: number;
 }
 
-export function estimateMemory(
-  plans: { transformers: TransformerPlan[]; vae: VaePlan; textEncoder?: TextEncoderPlan; imageEncoder?: ImageEncoderPlan | null },
-  request: { width: number; height: number; numFrames: number; textLength?: number },
-  backend: MemoryBackend = 'cpu',
-): MemoryEstimate {
-  const weights =
-    plans.transformers.reduce((n, p) => n + weightBytes(p, backend), 0) + weightBytes(plans.vae, backend) +
-    (plans.textEncoder ? weightBytes(plans.textEncoder, backend) : 0) + (plans.imageEncoder ? weightBytes(plans.imageEncoder, backend) : 0);
+type EstimatePlans = { transformers: TransformerPlan[]; vae: VaePlan; textEncoder?: TextEncoderPlan | null; imageEncoder?: ImageEncoderPlan | null };
+type EstimateRequest = { width: number; height: number; numFrames: number; textLength?: number };
+
+/** Latent frames of a request (the VAE keeps the first frame alone, then compresses by its temporal factor). */
+export const latentFramesOf = (vae: VaePlan['config'], numFrames: number) => Math.floor((numFrames - 1) / vae.scaleFactorTemporal) + 1;
+
+export function activationBytes(plans: Omit<EstimatePlans, 'imageEncoder'>, request: EstimateRequest): ActivationBytes {
   const vae = plans.vae.config;
   const s = vae.scaleFactorSpatial;
-  const latentFrames = Math.floor((request.numFrames - 1) / vae.scaleFactorTemporal) + 1;
+  const latentFrames = latentFramesOf(vae, request.numFrames);
   const L = request.textLength ?? 512;
 
   // Transformer: residual, norm, q, k, v, attention, the output projection's product (7 x dim) and
@@ -90,7 +100,11 @@ export function estimateMemory(
   const [pt, ph, pw] = c.patchSize;
   const tokens = Math.ceil(latentFrames / pt) * Math.ceil(request.height / s / ph) * Math.ceil(request.width / s / pw);
   const latent = vae.zDim * latentFrames * (request.height / s) * (request.width / s);
-  const transformer = F32 * (tokens * (7 * dim + Math.max(c.ffnDim, 3 * dim)) + 2 * L * dim + 4 * latent + Math.min(4 * 2 ** 20, tokens * Math.max(tokens, L)));
+  const attention = F32 * (4 * tokens * dim + 2 * L * dim + Math.min(4 * 2 ** 20, tokens * Math.max(tokens, L)));
+  // The FFN hidden shares its buffer with the stacked Q/K/V product (3 x dim per token).
+  const ffn = F32 * tokens * Math.max(c.ffnDim, 3 * dim);
+  const blockIo = F32 * 3 * tokens * dim;
+  const latents = F32 * 4 * latent;
 
   // VAE decode: one chunk of 4 frames; at each level the feature maps of its width and size (12 of
   // them: calibrated on the measured 240x416 Wan2.1 decode, ~1.8 GiB above its weights), and the
@@ -107,10 +121,38 @@ export function estimateMemory(
   const t = plans.textEncoder?.config;
   const text = t ? F32 * 2 * L * (6 * t.numHeads * t.dKv + 2 * t.dFf + L * t.numHeads / 8) : 0;
   return {
-    weightsBytes: weights,
-    transformerActivationsBytes: transformer,
+    tokens,
+    textLength: L,
+    attentionBytes: attention,
+    ffnBytes: ffn,
+    blockIoBytes: blockIo,
+    latentsBytes: latents,
+    transformerBytes: attention + ffn + blockIo + latents,
+    textEncoderBytes: text,
     vaeDecodeBytes: vaeBytes,
-    textEncoderActivationsBytes: text,
-    totalBytes: weights + Math.max(transformer, vaeBytes, text),
+  };
+}
+
+export interface MemoryEstimate {
+  weightsBytes: number;
+  transformerActivationsBytes: number;
+  vaeDecodeBytes: number;
+  textEncoderActivationsBytes: number;
+  /** Weights plus the largest of the phases (they run one after another). */
+  totalBytes: number;
+}
+
+/** Everything resident at once (the coarse figure; lib/memory/plan.ts decides placements against a budget). */
+export function estimateMemory(plans: EstimatePlans, request: EstimateRequest, backend: MemoryBackend = 'cpu'): MemoryEstimate {
+  const weights =
+    plans.transformers.reduce((n, p) => n + weightBytes(p, backend), 0) + weightBytes(plans.vae, backend) +
+    (plans.textEncoder ? weightBytes(plans.textEncoder, backend) : 0) + (plans.imageEncoder ? weightBytes(plans.imageEncoder, backend) : 0);
+  const a = activationBytes(plans, request);
+  return {
+    weightsBytes: weights,
+    transformerActivationsBytes: a.transformerBytes,
+    vaeDecodeBytes: a.vaeDecodeBytes,
+    textEncoderActivationsBytes: a.textEncoderBytes,
+    totalBytes: weights + Math.max(a.transformerBytes, a.vaeDecodeBytes, a.textEncoderBytes),
   };
 }

@@ -7,6 +7,7 @@
 // only while it runs, so a long-lived signal shared by many jobs neither keeps their frames alive
 // nor collects one listener per job.
 import { WanError } from '../errors.js';
+import type { ExpertResidency, MemoryPlan } from '../memory/plan.js';
 import type { LoraLoadReport } from '../lora/apply.js';
 import type { TrajectoryPreview } from './previews.js';
 
@@ -43,8 +44,10 @@ export interface GenerateResult {
   width: number;
   height: number;
   fps: number;
-  /** 'single', or 'both-resident' for a Wan2.2 A14B pair (see ExpertPlacement). */
-  experts: 'single' | 'both-resident';
+  /** 'single', or for a Wan2.2 A14B pair 'both-resident' / 'one-resident' (see ExpertPlacement). */
+  experts: ExpertResidency;
+  /** The request's memory plan: weights per component, activations, placements, peak vs budget (lib/memory/plan.ts). */
+  memory: MemoryPlan;
   /** Transformer calls that ran every block, and those the step cache served; `cache` says which cache ran with what settings (null: none). */
   forwards: { computed: number; skipped: number; cache: string | null };
   /** What each LoRA matched and skipped, per expert, and what merging cost (empty lists without LoRAs); merged once per job. */

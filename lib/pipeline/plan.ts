@@ -7,6 +7,7 @@
 // may follow from an image); a server calls it (through WanPipeline.plan) to refuse a request
 // before accepting it, and the executor (WanPipeline) runs what it says without deciding anything
 // again.
+import type { MemoryPlan } from '../memory/plan.js';
 import type { NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import { WanError } from '../errors.js';
 import type { LoraRequest } from '../lora/apply.js';
@@ -105,6 +106,8 @@ export interface GenerationPlan {
   image: ImagePlan | null;
   output: NormalizedRequest['output'];
   estimate: GenerationEstimate;
+  /** The request's memory plan under the loaded pipeline's placements (lib/memory/plan.ts); set by WanPipeline.plan(). */
+  memory?: MemoryPlan;
   /** Everything the user should know before it runs, in order. */
   warnings: string[];
 }

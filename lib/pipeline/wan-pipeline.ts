@@ -11,18 +11,17 @@
 //   LoRAs merged -> text encoded -> image conditioning -> per result: noise for its seed, the
 //   denoising loop -> frames decoded chunk by chunk [-> post-processed] -> result.
 // LoRAs, text and image conditioning happen once per job; the rest once per result.
-import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { type DevicePreference, loadAddon } from '../bindings/loader.js';
 import type { NativeDenoiseResult, NativeSchedulerConfig } from '../bindings/native-pipeline.js';
 import type { NativeVae } from '../bindings/native-vae.js';
-import type { NativeAddon, NativeTensor, NativeTransformer } from '../bindings/native.js';
+import type { NativeAddon, NativeResidency, NativeTensor, NativeTransformer } from '../bindings/native.js';
 import { WanError, fromNativeError } from '../errors.js';
 import { type LoraLoadReport, applyLoras, unmatchedWarnings } from '../lora/apply.js';
 import type { FastLoraPair } from '../lora/fast.js';
-import { deviceBudgetBytes } from '../model/cuda-memory.js';
-import { estimateMemory } from '../model/memory.js';
+import { resolveBudget } from '../memory/budget.js';
+import { type ExpertResidency, type MemoryPlan, type MemoryPlanInput, type PlacementDecision, planMemory } from '../memory/plan.js';
 import { readConfigJson } from '../model/config.js';
 import { planTextEncoder } from '../model/text-encoder-plan.js';
 import { planTransformer } from '../model/transformer-plan.js';
@@ -48,11 +47,16 @@ import { assertDenoisedFinite, assertFinite } from './nonfinite.js';
 
 export interface LoadOptions {
   device?: DevicePreference;
-  /** Free the text encoder after each prompt encoding (reloaded on a cache miss). */
+  /** Free the text encoder after each prompt encoding (reloaded on a cache miss); default: as the memory plan decides. */
   releaseTextEncoder?: boolean;
   /** Bound of the prompt embedding cache in bytes. */
   embeddingCacheBytes?: number;
-  /** Host memory the models may take (default: the machine's total memory); a folder that cannot fit fails before loading. */
+  /** Memory the models and a request may take on the backend's device: bytes or a size such as "16GB" / "16GiB"
+   * (default: the device's free memory, or on the CPU the host's available memory, less a margin:
+   * lib/memory/budget.ts). The memory plan (lib/memory/plan.ts) decides placements against it and a
+   * folder or request that cannot fit fails with E_OOM before anything loads. */
+  maxMemory?: string | number;
+  /** The same budget in bytes (the older name; maxMemory wins when both are given). */
   memoryBudgetBytes?: number;
   /** The distilled 4-step LoRA pair a request's `fast: true` (Oxen `run_fast`) runs with (lib/lora/fast.ts). */
   fastLoras?: FastLoraPair;
@@ -75,12 +79,12 @@ export interface GenerateOptions {
 }
 
 /**
- * Where the experts of a Wan2.2 A14B pair live. On the CPU backend every weight is already in host
- * memory, so parking the idle expert would save nothing: both stay resident, or the folder is
- * refused before loading when they do not fit the budget. (Swapping at the boundary is a device
- * backend's choice: GPU memory is the scarce one.)
+ * Where the experts of a Wan2.2 A14B pair live, as the memory plan placed them. On the CPU backend
+ * every weight is already in host memory, so parking the idle expert would save nothing: both stay
+ * resident, or the folder is refused before loading when they do not fit the budget. On CUDA a
+ * tight budget keeps one expert on the device and the other in pinned host memory ('one-resident').
  */
-export type ExpertPlacement = 'single' | 'both-resident';
+export type ExpertPlacement = ExpertResidency;
 
 /** The prompt embeddings of a job, encoded once for all its results. */
 interface TextEmbeddings {
@@ -117,6 +121,10 @@ export class WanPipeline {
     private readonly imageOptions: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>,
     /** Frame interpolation for requests that ask for it (LoadOptions.interpolator). */
     readonly interpolator: RifeInterpolator | null,
+    /** The memory plan of the load (at the model's default request size): its placements hold for every request. */
+    readonly memory: MemoryPlan,
+    /** What each request's memory plan is made from. */
+    private readonly memoryInput: Omit<MemoryPlanInput, 'request'>,
   ) {}
 
   /** What loading noticed but did not refuse (e.g. scheduler fields this runtime ignores); every plan repeats it. */
@@ -126,7 +134,13 @@ export class WanPipeline {
 
   /** Where the experts live (reported in every result). */
   get experts(): ExpertPlacement {
-    return this.transformer2 ? 'both-resident' : 'single';
+    return this.memory.transformer.experts;
+  }
+
+  /** The placements the load made, which every request's plan keeps. */
+  private get placement(): PlacementDecision {
+    const t = this.memory.transformer;
+    return { placement: t.placement, experts: t.experts, residentBlocks: t.residentBlocks, releaseTextEncoder: this.memory.textEncoder.release };
   }
 
   /** The pair `fast: true` uses. */
@@ -146,19 +160,20 @@ export class WanPipeline {
     const imagePlan = await planPipelineImageEncoder(dir, plan.config, opts.imageEncoder);
     const rifeFile = opts.interpolator ?? (process.env.WAN_VIDEO_RIFE || undefined);
     const rifePlan = rifeFile ? await planRife(rifeFile) : null;
-    // Memory is estimated before anything loads, so a folder that cannot fit fails early and clearly.
+    // The memory plan, before anything loads: a folder that cannot fit fails early, naming what does
+    // not fit; otherwise it decides where the transformer lives and whether the text encoder stays.
     const d = defaultsFor(plan.variant.variant);
-    // On CUDA: the weights as the device keeps them against its free memory (lib/model/cuda-memory.ts).
-    const plans = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan };
-    const size = { width: d.width, height: d.height, numFrames: d.numFrames };
     const onCuda = kind === 'cuda';
-    const need = estimateMemory(plans, size, onCuda ? 'cuda' : 'cpu');
-    const budget = opts.memoryBudgetBytes ?? (onCuda ? deviceBudgetBytes(addon.info()) : null) ?? totalmem();
-    if (need.weightsBytes > budget) {
-      const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-      const where = onCuda ? 'on the CUDA device' : 'on the CPU backend';
-      const of = onCuda && opts.memoryBudgetBytes === undefined ? "the device's free memory" : 'the memory budget';
-      throw new WanError('E_OOM', `${dir}: the models need ${gib(need.weightsBytes)} ${where} (${gib(need.totalBytes)} with a ${d.width}x${d.height}x${d.numFrames} request), more than ${of} of ${gib(budget)}`);
+    const budget = resolveBudget(onCuda ? 'cuda' : 'cpu', opts.maxMemory ?? opts.memoryBudgetBytes, addon.info());
+    // On CUDA, offloaded weights keep pinned copies in host memory: its available memory bounds them.
+    const hostBudget = onCuda ? resolveBudget('cpu', undefined, null) : undefined;
+    const memoryInput = { transformers: plan2 ? [plan, plan2] : [plan], vae: vaePlan, textEncoder: textPlan, imageEncoder: imagePlan, backend: onCuda ? ('cuda' as const) : ('cpu' as const), budget, hostBudget };
+    let memory: MemoryPlan;
+    try {
+      memory = planMemory({ ...memoryInput, request: { width: d.width, height: d.height, numFrames: d.numFrames, steps: d.steps, textLength: 512 } });
+    } catch (err) {
+      if (err instanceof WanError) err.message = `${dir}: ${err.message}`;
+      throw err;
     }
     const tokenizer = await UmT5Tokenizer.load(parts.tokenizerDir);
     let scheduler: ModelFacts['scheduler'] = null;
@@ -195,20 +210,27 @@ export class WanPipeline {
       warnings: loadWarnings,
     };
     try {
-      const transformer = await addon.loadTransformer(plan);
-      const transformer2 = plan2 ? await addon.loadTransformer(plan2) : null;
+      // The plan's residency goes with each transformer: the backend keeps `residentBlocks` blocks
+      // on the device and streams the rest; with one A14B expert resident the low-noise one loads
+      // parked in host memory and the two swap at the boundary. (No-ops on the CPU backend, where
+      // every weight is host memory.)
+      const t = memory.transformer;
+      const swapExpert = t.experts === 'one-resident';
+      const residency = (parked: boolean): NativeResidency => ({ residentBlocks: t.residentBlocks, swapExpert, parked: swapExpert && parked });
+      const transformer = await addon.loadTransformer({ ...plan, config: { ...plan.config, ...residency(false) } });
+      const transformer2 = plan2 ? await addon.loadTransformer({ ...plan2, config: { ...plan2.config, ...residency(true) } }) : null;
       const vae = await addon.loadVae(vaePlan);
       const prompts = new PromptEncoder({
         load: () => addon.loadTextEncoder(textPlan),
         tokenizer,
         encoderKey: textPlan.source,
         maxLength: facts.textLength,
-        releaseAfterEncode: opts.releaseTextEncoder,
+        releaseAfterEncode: opts.releaseTextEncoder ?? memory.textEncoder.release,
         cacheBytes: opts.embeddingCacheBytes,
       });
       const imageEncoder = imagePlan ? { native: await addon.loadImageEncoder(imagePlan), processor: imagePlan.processor, plan: imagePlan } : null;
       const interpolator = rifePlan ? await RifeInterpolator.fromPlan(rifePlan, { addon }) : null;
-      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts, imageEncoder, opts.images ?? {}, interpolator);
+      return new WanPipeline(addon, plan, transformer, transformer2, vae, plan2, vaePlan.config, prompts, facts, imageEncoder, opts.images ?? {}, interpolator, memory, memoryInput);
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -251,7 +273,15 @@ export class WanPipeline {
   private async makePlan(request: unknown, opts: Pick<PlanOptions, 'api' | 'randomSeed'> & { signal?: AbortSignal }): Promise<GenerationPlan> {
     const { request: normalized, fields } = normalizeForModel(request, this.facts, opts);
     const images = await loadRequestImages(normalized, fields, { ...this.imageOptions, signal: opts.signal });
-    return resolveGeneration(request, this.facts, { api: opts.api, randomSeed: opts.randomSeed, images });
+    const plan = resolveGeneration(request, this.facts, { api: opts.api, randomSeed: opts.randomSeed, images });
+    // The request's memory under the load's placements: E_OOM here, before the job runs anything.
+    plan.memory = planMemory({ ...this.memoryInput, request: { width: plan.width, height: plan.height, numFrames: plan.numFrames, steps: plan.sampling.steps, textLength: this.facts.textLength } }, this.placement);
+    // A LoRA merge would be undone when a streamed block or a parked expert is copied back in.
+    const t = plan.memory.transformer;
+    if (plan.loras.length && (t.placement === 'offloaded' || t.experts === 'one-resident')) {
+      throw new WanError('E_UNSUPPORTED', `${plan.loras[0].field}: LoRAs with an offloaded transformer (the memory plan keeps ${t.placement === 'offloaded' ? `${t.residentBlocks} of ${t.blocks} blocks` : 'one expert'} on the device) are not supported yet; a larger maxMemory keeps it resident`);
+    }
+    return plan;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -299,6 +329,7 @@ export class WanPipeline {
         height: plan.height,
         fps: plan.fps,
         experts: this.experts,
+        memory: plan.memory ?? this.memory,
         forwards: { computed, skipped: denoised.calls.computed.length - computed, cache: plan.cache?.summary ?? null },
         loras,
         warnings,

@@ -66,7 +66,7 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     for (const op of BACKEND_OPS) {
       expect(report.parity.some((c) => c.name.startsWith(`${op} `)), `no check covers ${op}`).toBe(true);
     }
-    for (const model of ['wan-dit t2v', 'wan-dit t2v with a merged attn1.to_q', 'wan-dit i2v', 'wan-dit per-token', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode', 'rife 4.25']) {
+    for (const model of ['wan-dit t2v', 'wan-dit t2v with a merged attn1.to_q', 'wan-dit t2v over two latent grids', 'wan-dit i2v', 'wan-dit per-token', 'wan-dit offloaded (', 'wan-dit offloaded == resident', 'umt5 encoder', 'wan2.1 vae decode', 'wan2.2 vae decode', 'rife 4.25']) {
       expect(report.parity.some((c) => c.name.includes(model)), `no model check ${model}`).toBe(true);
     }
     for (const c of report.parity) {

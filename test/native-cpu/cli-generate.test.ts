@@ -109,11 +109,17 @@ describe('wan-video generate: outputs', () => {
   const small = ['--model', model, '--prompt', 'a cat', '--width', '64', '--height', '48', '--steps', '2', '--seed', '7'];
 
   it('writes one generation to every --out: video, contact sheet and PNG frames; JSON lines with --json', () => {
-    const r = run(work, 'generate', ...small, '--frames', '5', '--out', out('multi.mp4'), '--out', out('multi.png'), '--out', out('frames'), '--json');
+    const r = run(work, 'generate', ...small, '--frames', '5', '--max-memory', '4GiB', '--out', out('multi.mp4'), '--out', out('multi.png'), '--out', out('frames'), '--json');
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'step')).toHaveLength(2);
     expect(lines.at(-1)).toMatchObject({ type: 'result', frames: 5, width: 64, height: 48, seed: '7' });
+    // The result's memory plan: this request, against the --max-memory budget.
+    expect(lines.at(-1).memory).toMatchObject({ backend: 'cpu', budget: { bytes: 4 * 2 ** 30, source: 'maxMemory 4GiB' }, request: { width: 64, height: 48, numFrames: 5, steps: 2 }, transformer: { experts: 'both-resident' } });
+    const refused = run(work, 'generate', ...small, '--frames', '5', '--max-memory', '100kB', '--out', out('never.mp4'));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/E_OOM.*memory plan for .*: the transformer: needs .* more than the budget of 97.7 KiB \(maxMemory 100kB\); nothing was loaded/);
+    expect(existsSync(out('never.mp4'))).toBe(false);
     expect(probe(out('multi.mp4'))).toMatchObject({ frames: 5, width: 64, height: 48 });
     expect(readPng(out('multi.png')).width).toBe(3 * 64);
     expect(readdirSync(out('frames')).sort()).toEqual(['frame_0000.png', 'frame_0001.png', 'frame_0002.png', 'frame_0003.png', 'frame_0004.png']);
@@ -222,6 +228,9 @@ describe('wan-video generate from an image', () => {
     const bad = run(out, 'generate', '--model', model, '--prompt', 'a fox', '--image', join(out, 'absent.png'), '--width', '32', '--height', '32', '--frames', '5', '--steps', '2', '--out', join(out, 'x'));
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/image: no such file/);
+    // info's memory plan counts the CLIP image encoder as the pipeline loads it.
+    const info = JSON.parse(run(out, 'info', model, '--json').stdout);
+    expect(info.memory.plan.weights.imageEncoder).toBeGreaterThan(0);
   }, 300_000);
 });
 
@@ -246,7 +255,21 @@ describe('the CLI\'s manners', () => {
     expect(pipeline.stdout).toMatch(/diffusers pipeline folder \(WanPipeline/);
     expect(pipeline.stdout).toMatch(/^ {2}transformer_2 +.*low-noise/m);
     expect(pipeline.stdout).toMatch(/^ {2}vae +Wan-style VAE|^ {2}vae +Wan2\.1 VAE/m);
-    expect(pipeline.stdout).toMatch(/^memory for /m);
+    expect(pipeline.stdout).toMatch(/^memory plan for \d+x\d+, \d+ frames, \d+ steps on the CPU backend: peak .* of a .* budget \(available host memory/m);
+    expect(pipeline.stdout).toMatch(/^ {2}transformer resident \(both experts\); text encoder kept loaded$/m);
+    // The plan as JSON, at a size and budget of the caller's; a budget too small is reported, not thrown.
+    const planned = JSON.parse(run(work, 'info', model, '--json', '--width', '64', '--height', '48', '--frames', '9', '--steps', '4', '--max-memory', '2GiB').stdout);
+    expect(planned.memory.plan).toMatchObject({
+      backend: 'cpu', budget: { bytes: 2 * 2 ** 30, source: '--max-memory 2GiB' }, request: { width: 64, height: 48, numFrames: 9, steps: 4 },
+      transformer: { placement: 'resident', experts: 'both-resident' }, textEncoder: { release: false }, vaeDecode: { framesPerChunk: 4, chunks: 3 },
+    });
+    expect(planned.memory.plan.weights.transformer).toHaveLength(2);
+    const tiny = run(work, 'info', model, '--max-memory', '1000');
+    expect(tiny.status).toBe(0);
+    expect(tiny.stdout).toMatch(/^memory: does not fit \(E_OOM\): memory plan for .*: the transformer: needs .* more than the budget of 1000 bytes \(--max-memory 1000\)/m);
+    const bad = run(work, 'info', model, '--max-memory', 'lots');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/--max-memory "lots": expected a size such as 16GB, 16GiB or a number of bytes/);
     expect(pipeline.stdout).not.toMatch(/^\s*[{}]/m);
     const vae = run(work, 'info', join(model, 'vae'));
     expect(vae.status, vae.stderr).toBe(0);

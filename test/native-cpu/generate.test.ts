@@ -3,7 +3,9 @@
 import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { loadAddon } from '../../lib/bindings/loader.js';
 
 import type { GenerateResult } from '../../lib/pipeline/job.js';
 
@@ -236,11 +238,41 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     }
   });
 
-  it('reports where the experts live, and refuses before loading a folder over the memory budget', async () => {
-    expect((await pipe.generate(request).result).experts).toBe('single');
-    await expect(WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', memoryBudgetBytes: 1000 })).rejects.toMatchObject({
-      code: 'E_OOM',
-      message: expect.stringMatching(/the models need .* GiB on the CPU backend .* more than the memory budget of 0\.0 GiB/),
-    });
+  it('reports where the experts live and the memory plan, and refuses before loading a folder over the memory budget', async () => {
+    const result = await pipe.generate(request).result;
+    expect(result.experts).toBe('single');
+    // The request's own plan: its size, tokens, everything resident on the CPU, peak within the budget.
+    expect(result.memory).toMatchObject({ backend: 'cpu', request: { width: 32, height: 32, numFrames: 5, steps: 3 }, transformer: { placement: 'resident', experts: 'single' } });
+    expect(result.memory.peakBytes).toBeLessThanOrEqual(result.memory.budget.bytes);
+    expect(result.memory.weights.transformer[0]).toBeGreaterThan(0);
+    expect(result.memory.budget.source).toMatch(/^available host memory/);
+    // Nothing loads: no weight reaches the addon when the plan refuses.
+    const { addon } = loadAddon('cpu');
+    const loads = (['loadTransformer', 'loadVae', 'loadTextEncoder', 'loadImageEncoder'] as const).map((name) => vi.spyOn(addon, name));
+    try {
+      await expect(WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', maxMemory: 1000 })).rejects.toMatchObject({
+        code: 'E_OOM',
+        message: expect.stringMatching(/: memory plan for \d+x\d+x\d+: the transformer: needs .* on the CPU backend .* more than the budget of 1000 bytes \(maxMemory 1000 bytes\); nothing was loaded$/),
+      });
+      for (const spy of loads.slice(0, 3)) expect(spy).not.toHaveBeenCalled();
+      // The same spies see a load the budget admits (with its residency from the plan).
+      const ok = await WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', maxMemory: '64GiB' });
+      await ok.dispose();
+      expect(loads[0]).toHaveBeenCalledWith(expect.objectContaining({ config: expect.objectContaining({ residentBlocks: ok.memory.transformer.blocks, swapExpert: false, parked: false }) }));
+      expect(loads[1]).toHaveBeenCalledTimes(1);
+    } finally {
+      for (const spy of loads) spy.mockRestore();
+    }
   });
+
+  it('refuses a request over the memory budget when it is planned, before the job runs', async () => {
+    // A budget that the load's default size fits but a long request's activations do not.
+    const small = await WanPipeline.load(await makeTinyPipeline(), { device: 'cpu', maxMemory: pipe.memory.peakBytes + 2 ** 20 });
+    try {
+      await expect(small.plan({ ...request, width: 832, height: 480, numFrames: 801 })).rejects.toMatchObject({ code: 'E_OOM', message: expect.stringMatching(/^memory plan for 832x480x801: the /) });
+    } finally {
+      await small.dispose();
+    }
+  });
+
 });

@@ -50,6 +50,9 @@ describe.runIf(haveFixtures)('Wan2.1 I2V with its CLIP image encoder', () => {
   it('generates from an image given as a file, a data URI, base64 and a URL, the same video each time', async () => {
     const fromFile = await pipe.generate({ ...request, image: join(tmp, 'first.png') }).result;
     expect(fromFile.frames).toHaveLength(5);
+    // The memory plan counts the CLIP image encoder, which stays loaded beside the transformer.
+    expect(fromFile.memory.weights.imageEncoder).toBeGreaterThan(0);
+    expect(fromFile.memory.weights.total).toBe(fromFile.memory.weights.transformer[0] + fromFile.memory.weights.textEncoder + fromFile.memory.weights.imageEncoder + fromFile.memory.weights.vae);
     expect([fromFile.width, fromFile.height]).toEqual([32, 32]);
     const b64 = png.toString('base64');
     for (const image of [`data:image/png;base64,${b64}`, b64, `${base}/first.png`]) {

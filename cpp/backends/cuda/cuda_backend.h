@@ -33,6 +33,9 @@ class CudaBackend final : public Backend {
   Tensor mergeable_copy(const Tensor& base) override;
   void download(const Tensor& t, float* host) override;
   void copy(const Tensor& src, Tensor& dst) override;
+  // Blocks resident up to the plan, the rest streamed from pinned host memory on a second stream
+  // (cuda_residency.cpp).
+  std::unique_ptr<WeightResidency> make_residency(bool parkable, bool start_parked) override;
 
   void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, Tensor& y) override;
   void linear_stacked(const Tensor& x, const Tensor& w, const Tensor* bias, const std::vector<int64_t>& parts,
@@ -82,6 +85,8 @@ class CudaBackend final : public Backend {
   // Forces the portable mma.sync GEMM (true) or cuBLASLt where built (false).
   void set_portable_gemm(bool portable);
   void synchronize();
+  // Binds the device to the calling thread (for code beside the ops: the weight residency).
+  void enter_device() const { enter(); }
 
  private:
   // Binds the device to the calling thread (models are built and run on worker threads).

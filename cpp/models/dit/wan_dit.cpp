@@ -140,6 +140,7 @@ const WanDit::RopeTables& WanDit::rope_tables(int64_t frames, int64_t height, in
 DitPass WanDit::begin(const DitInputs& in, Trace* trace) {
   Backend& be = backend_;
   const WanDitConfig& c = config_;
+  residency_->acquire(c.num_layers);  // the embeddings (brought back if this expert was parked)
   const int64_t dim = c.dim();
   const Tensor& hs = in.hidden_states;
   if (hs.rank() != 5 || hs.dim(1) != c.in_channels)
@@ -305,6 +306,7 @@ void WanDit::run_blocks(DitPass& pass, int first, int last, Trace* trace) {
   const Modulation mod{&mod_rows, &pass.row_of_token};
   for (int i = first; i < last; ++i) {
     be.check_cancel("between transformer blocks");
+    residency_->acquire(i);  // a streamed block's weights arrive (and the next one's copy starts)
     const BlockW& blk = w_.blocks[i];
     be.modulation_rows(blk.scale_shift_table.view({6, dim}), pass.timestep_proj, mod_rows);
     block_forward(blk, pass.x, pass.context, pass.image.defined() ? &pass.image : nullptr, mod, pass.rope_cos,
@@ -316,6 +318,7 @@ void WanDit::run_blocks(DitPass& pass, int first, int last, Trace* trace) {
 Tensor WanDit::finish(DitPass& pass) {
   Backend& be = backend_;
   const WanDitConfig& c = config_;
+  residency_->acquire(c.num_layers);  // the output head; the next forward's first streamed block starts arriving
   const int64_t dim = c.dim(), B = pass.batch, S = pass.tokens, P = c.patch_volume();
   const int64_t R = pass.temb.dim(0);
   // Output: modulated norm with the final table and temb, projection, patches back to a latent.
@@ -328,6 +331,14 @@ Tensor WanDit::finish(DitPass& pass) {
   Tensor sample = be.empty(pass.latent_shape);
   be.unpatchify(proj, {c.patch_t, c.patch_h, c.patch_w}, sample);
   return sample;
+}
+
+void WanDit::park() {
+  if (config_.swap_expert) residency_->park();
+}
+
+void WanDit::unpark() {
+  if (config_.swap_expert) residency_->unpark();
 }
 
 Tensor WanDit::forward(const DitInputs& in, Trace* trace) {

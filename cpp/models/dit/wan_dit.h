@@ -2,6 +2,7 @@
 // WanTransformer3DModel (diffusers names): Wan2.1 T2V/I2V/FLF2V, Wan2.2 T2V/I2V experts, TI2V 5B.
 // Weights are typed structs bound by canonical name; forward() reads like the reference forward.
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,13 @@ struct WanDitConfig {
   int added_kv_proj_dim = 0;   // 0: no image K/V in cross-attention
   int rope_max_seq_len = 1024;
   int pos_embed_seq_len = 0;   // 0: no learned image position embedding (all but FLF2V)
+  // Residency, as the memory plan decides it (lib/memory/plan.ts; no-ops on the CPU backend):
+  int resident_blocks = -1;    // blocks kept on the device, the rest streamed; -1: all
+  bool swap_expert = false;    // one A14B expert on the device at a time: this one parks while the other runs
+  bool start_parked = false;   // loaded straight into host memory (the low-noise expert)
+  // Self-attention's Q/K/V as one product, in the blocks whose weights stay where they were loaded
+  // (a residency that moves a block moves its slots one by one, so a stack would stay behind).
+  bool stack_qkv = true;
 
   int dim() const { return num_heads * head_dim; }
   int patch_volume() const { return patch_t * patch_h * patch_w; }
@@ -121,6 +129,13 @@ class WanDit {
   // reads, which a LoRA merge may point at a merged copy (and back).
   const std::map<std::string, Tensor*>& weights_by_name() const { return named_; }
 
+  // The idle expert's weights to host memory and back (no-ops unless config.swap_expert).
+  void park();
+  void unpark();
+  // Whether the backend moves this model's weights (streamed blocks, a parkable expert): then its
+  // weight slots are rebound under the model, and LoRA merging and reading weights are refused.
+  bool moves_weights() const { return residency_->moves_weights(); }
+
   DitPass begin(const DitInputs& in, Trace* trace = nullptr);
   // Blocks [first, last) on pass.x.
   void run_blocks(DitPass& pass, int first, int last, Trace* trace = nullptr);
@@ -146,6 +161,9 @@ class WanDit {
   WanDitWeights w_;
   size_t weight_bytes_ = 0;
   std::map<std::string, Tensor*> named_;
+  // Declared after the weights it points into (destroyed first). Groups 0..num_layers-1 are the
+  // blocks, group num_layers the rest (embeddings, output head).
+  std::unique_ptr<WeightResidency> residency_;
 };
 
 }  // namespace wan::dit

@@ -15,12 +15,14 @@ namespace {
 struct Binder {
   WeightSource& src;
   std::map<std::string, Tensor*>& named;  // every bound slot by canonical name (LoRA targets)
+  std::vector<Tensor*>* group = nullptr;   // the residency group being bound (a block, or the rest)
   size_t bytes = 0;
 
   void take(Tensor& slot, const std::string& name, const Shape& shape, WeightUse use = WeightUse::Dense) {
     slot = src.take(name, shape, use);
     bytes += slot.bytes();
     named[name] = &slot;
+    if (group) group->push_back(&slot);
   }
   void linear(LinearW& w, const std::string& prefix, int64_t out, int64_t in) {
     take(w.weight, prefix + ".weight", {out, in}, WeightUse::Matrix);
@@ -78,6 +80,12 @@ void WanDit::bind(WeightSource& src) {
   if (c.num_heads <= 0 || c.head_dim <= 0 || c.head_dim % 2 != 0 || c.num_layers < 0)
     fail("E_MODEL_FORMAT", "transformer config: heads and an even head_dim are required");
   Binder b{src, named_};
+  // Each block goes to the backend's residency as soon as it is loaded, so that a streamed block
+  // leaves the device before the next one arrives (the load's peak is the resident part plus one block).
+  residency_ = backend_.make_residency(c.swap_expert, c.start_parked);
+  const int resident = c.resident_blocks < 0 ? c.num_layers : c.resident_blocks;
+  std::vector<Tensor*> rest;
+  b.group = &rest;
 
   // The 5-D conv3d kernel, viewed as the [dim, C * P] matrix of the patch product.
   b.take(w_.patch_embedding.weight, "patch_embedding.weight", {dim, c.in_channels, c.patch_t, c.patch_h, c.patch_w});
@@ -104,6 +112,8 @@ void WanDit::bind(WeightSource& src) {
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = "blocks." + std::to_string(i) + ".";
     BlockW& blk = w_.blocks[i];
+    std::vector<Tensor*> group;
+    b.group = &group;
     for (auto [attn, name] : {std::pair<AttentionW*, const char*>{&blk.attn1, "attn1"}, {&blk.attn2, "attn2"}}) {
       const std::string a = p + name + ".";
       b.linear(attn->to_q, a + "to_q", dim, dim);
@@ -113,7 +123,7 @@ void WanDit::bind(WeightSource& src) {
       b.take(attn->norm_q, a + "norm_q.weight", {dim});
       b.take(attn->norm_k, a + "norm_k.weight", {dim});
     }
-    stack_qkv(backend_, blk.attn1);
+    if (c.stack_qkv && i < resident && !c.swap_expert) stack_qkv(backend_, blk.attn1);
     if (c.added_kv_proj_dim > 0) {
       b.linear(blk.attn2.add_k_proj, p + "attn2.add_k_proj", dim, c.added_kv_proj_dim);
       b.linear(blk.attn2.add_v_proj, p + "attn2.add_v_proj", dim, c.added_kv_proj_dim);
@@ -123,9 +133,12 @@ void WanDit::bind(WeightSource& src) {
     b.linear(blk.ffn_in, p + "ffn.net.0.proj", c.ffn_dim, dim);
     b.linear(blk.ffn_out, p + "ffn.net.2", dim, c.ffn_dim);
     b.take(blk.scale_shift_table, p + "scale_shift_table", {1, 6, dim});
+    residency_->add(WeightGroup{std::move(group), i >= resident});
+    b.group = &rest;
   }
   b.linear(w_.proj_out, "proj_out", c.out_channels * P, dim);
   b.take(w_.scale_shift_table, "scale_shift_table", {1, 2, dim});
+  residency_->add(WeightGroup{std::move(rest), false});
   src.finish();
   weight_bytes_ = b.bytes;
 }
