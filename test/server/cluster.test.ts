@@ -48,8 +48,10 @@ describe.skipIf(!haveRedis)('BullMQ queue with three workers (needs redis-server
 
   it('serves 200 requests through the three APIs, survives a worker killed mid-job and a server restart, and loses or duplicates nothing', async () => {
     const ids: string[] = [];
-    // The job the worker is killed in: long enough to be caught between its steps.
-    const slow = await fetch(`${url}/api/ai/queue`, { method: 'POST', headers, body: JSON.stringify(oxenSmall({ width: 128, height: 128, num_frames: 17, num_inference_steps: 60, seed: 99 })) });
+    // The job the worker is killed in: long enough to be still running once the 200 below are
+    // submitted (at 128x128 and 60 steps it could finish first on an idle machine, and the kill
+    // then hit a worker with no job: one run, a flaky test).
+    const slow = await fetch(`${url}/api/ai/queue`, { method: 'POST', headers, body: JSON.stringify(oxenSmall({ width: 256, height: 256, num_frames: 17, num_inference_steps: 100, seed: 99 })) });
     const slowId = ((await slow.json()) as { generations: Array<{ generation_id: string }> }).generations[0].generation_id;
 
     const submissions: Array<() => Promise<string>> = [];
@@ -80,7 +82,8 @@ describe.skipIf(!haveRedis)('BullMQ queue with three workers (needs redis-server
     // Kill the worker running the slow job once it is past its second step.
     const running = await until(async () => {
       const j = await job(slowId);
-      return (j.progress?.step ?? 0) >= 2 ? j : null;
+      if (j.status === 'succeeded') throw new Error('the slow job ended before its worker could be killed: make it slower');
+      return j.status === 'running' && (j.progress?.step ?? 0) >= 2 ? j : null;
     }, 120_000, 50);
     const pid = Number(/worker [^:]+:(\d+)/.exec(running.logs.map((l) => l.message).join('\n'))?.[1]);
     const victim = workers.find((w) => w.proc.pid === pid);
