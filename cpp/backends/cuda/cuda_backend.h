@@ -7,7 +7,9 @@
 // other weight float32. Matrices meet the activations on tensor cores with float32 accumulation.
 #include <cuda_runtime.h>
 
+#include <array>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "backends/cuda/device_pool.h"
@@ -125,6 +127,7 @@ class CudaBackend final : public Backend {
   bool fp8_gemm_ = false;    // wanted and possible here
   Tensor fp8_scales_;        // device float[2]: the activations' scale, the weight's
   Tensor fp8_amax_;          // device u32: the activations' amax (quant_fp8.cu)
+  std::set<std::array<int64_t, 3>> fp8_refused_;  // (M, N, K) cuBLASLt had no fp8 algorithm for
   bool sync_every_op_ = false;
   bool simple_attention_only_ = false;
   std::string gemm_name_;

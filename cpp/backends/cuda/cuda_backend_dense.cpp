@@ -202,7 +202,7 @@ void CudaBackend::product(const Tensor& x, const Tensor& w, const Tensor* bias, 
 bool CudaBackend::product_fp8(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, bool accumulate,
                               Tensor& y, int64_t M, int64_t N, int64_t K, const char* op) {
   if (w.dtype() != DType::F8_E4M3 || K % 16 || N % 16 || !aligned16(w.raw()) || !aligned16(y.raw()) ||
-      (accumulate && act != Activation::None))
+      (accumulate && act != Activation::None) || fp8_refused_.count({M, N, K}))
     return false;
   if (!fp8_scales_.defined()) {
     fp8_scales_ = empty({2}, DType::F32);
@@ -236,7 +236,10 @@ bool CudaBackend::product_fp8(const Tensor& x, const Tensor& w, const Tensor* bi
   g.accumulate = accumulate;
   g.workspace = lt_workspace_.raw();
   g.workspace_bytes = CublasLtGemm::kWorkspaceBytes;
-  if (!lt_->run_fp8(g, stream_)) return false;  // no algorithm: the quantized copy is simply dropped
+  if (!lt_->run_fp8(g, stream_)) {  // no algorithm: the quantized copy is dropped, and not made again
+    fp8_refused_.insert({M, N, K});
+    return false;
+  }
   after(op);
   const Act kact = static_cast<Act>(act);
   if (bias || kact != Act::None) {
