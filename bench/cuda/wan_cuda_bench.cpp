@@ -148,16 +148,52 @@ std::string bench_gemm(CudaBackend& be, const Args& args) {
     // The whole op as the models call it: f32 activations converted, then the GEMM.
     Tensor wt = w.view({g.N, g.K});
     const double t_op = time_on_stream(be.stream(), iters, [&] { be.linear(xf, wt, nullptr, Activation::None, y); });
+    // fp8-e4m3 operands in cuBLASLt's fp8 GEMM (sm_89+), and linear() with an fp8 weight on the
+    // opt-in path (the activations' amax and e4m3 quantization included).
+    double t_lt8 = NAN, t_op8 = NAN;
+    if (lt && be.sm() >= 89) {
+      Tensor ws = be.empty({static_cast<int64_t>(cuda::CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+      Tensor a8 = be.empty({g.M, g.K}, DType::F8_E4M3), w8 = be.empty({g.N, g.K}, DType::F8_E4M3);
+      Tensor scales = be.empty({2}, DType::F32);
+      cudaMemsetAsync(a8.raw(), 0x30, a8.bytes(), be.stream());  // 0x30: 2^-1 in e4m3
+      cudaMemsetAsync(w8.raw(), 0x30, w8.bytes(), be.stream());
+      cudaMemsetAsync(scales.raw(), 0, scales.bytes(), be.stream());  // 0.0f scales: timing only
+      cuda::LtFp8MatmulArgs fa;
+      fa.x = static_cast<const uint8_t*>(a8.raw());
+      fa.ldx = g.K;
+      fa.w = static_cast<const uint8_t*>(w8.raw());
+      fa.ldw = g.K;
+      fa.x_scale = scales.f32();
+      fa.w_scale = scales.f32() + 1;
+      fa.y = y.raw();
+      fa.ldy = g.N;
+      fa.M = g.M;
+      fa.N = g.N;
+      fa.K = g.K;
+      fa.workspace = ws.raw();
+      fa.workspace_bytes = cuda::CublasLtGemm::kWorkspaceBytes;
+      if (lt->run_fp8(fa, be.stream())) t_lt8 = time_on_stream(be.stream(), iters, [&] { lt->run_fp8(fa, be.stream()); });
+      if (be.set_fp8_gemm(true)) {
+        w8.set_scale(0.01f);
+        t_op8 = time_on_stream(be.stream(), iters, [&] { be.linear(xf, w8, nullptr, Activation::None, y); });
+      }
+      be.set_fp8_gemm(false);
+    }
     std::printf("gemm %-34s mma-sync %7.1f TFLOP/s (%s)  cublaslt %7s TFLOP/s  linear() [%s] %7.1f TFLOP/s\n", g.name,
                 flops / t_ours / 1e12, cuda::gemm_bf16_tile_name(p, be.sm_count()),
                 std::isfinite(t_lt) ? num(flops / t_lt / 1e12).c_str() : "n/a", be.gemm_name().c_str(),
                 flops / t_op / 1e12);
+    if (std::isfinite(t_lt8) || std::isfinite(t_op8))
+      std::printf("gemm %-34s fp8: cublaslt %7s TFLOP/s  linear() fp8 weight, opt-in %7s TFLOP/s\n", g.name,
+                  std::isfinite(t_lt8) ? num(flops / t_lt8 / 1e12).c_str() : "n/a",
+                  std::isfinite(t_op8) ? num(flops / t_op8 / 1e12).c_str() : "n/a");
     std::fflush(stdout);
     js << (first ? "" : ",") << "\n    {\"name\": \"" << g.name << "\", \"M\": " << g.M << ", \"N\": " << g.N
        << ", \"K\": " << g.K << ", \"mma_sync_tflops\": " << num(flops / t_ours / 1e12)
        << ", \"cublaslt_tflops\": " << (std::isfinite(t_lt) ? num(flops / t_lt / 1e12) : "null")
        << ", \"linear_op_tflops\": " << num(flops / t_op / 1e12) << ", \"linear_op_gemm\": \"" << be.gemm_name()
-       << "\"}";
+       << "\", \"cublaslt_fp8_tflops\": " << (std::isfinite(t_lt8) ? num(flops / t_lt8 / 1e12) : "null")
+       << ", \"linear_fp8_opt_in_tflops\": " << (std::isfinite(t_op8) ? num(flops / t_op8 / 1e12) : "null") << "}";
     first = false;
   }
   js << "\n  ]";

@@ -101,6 +101,18 @@ Napi::Value SetCpuPrecision(const Napi::CallbackInfo& info) {
   });
 }
 
+// setFp8Gemm(on): the CUDA backend's opt-in fp8 GEMM for fp8-e4m3 weights (as WAN_VIDEO_FP8_GEMM=1
+// sets it at start), for products after the call. Returns whether it is on: false on the CPU, and
+// on a device without it (compute capability below 8.9, no cuBLASLt); info().gemm says why.
+Napi::Value SetFp8Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsBoolean())
+      fail("E_INVALID_ARGUMENT", "setFp8Gemm: expected a boolean");
+    return Napi::Boolean::New(env, runtime(env).backend->set_fp8_gemm(info[0].As<Napi::Boolean>().Value()));
+  });
+}
+
 int thread_count_from_env() {
   const char* v = std::getenv("WAN_VIDEO_THREADS");
   return v ? std::atoi(v) : 0;
@@ -145,6 +157,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_clip_vision(env, exports);
   register_weight_probe(env, exports);
   exports.Set("setCpuPrecision", Napi::Function::New(env, SetCpuPrecision));
+  exports.Set("setFp8Gemm", Napi::Function::New(env, SetFp8Gemm));
   return exports;
 }
 

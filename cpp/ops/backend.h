@@ -182,6 +182,14 @@ class Backend {
     (void)on;
     return false;
   }
+  // Opt-in fp8 GEMM for fp8-e4m3 matrices (the CUDA backend's cuBLASLt path on compute
+  // capability 8.9+; WAN_VIDEO_FP8_GEMM=1 sets it at start): the activations are quantized to e4m3
+  // per tensor, so it is not the reference arithmetic. Returns whether it is on: false where there
+  // is none.
+  virtual bool set_fp8_gemm(bool on) {
+    (void)on;
+    return false;
+  }
 
   // ---- memory
   virtual Tensor empty(const Shape& shape, DType dtype = DType::F32) = 0;

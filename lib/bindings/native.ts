@@ -139,4 +139,9 @@ export interface NativeAddon extends NativeVaeApi, NativePipelineApi, NativeRife
    * WAN_VIDEO_CPU_PRECISION sets at start); returns the precision in effect ('f32' where the CPU
    * has no bf16 kernel or the backend is not the CPU one). Not the reference arithmetic. */
   setCpuPrecision(precision: 'bf16' | 'f32'): 'bf16' | 'f32';
+  /** The CUDA backend's opt-in fp8 GEMM for fp8-e4m3 weights (what WAN_VIDEO_FP8_GEMM=1 sets at
+   * start): the activations are quantized to e4m3 per tensor, ~2.6e-2 relative error per product,
+   * not the reference arithmetic. Returns whether it is on: false on the CPU backend and on a
+   * device without it (info().gemm then says why). */
+  setFp8Gemm(on: boolean): boolean;
 }

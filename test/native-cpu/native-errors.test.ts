@@ -20,6 +20,13 @@ describe.runIf(haveFixtures)('native errors', () => {
     plan = await planTransformer(join(fixturesRoot, 'models', 'dit-t2v-tiny'));
   });
 
+  it('keeps the fp8 GEMM opt-in off on the CPU backend, and refuses a non-boolean', () => {
+    expect(addon.setFp8Gemm(true)).toBe(false);
+    expect(addon.info().gemm).not.toMatch(/fp8/);
+    expect(addon.setFp8Gemm(false)).toBe(false);
+    expect(() => (addon.setFp8Gemm as (on: unknown) => boolean)('yes')).toThrow(/setFp8Gemm: expected a boolean/);
+  });
+
   it('reports a truncated file with the file and the tensor', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wan-native-'));
     const file = join(dir, 'cut.safetensors');

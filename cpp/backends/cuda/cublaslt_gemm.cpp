@@ -99,13 +99,18 @@ uint32_t alignment_of(const void* p) {
 
 // Row-major y = x w^T is column-major y^T = w x^T: cuBLASLt's A is w (stored K x N, transposed),
 // B is x (stored K x M), D is y^T (N x M, ld ldy), and the bias runs along D's rows (length N).
+// The fp8 plans (run_fp8) use the same form: it is the "TN" one cuBLASLt's fp8 kernels require.
+// The operand types of a plan: bf16 operands with a float32 output, or fp8 ones (run_fp8).
+enum class Kind : int { Bf16, Fp8ToF32, Fp8ToBf16 };
+
 struct Key {
   int64_t M, N, K, ldx, ldw, ldy;
   int epilogue;
   uint32_t align_x, align_w, align_y;
+  Kind kind = Kind::Bf16;
   bool operator<(const Key& o) const {
-    return std::tie(M, N, K, ldx, ldw, ldy, epilogue, align_x, align_w, align_y) <
-           std::tie(o.M, o.N, o.K, o.ldx, o.ldw, o.ldy, o.epilogue, o.align_x, o.align_w, o.align_y);
+    return std::tie(M, N, K, ldx, ldw, ldy, epilogue, align_x, align_w, align_y, kind) <
+           std::tie(o.M, o.N, o.K, o.ldx, o.ldw, o.ldy, o.epilogue, o.align_x, o.align_w, o.align_y, o.kind);
   }
 };
 
@@ -152,29 +157,89 @@ class LtImpl final : public CublasLtGemm {
     return true;
   }
 
+  // cuBLASLt's rules for fp8 (the cublasLtMatmul section of the cuBLAS guide, "FP8" requirements),
+  // as this call meets them:
+  // - on compute capability 8.9 and 9.0 only the "TN" form exists: A transposed, B not. Row-major
+  //   y = x w^T is column-major y^T = w^T' x^T' with A = w viewed as a K x N column-major matrix
+  //   (the [N, K] rows as stored) and op(A) = A^T, B = x as K x M, op(B) = B: TN as required, the
+  //   same form the bf16 plans use, and no transposed copy of either operand.
+  // - the compute type is CUBLAS_COMPUTE_32F and the scale type (alpha, beta, the operand scales)
+  //   CUDA_R_32F.
+  // - leading dimensions and pointers 16-byte aligned (Tensor Core Usage's rule, which fp8 makes a
+  //   requirement, not a preference): K, ldx and ldw multiples of 16 e4m3 elements; N a multiple of
+  //   16 as well (the guide's fp8 dimension rule; it also keeps every bf16 output row aligned).
+  // - output float32 or bf16; the bias, when fused, is bf16 in both cases (its fp8 type table).
+  // - the operand scales are device pointers, A's (w) and B's (x) scale multiply the product in the
+  //   f32 accumulator: D = alpha * (sA * sB) * op(A) op(B) + beta * C.
+  // Fast accumulation stays off (the default, set explicitly): with it the tensor cores' partial
+  // sums are not promoted to float32 periodically, so their error grows with K (K = 8960 in a Wan
+  // feed-forward), on top of the activations' e4m3 rounding this path already adds; the error
+  // bound derived for this path (cpp/tests/backend_parity/weight_checks.cpp) assumes float32
+  // accumulation.
+  bool run_fp8(const LtFp8MatmulArgs& a, cudaStream_t stream) override {
+    const int64_t y_bytes = a.y_bf16 ? 2 : 4;
+    if (a.K % 16 || a.N % 16 || a.ldx % 16 || a.ldw % 16 || (a.ldy * y_bytes) % 16 || a.ldx < a.K || a.ldw < a.K ||
+        a.ldy < a.N || alignment_of(a.x) < 16 || alignment_of(a.w) < 16 || alignment_of(a.y) < 16 ||
+        (a.bias && alignment_of(a.bias) < 16) || !a.x_scale || !a.w_scale)
+      return false;
+    const cublasLtEpilogue_t epi = a.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    const Key key{a.M, a.N, a.K, a.ldx, a.ldw, a.ldy, static_cast<int>(epi),
+                  alignment_of(a.x), alignment_of(a.w), alignment_of(a.y), a.y_bf16 ? Kind::Fp8ToBf16 : Kind::Fp8ToF32};
+    std::lock_guard<std::mutex> lock(mu_);
+    Plan& p = plan(key, epi, a.workspace_bytes);
+    if (!p.usable) return false;
+    // Per call: the scales and the bias live in pooled buffers whose addresses change.
+    const void* sa = a.w_scale;  // A is the weight
+    const void* sb = a.x_scale;
+    check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof(sa)),
+             "A scale pointer");
+    check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof(sb)),
+             "B scale pointer");
+    if (a.bias) {
+      const void* ptr = a.bias;
+      check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ptr, sizeof(ptr)),
+               "bias pointer");
+    }
+    const float alpha = 1.0f, beta = a.accumulate ? 1.0f : 0.0f;
+    check_lt(lt_.cublasLtMatmul(handle_, p.op, &alpha, a.w, p.a, a.x, p.b, &beta, a.y, p.d, a.y, p.d, &p.algo,
+                                a.workspace, a.workspace_bytes, stream),
+             "fp8 matmul");
+    return true;
+  }
+
  private:
   Plan& plan(const Key& k, cublasLtEpilogue_t epi, size_t workspace_bytes) {
     auto it = plans_.find(k);
     if (it != plans_.end()) return it->second;
     Plan& p = plans_[k];
+    const bool fp8 = k.kind != Kind::Bf16;
+    const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+    const cudaDataType_t out_type = k.kind == Kind::Fp8ToBf16 ? CUDA_R_16BF : CUDA_R_32F;
     check_lt(lt_.cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)), "transa");
     check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)), "transb");
     check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)), "epilogue");
     if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS) {
-      const int32_t bias_type = CUDA_R_32F;  // f32 bias with an f32 output (also the default)
+      // bf16 operands: an f32 bias with the f32 output (also the default); fp8: bf16 (see run_fp8).
+      const int32_t bias_type = fp8 ? CUDA_R_16BF : CUDA_R_32F;
       check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                               sizeof(bias_type)),
                "bias type");
     }
-    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, static_cast<uint64_t>(k.K), static_cast<uint64_t>(k.N),
+    if (fp8) {
+      const int8_t fast_accum = 0;  // see run_fp8
+      check_lt(lt_.cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
+                                              sizeof(fast_accum)),
+               "fast accumulation");
+    }
+    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.a, in_type, static_cast<uint64_t>(k.K), static_cast<uint64_t>(k.N),
                                         k.ldw),
              "layout w");
-    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, static_cast<uint64_t>(k.K), static_cast<uint64_t>(k.M),
+    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.b, in_type, static_cast<uint64_t>(k.K), static_cast<uint64_t>(k.M),
                                         k.ldx),
              "layout x");
-    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, static_cast<uint64_t>(k.N), static_cast<uint64_t>(k.M),
+    check_lt(lt_.cublasLtMatrixLayoutCreate(&p.d, out_type, static_cast<uint64_t>(k.N), static_cast<uint64_t>(k.M),
                                         k.ldy),
              "layout y");
     cublasLtMatmulPreference_t pref = nullptr;

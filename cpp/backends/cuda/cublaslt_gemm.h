@@ -29,6 +29,29 @@ struct LtMatmulArgs {
   size_t workspace_bytes = 0;
 };
 
+// y[M, N] = (x * sx) (w * sw)^T (+ bias[N]) (+ y when accumulate) with x and w fp8-e4m3 and f32
+// accumulation: the fp8 fast path of an fp8-scaled weight (cuda_backend_dense.cpp). The scales are
+// device floats (cuBLASLt reads them through CUBLASLT_MATMUL_DESC_{A,B}_SCALE_POINTER, so the
+// quantization kernel can write the activations' scale without a host round trip).
+struct LtFp8MatmulArgs {
+  const uint8_t* x = nullptr;  // e4m3 [M, ldx]
+  int64_t ldx = 0;
+  const uint8_t* w = nullptr;  // e4m3 [N, ldw], row-major as the checkpoint stores it
+  int64_t ldw = 0;
+  const float* x_scale = nullptr;  // device float sx
+  const float* w_scale = nullptr;  // device float sw
+  void* y = nullptr;               // [M, ldy], float32 or bf16 (y_bf16)
+  bool y_bf16 = false;
+  int64_t ldy = 0;
+  // bf16 [N] or null. cuBLASLt's fp8 kernels take a bf16 bias with a bf16 output and also with a
+  // float32 one (its fp8 type table), so a float32 bias is better added after the product.
+  const uint16_t* bias = nullptr;
+  int64_t M = 0, N = 0, K = 0;   // K and N multiples of 16 (see run_fp8)
+  bool accumulate = false;       // y += the product (beta = 1; y read as C, same type as y)
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
 class CublasLtGemm {
  public:
   static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
@@ -40,6 +63,9 @@ class CublasLtGemm {
   // False when cuBLASLt offers no algorithm for the problem (the caller falls back); throws
   // E_DEVICE when a call fails.
   virtual bool run(const LtMatmulArgs& a, cudaStream_t stream) = 0;
+  // The same for fp8 operands. False when the problem breaks cuBLASLt's fp8 rules (K or N not a
+  // multiple of 16, operands not 16-byte aligned) or it offers no algorithm: the caller falls back.
+  virtual bool run_fp8(const LtFp8MatmulArgs& a, cudaStream_t stream) = 0;
 };
 
 }  // namespace wan::cuda

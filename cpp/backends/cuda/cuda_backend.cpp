@@ -65,6 +65,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   const bool forced_mma = gemm && std::strcmp(gemm, "mma-sync") == 0;
   if (!forced_mma) lt_ = CublasLtGemm::create(stream_, &lt_missing_);
   if (lt_) lt_workspace_ = empty({static_cast<int64_t>(CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+  fp8_wanted_ = env_flag("WAN_VIDEO_FP8_GEMM");
   set_portable_gemm(forced_mma);
 }
 
@@ -79,8 +80,19 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::set_portable_gemm(bool portable) {
   portable_gemm_ = portable || !lt_;
-  gemm_name_ = portable_gemm_ ? "mma-sync" : "cublaslt";
+  // cuBLASLt's fp8 kernels exist from compute capability 8.9 (Ada) on.
+  fp8_gemm_ = fp8_wanted_ && !portable_gemm_ && sm_ >= 89;
+  gemm_name_ = portable_gemm_ ? "mma-sync" : fp8_gemm_ ? "cublaslt+fp8" : "cublaslt";
   gemm_note_ = portable ? "" : lt_missing_;
+  if (fp8_wanted_ && !fp8_gemm_ && gemm_note_.empty())
+    gemm_note_ = portable_gemm_ ? "fp8 GEMM needs cuBLASLt" : "fp8 GEMM needs compute capability 8.9+, this is " +
+                                                                 std::to_string(sm_ / 10) + "." + std::to_string(sm_ % 10);
+}
+
+bool CudaBackend::set_fp8_gemm(bool on) {
+  fp8_wanted_ = on;
+  set_portable_gemm(portable_gemm_ && lt_);
+  return fp8_gemm_;
 }
 
 void CudaBackend::enter() const { cudaSetDevice(device_); }
@@ -98,7 +110,8 @@ void CudaBackend::synchronize() {
 BackendInfo CudaBackend::info() const {
   BackendInfo i;
   i.name = "cuda";
-  i.gemm = gemm_note_.empty() ? gemm_name_ : gemm_name_ + " (no cuBLASLt: " + gemm_note_ + ")";
+  i.gemm = gemm_note_.empty() ? gemm_name_
+                              : gemm_name_ + (lt_missing_.empty() ? " (" : " (no cuBLASLt: ") + gemm_note_ + ")";
   i.device = device_name_;
   i.threads = sm_count_;
   i.memory = pool_->stats();

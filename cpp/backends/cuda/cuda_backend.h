@@ -7,7 +7,9 @@
 // other weight float32. Matrices meet the activations on tensor cores with float32 accumulation.
 #include <cuda_runtime.h>
 
+#include <array>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "backends/cuda/device_pool.h"
@@ -84,6 +86,9 @@ class CudaBackend final : public Backend {
   const std::string& gemm_name() const { return gemm_name_; }
   // Forces the portable mma.sync GEMM (true) or cuBLASLt where built (false).
   void set_portable_gemm(bool portable);
+  // fp8-e4m3 matrices through cuBLASLt's fp8 GEMM (activations quantized to e4m3 per tensor):
+  // on only where cuBLASLt is in use and the device is sm_89 or newer.
+  bool set_fp8_gemm(bool on) override;
   void synchronize();
   // Binds the device to the calling thread (for code beside the ops: the weight residency).
   void enter_device() const { enter(); }
@@ -103,6 +108,9 @@ class CudaBackend final : public Backend {
   // gate chunk of mod when given: our mma.sync kernel only; callers route gated adds there).
   void product(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, const Modulation* mod,
                int gate_chunk, bool accumulate, Tensor& y, const char* op);
+  // The fp8 fast path of product(): false (nothing written) when the problem does not fit it.
+  bool product_fp8(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, bool accumulate, Tensor& y,
+                   int64_t M, int64_t N, int64_t K, const char* op);
   void simple_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
   bool flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out);
 
@@ -115,6 +123,11 @@ class CudaBackend final : public Backend {
   Tensor lt_workspace_;  // cuBLASLt's workspace (bytes), from the pool
   bool lt_gelu_ = true;  // WAN_VIDEO_LT_GELU=0 keeps GELU out of cuBLASLt's epilogue
   bool portable_gemm_ = false;
+  bool fp8_wanted_ = false;  // WAN_VIDEO_FP8_GEMM=1 or set_fp8_gemm(true)
+  bool fp8_gemm_ = false;    // wanted and possible here
+  Tensor fp8_scales_;        // device float[2]: the activations' scale, the weight's
+  Tensor fp8_amax_;          // device u32: the activations' amax (quant_fp8.cu)
+  std::set<std::array<int64_t, 3>> fp8_refused_;  // (M, N, K) cuBLASLt had no fp8 algorithm for
   bool sync_every_op_ = false;
   bool simple_attention_only_ = false;
   std::string gemm_name_;

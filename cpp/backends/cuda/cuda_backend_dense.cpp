@@ -3,6 +3,11 @@
 // and activation in the epilogue, float32 out. A weight kept compressed (fp8 + scale, GGUF blocks)
 // is first decoded into a pooled bf16 operand (cuda/kernels/dequant.cu), just in time: device
 // memory holds the compressed matrices plus one decoded operand at a time.
+// Opt-in (WAN_VIDEO_FP8_GEMM=1 / set_fp8_gemm, sm_89+ with cuBLASLt): an fp8-e4m3 weight meets
+// activations quantized to e4m3 per tensor in cuBLASLt's fp8 GEMM instead (product_fp8), the
+// weight's file scale and the activations' scale applied in the f32 accumulator. Not the reference
+// arithmetic: the activations' e4m3 rounding adds a relative L2 error of up to 2^-4/sqrt(3) = 3.6e-2
+// per product (derivation: cpp/tests/backend_parity/weight_checks.cpp).
 #include <cstdlib>
 #include <cstring>
 
@@ -11,6 +16,7 @@
 #include "backends/cuda/cuda_error.h"
 #include "cuda/kernels/elementwise.h"
 #include "cuda/kernels/gemm_bf16.h"
+#include "cuda/kernels/quant_fp8.h"
 
 namespace wan::cuda {
 
@@ -112,6 +118,8 @@ void CudaBackend::product(const Tensor& x, const Tensor& w, const Tensor* bias, 
     return;
   }
 
+  if (fp8_gemm_ && !mod && product_fp8(x, w, bias, act, accumulate, y, M, N, K, op)) return;
+
   int64_t lda = 0;
   Tensor a = to_bf16_padded(x, M, K, &lda, op);
   // Weights: bf16 rows of a 16-byte multiple are used as stored; anything else is repacked.
@@ -184,6 +192,62 @@ void CudaBackend::product(const Tensor& x, const Tensor& w, const Tensor* bias, 
   }
   launch_gemm_bf16(g, sm_count_, stream_);
   after(op);
+}
+
+// y = act((x quantized to e4m3, scale s) (w * its scale)^T + bias) through cuBLASLt's fp8 GEMM,
+// float32 out. Only an fp8-e4m3 weight whose shape meets cuBLASLt's fp8 rules (K and N multiples
+// of 16, 16-byte aligned rows) comes here; anything else returns false before any work and takes
+// the dequantize + bf16 path. The float32 bias and the activation are applied after the product
+// (bias_act): cuBLASLt's fp8 bias epilogue reads a bf16 bias, which would round it.
+bool CudaBackend::product_fp8(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act, bool accumulate,
+                              Tensor& y, int64_t M, int64_t N, int64_t K, const char* op) {
+  if (w.dtype() != DType::F8_E4M3 || K % 16 || N % 16 || !aligned16(w.raw()) || !aligned16(y.raw()) ||
+      (accumulate && act != Activation::None) || fp8_refused_.count({M, N, K}))
+    return false;
+  if (!fp8_scales_.defined()) {
+    fp8_scales_ = empty({2}, DType::F32);
+    fp8_amax_ = empty({1}, DType::I32);
+  }
+  Tensor q = empty({M, K}, DType::F8_E4M3);  // K % 16 == 0: rows 16-byte aligned as they are
+  QuantFp8Params p;
+  p.src = x.f32();
+  p.rows = M;
+  p.cols = K;
+  p.src_ld = K;
+  p.dst = static_cast<uint8_t*>(q.raw());
+  p.dst_ld = K;
+  p.amax = static_cast<unsigned int*>(fp8_amax_.raw());
+  p.scales = fp8_scales_.f32();
+  p.weight_scale = w.scale();
+  launch_quant_fp8(p, stream_);
+  after(op);
+  LtFp8MatmulArgs g;
+  g.x = static_cast<const uint8_t*>(q.raw());
+  g.ldx = K;
+  g.w = static_cast<const uint8_t*>(w.raw());
+  g.ldw = K;
+  g.x_scale = fp8_scales_.f32();
+  g.w_scale = fp8_scales_.f32() + 1;
+  g.y = y.raw();
+  g.ldy = N;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.accumulate = accumulate;
+  g.workspace = lt_workspace_.raw();
+  g.workspace_bytes = CublasLtGemm::kWorkspaceBytes;
+  if (!lt_->run_fp8(g, stream_)) {  // no algorithm: the quantized copy is dropped, and not made again
+    fp8_refused_.insert({M, N, K});
+    return false;
+  }
+  after(op);
+  const Act kact = static_cast<Act>(act);
+  if (bias || kact != Act::None) {
+    BiasActParams b{y.f32(), y.f32(), bias ? bias->f32() : nullptr, M * N, N, kact};
+    launch_bias_act(b, stream_);
+    after(op);
+  }
+  return true;
 }
 
 }  // namespace wan::cuda

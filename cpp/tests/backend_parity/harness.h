@@ -82,11 +82,29 @@ struct Check {
 // - kModel: whole forwards: each bf16 product in series adds its error (a block: q/k/v, attention's
 //   two products, o, ffn in with GELU, ffn out: sqrt(6 products) x 2.1e-3 = 5.1e-3 for a block whose
 //   branches dominated the output, less where the residual stream carries it); bound 1e-2.
+// - kFp8Gemm: the opt-in fp8 GEMM (Backend::set_fp8_gemm) against the exact product of the
+//   dequantized fp8 weight and the float activations. The weight is e4m3 times its file scale on
+//   both sides, exactly (the scale multiplies in the f32 accumulator). The activations are rounded
+//   to e4m3 after division by s = amax / 448: e4m3 keeps 3 mantissa bits, so an element in the
+//   binade [b, 2b) gets a rounding error dx uniform in [-u b, u b] with u = 2^-4 (half the spacing
+//   b / 8), variance u^2 b^2 / 3. For random signs the K terms' errors are independent, so
+//   E||dy||^2 / ||y||^2 = E||dx||^2 / ||x||^2 (weighted alike by w^2) = (u^2 / 3) sum b^2 / sum x^2,
+//   and b <= |x| gives the bound u / sqrt(3) = 3.61e-2 (values at the bottom of their binade); for
+//   mantissas spread over [1, 2) the expectation is about 2.5e-2 (bench/fp8/gemm_error.py
+//   emulates it: 2.5-2.6e-2 for gaussian, uniform and heavy-tailed activations,
+//   bench/results/2026-12-05-cpu-fp8-gemm-error-emulation.json). Values below e4m3's normal range
+//   (|x| / s < 2^-6) round absolutely, not relatively: a negligible share of ||x||^2 for the inputs
+//   here. Float32 accumulation adds ~1e-6. Bound: u / sqrt(3) itself, not widened.
+//   kFp8GemmFloor: b > |x| / 2 gives the expectation a floor of u / (2 sqrt(3)) = 1.80e-2: an error
+//   below it with the fp8 GEMM reported on means the bf16 path answered instead (its error is
+//   ~2e-3), a silent fallback, and the check fails.
 constexpr double kExact = 1e-7;
 constexpr double kF32 = 2e-5;
 constexpr double kBf16 = 6e-3;
 constexpr double kAttentionBf16 = 8e-3;
 constexpr double kModel = 1e-2;
+constexpr double kFp8Gemm = 0.0625 / 1.7320508075688772;       // 2^-4 / sqrt(3)
+constexpr double kFp8GemmFloor = 0.0625 / (2 * 1.7320508075688772);
 
 // "2x48x12x128": the shapes in check names.
 std::string dims(std::initializer_list<int64_t> d);

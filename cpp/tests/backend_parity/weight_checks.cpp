@@ -2,6 +2,7 @@
 // every GGUF block type, as linear() weights (the CPU keeps them compressed and widens per tile;
 // CUDA keeps bf16, converts f16, and decodes fp8 and the blocks on the device per product), as
 // float32 dense weights, read back widened, and merged into (LoRA) through mergeable_copy.
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -87,6 +88,57 @@ StoredTwin stored_twin(Ctx& c, DType dtype, const Shape& shape, WeightUse use, f
   return s;
 }
 
+// Turns the fp8 GEMM on for one check (set_fp8_gemm) and off after, whatever happens.
+class Fp8GemmScope {
+ public:
+  explicit Fp8GemmScope(Backend& b) : b_(b), on_(b.set_fp8_gemm(true)) {}
+  ~Fp8GemmScope() { b_.set_fp8_gemm(false); }
+  bool on() const { return on_; }
+
+ private:
+  Backend& b_;
+  bool on_;
+};
+
+// The opt-in fp8 GEMM (an fp8-e4m3 weight meets e4m3 activations in cuBLASLt, sm_89+): bound and
+// floor derived at kFp8Gemm (harness.h). Where the device has no fp8 GEMM (and on the CPU
+// self-check) the same calls take the dequantize + bf16 path, within the bound too; where it has
+// one, an error under the floor means the fast path did not run.
+void add_fp8_gemm_checks(std::vector<Check>& v) {
+  const float scale = 0.037f;  // a file's scale_weight
+  // K = 512 and N = 48: multiples of 16, the shapes cuBLASLt's fp8 kernels take.
+  v.push_back({"fp8 GEMM opt-in: linear 96x512 -> 48, F8_E4M3 weight, bias", kFp8Gemm, [=](Ctx& c) -> double {
+                 StoredTwin w = stored_twin(c, DType::F8_E4M3, {48, 512}, WeightUse::Matrix, scale);
+                 Twin x = c.input({96, 512}), b = c.input({48}), y = c.input({96, 48});
+                 Fp8GemmScope fp8(c.dut());
+                 c.ref().linear(x.ref, w.t.ref, &b.ref, Activation::None, y.ref);
+                 c.dut().linear(x.dut, w.t.dut, &b.dut, Activation::None, y.dut);
+                 const double e = c.rel_l2(y);
+                 return fp8.on() && e < kFp8GemmFloor ? INFINITY : e;
+               }});
+  v.push_back({"fp8 GEMM opt-in: linear_add_gated 96x512 -> 48 (residual add as beta = 1), F8_E4M3 weight",
+               kFp8Gemm, [=](Ctx& c) -> double {
+                 StoredTwin w = stored_twin(c, DType::F8_E4M3, {48, 512}, WeightUse::Matrix, scale);
+                 Twin x = c.input({96, 512}), b = c.input({48});
+                 // A small residual, so that the product's error is not hidden under it.
+                 Twin r = c.input({96, 48}, -1e-3f, 1e-3f);
+                 Fp8GemmScope fp8(c.dut());
+                 c.ref().linear_add_gated(x.ref, w.t.ref, &b.ref, nullptr, 0, r.ref);
+                 c.dut().linear_add_gated(x.dut, w.t.dut, &b.dut, nullptr, 0, r.dut);
+                 const double e = c.rel_l2(r);
+                 return fp8.on() && e < kFp8GemmFloor ? INFINITY : e;
+               }});
+  // N = 24 breaks the fp8 rules: the dequantize + bf16 path, with its own bound, opt-in or not.
+  v.push_back({"fp8 GEMM opt-in: linear 37x512 -> 24 falls back to the bf16 product", kBf16, [=](Ctx& c) {
+                 StoredTwin w = stored_twin(c, DType::F8_E4M3, {24, 512}, WeightUse::Matrix, scale);
+                 Twin x = c.input({37, 512}), b = c.input({24}), y = c.input({37, 24});
+                 Fp8GemmScope fp8(c.dut());
+                 c.ref().linear(x.ref, w.t.ref, &b.ref, Activation::GeluTanh, y.ref);
+                 c.dut().linear(x.dut, w.t.dut, &b.dut, Activation::GeluTanh, y.dut);
+                 return c.rel_l2(y);
+               }});
+}
+
 }  // namespace
 
 std::vector<Check> weight_checks() {
@@ -130,6 +182,7 @@ std::vector<Check> weight_checks() {
                    return c.rel_l2(y);
                  }});
   }
+  add_fp8_gemm_checks(v);
   return v;
 }
 
