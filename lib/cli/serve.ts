@@ -1,5 +1,7 @@
 // wan-video serve: the fal, Runware and Oxen APIs on this machine's models; wan-video worker: a
 // process that runs the jobs of a Redis queue (one device each, pipelines kept loaded).
+import { resolve } from 'node:path';
+
 import { WanError } from '../errors.js';
 import { type ServerConfig, modelFlag, parseServerConfig, publicUrlOf, readConfigFile } from '../server/config.js';
 import { type CommandSpec, parseCommand, parseDevice } from './args.js';
@@ -12,6 +14,7 @@ const COMMON = {
   'public-url': { type: 'string' },
   device: { type: 'string' },
   'lora-root': { type: 'string', multiple: true },
+  rife: { type: 'string' },
   'allow-loopback-fetch': { type: 'boolean' },
   'allow-private-fetch': { type: 'boolean' },
 } as const;
@@ -32,12 +35,13 @@ export const SERVE = {
   usage: `usage: wan-video serve --model [NAME=]DIR... [--config FILE] [--port N] [--host H]
                        (--api-key KEY... | --keys-file FILE | --no-auth)
                        [--queue FILE.sqlite|redis://HOST:PORT] [--storage DIR] [--public-url URL]
-                       [--workers N] [--lora-root DIR...] [--allow-loopback-fetch] [--allow-private-fetch]
-                       [--device auto|cpu|cuda]
+                       [--workers N] [--lora-root DIR...] [--rife FLOWNET.safetensors]
+                       [--allow-loopback-fetch] [--allow-private-fetch] [--device auto|cpu|cuda]
 
 Serves the hosted APIs' endpoints (fal's queue and run, Runware's task API over WebSocket and REST,
 Oxen's generate/queue/events) on the models given; with one --model every model id of the three APIs
-reaches it. Accepted jobs are on disk (SQLite, default) or in Redis before the reply; a job running
+reaches it. --rife gives every model RIFE weights for fal's frame interpolation (its default asks
+for it; without weights the ask is skipped with a warning). Accepted jobs are on disk (SQLite, default) or in Redis before the reply; a job running
 when the process dies runs again after restart. With a redis:// queue the jobs run in
 \`wan-video worker\` processes unless --workers says otherwise.
 `,
@@ -49,7 +53,7 @@ export const WORKER = {
   name: 'worker',
   summary: 'run the jobs of a Redis queue on this machine\'s device',
   usage: `usage: wan-video worker --queue redis://HOST:PORT --model [NAME=]DIR... [--config FILE] [--storage DIR]
-                        [--public-url URL] [--concurrency N] [--memory-budget-gb G] [--device auto|cpu|cuda]
+                        [--rife FLOWNET.safetensors] [--public-url URL] [--concurrency N] [--memory-budget-gb G] [--device auto|cpu|cuda]
 
 Takes jobs from the Redis queue a \`wan-video serve --queue redis://...\` accepts them into, keeping
 its pipelines loaded (least recently used first out, within --memory-budget-gb).
@@ -69,6 +73,11 @@ function configFrom(values: Values, extra: (c: Record<string, unknown>) => void)
       models[name] = { ...((models[name] as object) ?? {}), ...cfg };
     }
     c.models = models;
+  }
+  // --rife: the interpolator of every model that does not name its own.
+  if (values.rife && c.models && typeof c.models === 'object') {
+    const rife = resolve(values.rife as string);
+    for (const m of Object.values(c.models as Record<string, Record<string, unknown>>)) if (m && typeof m === 'object' && m.interpolator === undefined) m.interpolator = rife;
   }
   if (values.queue) c.queue = values.queue;
   if (values.storage) c.storage = { ...((c.storage as object) ?? {}), dir: values.storage };

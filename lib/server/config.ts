@@ -16,6 +16,10 @@ export const ModelConfigSchema = z.strictObject({
   ids: z.array(z.string().min(1)).default([]),
   /** The distilled 4-step LoRA pair for `fast` / run_fast (Wan2.2 A14B). */
   fastLoras: z.strictObject({ high: z.string(), low: z.string() }).optional(),
+  /** RIFE weights (flownet.safetensors) for fal's interpolation fields; without them an interpolation ask is skipped with a warning. */
+  interpolator: z.string().min(1).optional(),
+  /** Wan2.1 I2V's CLIP image encoder, where the folder has no image_encoder/ (a folder or clip_vision_h.safetensors). */
+  imageEncoder: z.string().min(1).optional(),
 });
 
 export const ServerConfigSchema = z.strictObject({
@@ -110,7 +114,14 @@ export function readConfigFile(file: string): Record<string, unknown> {
   const base = dirname(resolve(file));
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) && !p.startsWith('redis://') && !p.startsWith('rediss://') ? resolve(base, p) : p);
   const models = json.models as Record<string, Record<string, unknown>> | undefined;
-  if (models && typeof models === 'object') for (const m of Object.values(models)) if (m && typeof m === 'object') m.path = abs(m.path);
+  if (models && typeof models === 'object') {
+    for (const m of Object.values(models)) {
+      if (!m || typeof m !== 'object') continue;
+      for (const k of ['path', 'interpolator', 'imageEncoder']) if (k in m) m[k] = abs(m[k]);
+      const fast = m.fastLoras as Record<string, unknown> | undefined;
+      if (fast && typeof fast === 'object') for (const k of ['high', 'low']) if (k in fast) fast[k] = abs(fast[k]);
+    }
+  }
   if (typeof json.queue === 'string') json.queue = abs(json.queue);
   const storage = json.storage as Record<string, unknown> | undefined;
   if (storage && typeof storage === 'object') storage.dir = abs(storage.dir);

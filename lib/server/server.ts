@@ -16,6 +16,7 @@ import { registerFal } from '../api/fal.js';
 import { registerOxen } from '../api/oxen.js';
 import { registerRunware } from '../api/runware.js';
 import { WanError } from '../errors.js';
+import { planRife } from '../model/rife-plan.js';
 import { loadKeys } from './auth.js';
 import { type ServerConfig, type ServerConfigInput, parseServerConfig, publicUrlOf } from './config.js';
 import type { ModelEntry } from './model-ids.js';
@@ -46,6 +47,14 @@ export async function modelEntries(config: ServerConfig): Promise<ModelEntry[]> 
       throw new WanError('E_INVALID_ARGUMENT', `models.${name}.path ${m.path} is outside modelRoots (${config.modelRoots.join(', ')})`);
     }
     const facts = await inspectModel(m.path);
+    // A wrong RIFE file is refused at start, not at the first job that asks for interpolation.
+    if (m.interpolator) {
+      try {
+        await planRife(m.interpolator);
+      } catch (err) {
+        throw new WanError(err instanceof WanError ? err.code : 'E_INVALID_ARGUMENT', `models.${name}.interpolator: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     out.push({ name, variant: facts.variant, ids: m.ids });
   }
   return out;

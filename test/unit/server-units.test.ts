@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { falError, locOf, oxenError, runwareError } from '../../lib/api/errors.js';
-import { modelFlag, parseServerConfig, publicUrlOf } from '../../lib/server/config.js';
+import { modelFlag, parseServerConfig, publicUrlOf, readConfigFile } from '../../lib/server/config.js';
 import { resolveModelId, servedIds } from '../../lib/server/model-ids.js';
 import { Storage } from '../../lib/server/storage.js';
 
@@ -45,6 +45,14 @@ describe('configuration', () => {
     expect(modelFlag('wan=/m/Wan2.1')).toEqual(['wan', { path: '/m/Wan2.1' }]);
     expect(modelFlag('/m/Wan2.1-T2V-1.3B-Diffusers')[0]).toBe('Wan2.1-T2V-1.3B-Diffusers');
     expect(publicUrlOf(parseServerConfig({ host: '0.0.0.0', port: 9 }))).toBe('http://127.0.0.1:9');
+  });
+  it('resolves a config file\'s model paths (folder, LoRAs, interpolator, image encoder) against the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wan-srv-config-'));
+    const file = join(dir, 'server.json');
+    writeFileSync(file, JSON.stringify({ models: { m: { path: 'models/w', fastLoras: { high: 'l/h.safetensors', low: '/abs/l.safetensors' }, interpolator: 'rife/f.safetensors', imageEncoder: 'clip.safetensors' } } }));
+    const c = parseServerConfig(readConfigFile(file));
+    expect(c.models.m).toEqual({ path: join(dir, 'models/w'), ids: [], fastLoras: { high: join(dir, 'l/h.safetensors'), low: '/abs/l.safetensors' }, interpolator: join(dir, 'rife/f.safetensors'), imageEncoder: join(dir, 'clip.safetensors') });
+    expect(() => parseServerConfig({ models: { m: { path: '/m', interpolator: '' } } })).toThrow(/models\.m\.interpolator/);
   });
 });
 
