@@ -222,7 +222,7 @@ if [ $dry = 0 ]; then
   step parity-models 60 parity models "" --group models
   # Our 1.3B forward at 480p x 81 frames and the GEMM rates (the bench's other parts come last).
   mkdir -p "$R/dump"
-  step bench 120 "$BIN/wan_cuda_bench" --json "$R/bench.json" --dump "$R/dump" --skip block14b,vae
+  step bench 120 "$BIN/wan_cuda_bench" --json "$R/bench.json" --dump "$R/dump" --skip block14b,vae,offload
   step conformance 150 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --device cuda --json >'$R/conformance.json'"
   step attention 90 env WAN_COMMIT="$commit" python3 bench/attention/run_bench.py --bin "$BIN/bench_flash_attention" \
     --device-check --min-ms 300 --out "$R/attention.json"
@@ -240,7 +240,9 @@ if [ $dry = 0 ]; then
   step diffusers 200 env PYTHONUNBUFFERED=1 python3 bench/cuda/diffusers_ref.py --diffusers-src "$P/diffusers" \
     --only transformer_1_3b_480p --compile --compare "$R/dump" --json "$R/diffusers.json"
   step attention-parity 30 "$BIN/flash_attention_test"
-  step bench-extra 90 "$BIN/wan_cuda_bench" --json "$R/bench-extra.json" --skip gemm,fused,dit
+  step bench-extra 90 "$BIN/wan_cuda_bench" --json "$R/bench-extra.json" --skip gemm,fused,dit,offload
+  # #17's GPU target: what streaming blocks from host memory costs at the A14B block size.
+  step offload 60 "$BIN/wan_cuda_bench" --json "$R/offload.json" --skip gemm,fused,dit,block14b,vae
 else
   # Without a device: what can run here, through the same payload.
   step parity-ops 300 parity ops "" --group ops

@@ -11,7 +11,7 @@ The keys the issue's check reads (bench/cuda/README.md says what each holds):
   attention [{shape, ours_tflops, sdpa_best_tflops}]
 and beside them: steps (status, exit and seconds of every step), preflight, gemm_tflops, fused_ops
 (the block's fused ops against the primitives they replace, ms), e2e_checks
-(demo frames against the CPU, cancellation, out of memory), bench_extra, and in a dry run `dry_run`
+(demo frames against the CPU, cancellation, out of memory), bench_extra, offload_a14b_480p, and in a dry run `dry_run`
 (what ran without a device). A figure that was not measured is null, with the reason in a string
 where a list or object would stand ("not run: no device", "not run: <step> failed").
 Only the standard library: it runs under any python3.
@@ -177,6 +177,9 @@ def merge(res, commit, dry, budget_s=None, elapsed_s=None):
         out["gemm_tflops"] = bench.get("gemm_tflops")
         out["fused_ops"] = bench.get("fused_ops")
         out["bench_extra"] = load(res, "bench-extra.json")
+        # Streamed blocks against all resident at the A14B block size (issue 17's offload target).
+        off = load(res, "offload.json")
+        out["offload_a14b_480p"] = off.get("offload_a14b_480p") if off else why_missing(steps, "offload")
         out["binaries"] = load(res, "binaries.json")
     else:
         rep = {s: load(res, f"parity-{s}.json") or {} for s in ("ops", "models", "production-ops", "production-models")}

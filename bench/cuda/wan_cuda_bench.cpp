@@ -1,6 +1,6 @@
 // wan_cuda_bench: timings of the CUDA backend on a device (see README.md beside this file).
 //
-//   wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae]
+//   wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae,offload]
 //
 // 1. bf16 GEMM TFLOP/s at the transformer's shapes (1.3B: dim 1536, ffn 8960, 32760 tokens; 14B:
 //    dim 5120, ffn 13824, 75600 tokens) and a large square GEMM as the measured peak: our mma.sync
@@ -13,6 +13,11 @@
 //    makes the same values), seconds per forward and peak pool memory.
 // 3. One block of the 14B configuration at 720p (latent 21x90x160 -> 75600 tokens).
 // 4. The Wan2.1 VAE decode of 21 latent frames at 480p (81 frames): seconds and peak pool memory.
+// 5. Offload at the A14B block size (dim 5120, ffn 13824) at 480p x 81: 8 blocks all resident, then
+//    2 resident and 6 streamed from pinned host memory on the second stream; the ratio of the two
+//    forwards is what a memory budget costs (the A14B target: within 1.3x of resident). Eight
+//    blocks, not forty, so it fits the device check's minute; the share streamed (6 of 8) is more
+//    than a 16 GB plan streams of the real 40 (about 30 of 40), so the ratio errs high.
 // With --dump DIR the transformer outputs go to DIR/*.f32 for diffusers_ref.py to compare.
 #include <cuda_runtime.h>
 
@@ -315,8 +320,14 @@ dit::WanDitConfig wan_14b_block() {
   return c;
 }
 
+dit::WanDitConfig wan_a14b_blocks(int layers) {
+  dit::WanDitConfig c = wan_14b_block();  // Wan2.2 A14B experts have the 14B's block dimensions
+  c.num_layers = layers;
+  return c;
+}
+
 std::string bench_dit(const char* label, const dit::WanDitConfig& cfg, int64_t F, int64_t H, int64_t W, int iters,
-                      const Args& args, const char* dump_name) {
+                      const Args& args, const char* dump_name, double* seconds = nullptr) {
   auto be = std::make_unique<CudaBackend>(cuda::cuda_device_from_env());
   const double t0 = now();
   RandomWeightSource src(*be, 42, 0.02f);
@@ -339,12 +350,13 @@ std::string bench_dit(const char* label, const dit::WanDitConfig& cfg, int64_t F
   }
   std::sort(times.begin(), times.end());
   const double sec = times[times.size() / 2];
+  if (seconds) *seconds = sec;
   const MemoryStats mem = be->info().memory;
   const int64_t tokens = F * (H / 2) * (W / 2);
   std::printf("%s: %lld tokens, %.3f s per forward (median of %d), weights loaded in %.1f s, peak pool %.2f GiB\n",
               label, static_cast<long long>(tokens), sec, iters, load_s, mem.peak / double(1 << 30));
   std::fflush(stdout);
-  if (!args.dump.empty()) {
+  if (!args.dump.empty() && dump_name) {
     std::vector<float> host(static_cast<size_t>(out.numel()));
     be->download(out, host.data());
     std::ofstream f(args.dump + "/" + dump_name + ".f32", std::ios::binary);
@@ -403,7 +415,7 @@ int main(int argc, char** argv) {
     else if (a == "--skip" && i + 1 < argc) args.skip = argv[++i];
     else if (a == "--quick") args.quick = true;
     else {
-      std::fprintf(stderr, "usage: wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae]\n");
+      std::fprintf(stderr, "usage: wan_cuda_bench [--json PATH] [--dump DIR] [--quick] [--skip gemm,fused,dit,block14b,vae,offload]\n");
       return 2;
     }
   }
@@ -427,6 +439,20 @@ int main(int argc, char** argv) {
     if (args.wants("block14b") && !args.quick)
       js << ",\n  \"block_14b_720p\": " << bench_dit("14B one block 720p 81 frames", wan_14b_block(), 21, 90, 160, 3, args, "block_14b");
     if (args.wants("vae")) js << ",\n  \"vae_decode_480p\": " << (args.quick ? bench_vae(3, 30, 52) : bench_vae(21, 60, 104));
+    if (args.wants("offload")) {
+      // --quick: two small blocks, one streamed, so the path runs in a dry check of the binary.
+      const int layers = args.quick ? 2 : 8, resident = args.quick ? 1 : 2;
+      const int64_t F = args.quick ? 3 : 21, H = args.quick ? 30 : 60, W = args.quick ? 52 : 104;
+      dit::WanDitConfig c = args.quick ? [] { auto q = wan_1_3b(); q.num_layers = 2; return q; }() : wan_a14b_blocks(layers);
+      double all_s = 0, streamed_s = 0;
+      const std::string all = bench_dit("offload: all blocks resident", c, F, H, W, 2, args, nullptr, &all_s);
+      c.resident_blocks = resident;
+      const std::string streamed = bench_dit("offload: blocks streamed", c, F, H, W, 2, args, nullptr, &streamed_s);
+      std::printf("offload: %d of %d blocks streamed, %.3f s vs %.3f s resident (%.2fx)\n", layers - resident, layers,
+                  streamed_s, all_s, streamed_s / all_s);
+      js << ",\n  \"offload_a14b_480p\": {\"layers\": " << layers << ", \"resident_blocks\": " << resident
+         << ", \"resident\": " << all << ", \"streamed\": " << streamed << ", \"ratio\": " << num(streamed_s / all_s) << "}";
+    }
     js << "\n}\n";
     if (!args.json.empty()) {
       std::ofstream f(args.json);

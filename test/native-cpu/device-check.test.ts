@@ -71,6 +71,7 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
       'bench.json': { transformer_1_3b_480p: { seconds: 1.1 } },
       'diffusers.json': { transformer_1_3b_480p: { seconds: 2.2, compile_seconds: 1.65 } },
       'attention.json': { attention: [{ shape: 'self b1 h12 s32760 d128', ours_tflops: 300, sdpa_best_tflops: 500 }] },
+      'offload.json': { offload_a14b_480p: { layers: 8, resident_blocks: 2, resident: { seconds: 2 }, streamed: { seconds: 2.2 }, ratio: 1.1 } },
       'steps.jsonl': '{"step": "parity-models", "status": "timed out", "exit": 124}\n{"step": "parity-production-ops", "status": "failed", "exit": 139}\n',
     }, false);
     expect(j.device).toBe('NVIDIA H200');
@@ -86,6 +87,7 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
     expect(j.e2e).toMatchObject({ width: 832, height: 480, frames: 81, steps: 2, seconds_per_step: 2.5, vae_decode_s: 9, peak_device_bytes: 1e10 });
     expect(j.dit_1_3b_480p81).toMatchObject({ ours_s: 1.1, diffusers_eager_s: 2.2, diffusers_compile_s: 1.65, diffusers_eager_over_ours: 2 });
     expect(j.attention[0]).toMatchObject({ shape: 'self b1 h12 s32760 d128', ours_tflops: 300, sdpa_best_tflops: 500 });
+    expect(j.offload_a14b_480p).toMatchObject({ layers: 8, resident_blocks: 2, ratio: 1.1 });
   });
 });
 
