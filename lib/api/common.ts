@@ -1,10 +1,11 @@
 // What the three API modules share: the server state they work on, and the path from a client's
-// request to a queued job (limits, URL images fetched, LoRA paths confined, the request validated
+// request to a queued job (limits, URL images fetched, file images refused, LoRA paths confined, the request validated
 // with the API's own field names, the per-key limit, the durable submit).
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
 
 import { WanError } from '../errors.js';
+import { SERVER_FILE_REFUSED, classifyImageString } from '../image/source.js';
 import { normalizeRequest, randomSeed } from '../schemas/normalize.js';
 import type { KeyRing } from '../server/auth.js';
 import type { ServerConfig } from '../server/config.js';
@@ -58,7 +59,7 @@ export function statusOf(code: string): number {
 export const IMAGE_FIELDS: Record<ApiName, string[]> = {
   fal: ['image_url', 'end_image_url'],
   runware: ['inputs.frameImages[].image', 'inputs.frameImages[].inputImage', 'frameImages[].image', 'frameImages[].inputImage'],
-  oxen: [],
+  oxen: ['input_image', 'image', 'last_image'],
 };
 export const LORA_FIELDS: Record<ApiName, string[]> = { fal: ['loras[].path'], runware: ['lora[].model'], oxen: [] };
 export const PROMPT_FIELDS: Record<ApiName, string[]> = { fal: ['prompt', 'negative_prompt'], runware: ['positivePrompt', 'negativePrompt'], oxen: ['prompt', 'negative_prompt'] };
@@ -88,7 +89,7 @@ function reach(obj: unknown, path: string): Array<{ field: string; value: unknow
   return out;
 }
 
-/** The checks and rewrites before validation: prompt sizes, URL images fetched, LoRA paths confined. */
+/** The checks and rewrites before validation: prompt sizes, URL images fetched, file images refused, LoRA paths confined. */
 export async function prepareInput(api: ApiName, input: Record<string, unknown>, config: ServerConfig): Promise<Record<string, unknown>> {
   const copy = structuredClone(input);
   for (const p of PROMPT_FIELDS[api]) {
@@ -100,7 +101,11 @@ export async function prepareInput(api: ApiName, input: Record<string, unknown>,
   }
   for (const p of IMAGE_FIELDS[api]) {
     for (const r of reach(copy, p)) {
-      if (typeof r.value === 'string' && /^https?:\/\//i.test(r.value)) r.set(await fetchImageAsDataUrl(r.value, r.field, config.fetch));
+      if (typeof r.value !== 'string') continue;
+      const kind = classifyImageString(r.value).kind;
+      // A path or file: URL would have the job read a file of the server's.
+      if (kind === 'path') throw fieldError(r.field, SERVER_FILE_REFUSED);
+      if (kind === 'url') r.set(await fetchImageAsDataUrl(r.value, r.field, config.fetch));
     }
   }
   for (const p of LORA_FIELDS[api]) {

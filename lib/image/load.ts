@@ -7,7 +7,7 @@ import { WanError } from '../errors.js';
 import { decodeImage } from './decode.js';
 import { type FetchImageOptions, fetchImageBytes } from './fetch.js';
 import { IMAGE_LIMITS, type ImageLimits, fmtBytes } from './limits.js';
-import { base64DecodedLength, classifyImageString } from './source.js';
+import { SERVER_FILE_REFUSED, base64DecodedLength, classifyImageString } from './source.js';
 import type { RgbImage } from './types.js';
 
 /** Raw pixels, as the canonical request takes them. */
@@ -21,6 +21,8 @@ export type ImageInput = string | RawRgb;
 
 export interface LoadImageOptions extends FetchImageOptions {
   limits?: ImageLimits;
+  /** false: a string naming a file (a path or a file: URL) is refused; a server's jobs read no local files. */
+  allowFiles?: boolean;
 }
 
 /** A loaded image: RGB bytes and where they came from (for messages and results). */
@@ -88,6 +90,7 @@ export async function loadImage(input: ImageInput, field: string, opts: LoadImag
     case 'base64':
       return { ...(await decodeImage(fromBase64(c.base64, field, 'base64 image', limits), field, limits)), from: 'base64' };
     case 'path':
+      if (opts.allowFiles === false) throw new WanError('E_INVALID_ARGUMENT', `${field}: ${SERVER_FILE_REFUSED}`);
       return { ...(await decodeImage(await readLimited(c.path, field, limits), field, limits)), from: 'file' };
   }
 }

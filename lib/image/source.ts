@@ -22,6 +22,9 @@ export type ImageStringKind =
   | { kind: 'path'; path: string }
   | { kind: 'invalid'; expected: string };
 
+/** Why a server refuses an image string that names a file: files on the server are not the client's to read. */
+export const SERVER_FILE_REFUSED = 'a file on the server cannot be named in a request: pass an http(s) URL, a data URI or base64';
+
 export const IMAGE_STRING_EXPECTED = 'an http(s) URL, a data:image/png|jpeg|webp;base64 URI, base64 of a PNG/JPEG/WebP file, or a file path';
 
 /** What an image string is. Plain base64 is recognised by the magic bytes of the formats decoded. */

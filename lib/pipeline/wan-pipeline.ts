@@ -64,8 +64,9 @@ export interface LoadOptions {
    * clip_vision_h.safetensors (default: the pipeline folder's image_encoder/ and image_processor/). */
   imageEncoder?: string;
   /** How request images are read: `allowPrivateNetwork` lets image URLs reach loopback/private
-   * addresses (off by default: a server passes user input here), `limits` overrides IMAGE_LIMITS. */
-  images?: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits'>;
+   * addresses (off by default: a server passes user input here), `limits` overrides IMAGE_LIMITS,
+   * `allowFiles: false` refuses strings naming a file (a server's pipelines read no local files). */
+  images?: Pick<LoadImageOptions, 'allowPrivateNetwork' | 'limits' | 'allowFiles'>;
   /** RIFE weights (.safetensors) for requests that ask for frame interpolation (lib/interpolate/); default $WAN_VIDEO_RIFE. */
   interpolator?: string;
 }

@@ -54,7 +54,7 @@ export class PipelinePool {
     if (!e) {
       const { bytes } = await inspectModel(cfg.path);
       await this.makeRoom(bytes);
-      const pipe = WanPipeline.load(cfg.path, { device: this.opts.device, fastLoras: cfg.fastLoras, interpolator: cfg.interpolator, imageEncoder: cfg.imageEncoder });
+      const pipe = WanPipeline.load(cfg.path, { device: this.opts.device, fastLoras: cfg.fastLoras, interpolator: cfg.interpolator, imageEncoder: cfg.imageEncoder, images: { allowFiles: false } });
       e = { pipe, bytes, lastUsed: Date.now(), inUse: 0 };
       this.entries.set(name, e);
       pipe.catch(() => this.entries.delete(name));

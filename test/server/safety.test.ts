@@ -106,6 +106,33 @@ describe('a server with limits', () => {
     expect(body.detail[0].msg).toMatch(/loopback/);
   });
 
+  it('never reads a file of the server for an image field: paths and file: URLs are refused by field in every API', async () => {
+    const secret = join(t.dir, 'secret.png');
+    writeFileSync(secret, Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64'));
+    for (const ref of [secret, `file://${secret}`, 'secret.png']) {
+      const fal = await post('/fal-ai/wan/v2.2-a14b/image-to-video', JSON.stringify({ prompt: 'a fox', image_url: ref }), { authorization: `Key ${KEY}` });
+      expect(fal.status, ref).toBe(422);
+      const fb = (await fal.json()) as { detail: Array<{ loc: unknown[]; msg: string }> };
+      expect(fb.detail[0].loc).toEqual(['body', 'image_url']);
+      expect(fb.detail[0].msg).toMatch(/file on the server/);
+      const rw = await post('/v1', JSON.stringify([{ taskType: 'videoInference', taskUUID: '6f1c1e44-4c55-4b8e-9c7e-2d7e5c0b9a11', positivePrompt: 'a fox', model: 'runware:200@6', inputs: { frameImages: [{ image: ref, frame: 'first' }] } }]));
+      expect(rw.status, ref).toBe(400);
+      expect((await rw.json()) as object).toMatchObject({ errors: [{ parameter: 'inputs.frameImages[0].image', message: expect.stringMatching(/file on the server/) }] });
+      for (const field of ['image', 'input_image', 'last_image']) {
+        const ox = await post('/api/ai/queue', JSON.stringify({ model: 'wan-ai-wan2-1-t2v-1-3b-diffusers', prompt: 'a fox', [field]: ref }));
+        expect(ox.status, `${field} ${ref}`).toBe(400);
+        expect((await ox.json()) as object).toMatchObject({ status: 'error', error: { field, detail: expect.stringMatching(/file on the server/) } });
+      }
+    }
+    await healthy();
+  });
+
+  it('fetches Oxen\'s image URLs through the same guard as the other APIs', async () => {
+    const ox = await post('/api/ai/queue', JSON.stringify({ model: 'wan-ai-wan2-1-t2v-1-3b-diffusers', prompt: 'a fox', image: 'http://127.0.0.1:9/x.png' }));
+    expect(ox.status).toBe(400);
+    expect((await ox.json()) as object).toMatchObject({ status: 'error', error: { field: 'image', detail: expect.stringMatching(/loopback/) } });
+  });
+
   it('keeps LoRA paths inside the configured folders (symbolic links resolved)', async () => {
     const sub = (path: string) => post('/fal-ai/wan/v2.2-a14b/text-to-video/lora', JSON.stringify({ prompt: 'a fox', resolution: '480p', num_frames: 17, loras: [{ path, transformer: 'both' }] }), { authorization: `Key ${KEY}` });
     for (const bad of ['/etc/passwd', '../outside.safetensors', 'link.safetensors', 'missing.safetensors']) {

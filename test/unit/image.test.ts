@@ -1,8 +1,11 @@
 // Conditioning images without a model: the forms a string may take, decoding with sharp (JPEG, PNG,
 // WebP; alpha, greyscale), the byte and pixel limits, the bounded download and its address policy,
 // the resampler's invariants, the size taken from an image, the CLIP processor config.
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -83,6 +86,16 @@ describe('decoding', () => {
     await expect(loadImage(b64, 'image', { limits })).rejects.toMatchObject({ message: expect.stringMatching(/^image: the base64 image holds \d+ bytes, more than the image limit of 50 bytes/) });
     const ok = await loadImage(`data:image/png;base64,${b64}`, 'image');
     expect([ok.width, ok.height, ok.from]).toEqual([w, h, 'data-uri']);
+  });
+
+  it('reads a file unless told not to (allowFiles: false, as a server\'s pipelines are), then refuses paths and file: URLs by field', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'wan-img-')), 'a.png');
+    writeFileSync(file, await encodeImage(px, w, h, 'png'));
+    expect((await loadImage(file, 'image')).from).toBe('file');
+    for (const ref of [file, `file://${file}`]) {
+      await expect(loadImage(ref, 'image_url', { allowFiles: false })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringMatching(/^image_url: a file on the server cannot be named/) });
+    }
+    expect((await loadImage(`data:image/png;base64,${(await encodeImage(px, w, h, 'png')).toString('base64')}`, 'image', { allowFiles: false })).from).toBe('data-uri');
   });
 });
 
