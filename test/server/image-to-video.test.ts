@@ -1,11 +1,13 @@
-// fal's image-to-video through @fal-ai/client on a Wan2.1 I2V model served with RIFE weights: the
-// conditioning image as a data URI, fal's default interpolation (interpolator_model "film", one frame
-// between each pair, fps doubled) served by RIFE with a warning; the interpolator file is checked when
-// the server starts, not at the first job.
+// Image-to-video through the three APIs on a Wan2.1 I2V model served with RIFE weights: fal through
+// @fal-ai/client (the image as a data URI, fal's default interpolation: interpolator_model "film",
+// one frame between each pair, fps doubled, served by RIFE with a warning), Runware's
+// inputs.frameImages through @runware/sdk-js, Oxen's image by fetch. The interpolator file is checked
+// when the server starts, not at the first job.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { createFalClient } from '@fal-ai/client';
+import { RunwareServer } from '@runware/sdk-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createServer } from '../../lib/server/server.js';
@@ -18,7 +20,7 @@ import { CLI, KEY, type TestServer, decodedFrames, download, startServer, tempDi
 const RIFE = join(repoRoot, 'test', 'fixtures', 'models', 'rife-4.25-tiny', 'flownet.safetensors');
 const ENDPOINT = 'fal-ai/wan/v2.2-a14b/image-to-video';
 
-describe.runIf(haveFixtures)('fal image-to-video with interpolation through @fal-ai/client', () => {
+describe.runIf(haveFixtures)('image-to-video through the three APIs on a Wan2.1 I2V model served with RIFE weights', () => {
   let t: TestServer;
   let model: string;
 
@@ -50,6 +52,29 @@ describe.runIf(haveFixtures)('fal image-to-video with interpolation through @fal
     expect(decodedFrames(file)).toBe(33);
     expect(spawnSync(findFfmpeg().path, ['-hide_banner', '-i', file]).stderr.toString()).toMatch(/\b32 fps/);
     expect(logs.some((m) => /interpolator_model "film" \(fal's default\): FILM is not implemented by wan-video; RIFE/.test(m))).toBe(true);
+  });
+
+  it('Runware (@runware/sdk-js) inputs.frameImages and Oxen image, both as data URIs: videos from the first frame', async () => {
+    const png = await encodeImage(testPixels(64, 64, 3), 64, 64, 'png');
+    const uri = `data:image/png;base64,${png.toString('base64')}`;
+    const rw = new RunwareServer({ apiKey: KEY, url: `${t.url.replace(/^http/, 'ws')}/v1`, shouldReconnect: false } as never);
+    const videos = (await rw.videoInference({ positivePrompt: 'a red fox', model: 'runware:200@6', width: 256, height: 256, duration: 1, fps: 16, steps: 4, seed: 9, inputs: { frameImages: [{ image: uri, frame: 'first' }] } } as never)) as unknown as Array<{ videoURL: string; seed: number }>;
+    expect(videos.map((v) => v.seed)).toEqual([9]);
+    const rwFile = join(t.dir, 'rw-i2v.mp4');
+    await download(videos[0].videoURL, rwFile);
+    expect(decodedFrames(rwFile)).toBe(17);
+    await (rw as unknown as { disconnect?: () => Promise<void> }).disconnect?.();
+
+    const res = await fetch(`${t.url}/api/ai/videos/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model: 'i2v', prompt: 'a red fox', image: uri, width: 64, height: 64, num_frames: 5, num_inference_steps: 2, seed: 2 }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { videos: Array<{ url: string }> };
+    const oxFile = join(t.dir, 'oxen-i2v.mp4');
+    await download(body.videos[0].url, oxFile);
+    expect(decodedFrames(oxFile)).toBe(5); // Oxen asks for no interpolation (fal's default is fal's alone)
   });
 
   it('refuses an interpolator file that is not RIFE weights at start, naming the model\'s field', async () => {
