@@ -52,7 +52,7 @@ describe.runIf(haveFixtures)('image-to-video through the three APIs on a Wan2.1 
     expect(decodedFrames(file)).toBe(33);
     expect(spawnSync(findFfmpeg().path, ['-hide_banner', '-i', file]).stderr.toString()).toMatch(/\b32 fps/);
     expect(logs.some((m) => /interpolator_model "film" \(fal's default\): FILM is not implemented by wan-video; RIFE/.test(m))).toBe(true);
-  });
+  }, 300_000); // fal's smallest video is 832x480 x 17 frames, 16 RIFE pairs: ~30 s alone on 2 cores, more beside other test files
 
   it('Runware (@runware/sdk-js) inputs.frameImages and Oxen image, both as data URIs: videos from the first frame', async () => {
     const png = await encodeImage(testPixels(64, 64, 3), 64, 64, 'png');
