@@ -231,9 +231,10 @@ if [ $dry = 0 ]; then
   step parity-models-mma 60 parity models-mma mma-sync --group models
   step parity-production-ops 120 parity production-ops "" --group production-ops
   step parity-production-models 120 parity production-models "" --group production-models
-  # The mma.sync path at production shapes: the linears (convolutions and attention do not use it)
-  # and the transformer block.
-  step parity-production-ops-mma 60 parity production-ops-mma mma-sync --group production-ops --filter "linear production"
+  # The mma.sync path at production shapes: the linears with their epilogues, the fused Q/K/V and
+  # gated-residual products (convolutions and attention do not use it), and the transformer block.
+  step parity-production-ops-mma 60 parity production-ops-mma mma-sync --group production-ops \
+    --filter "linear production|linear_stacked production|linear_add_gated production"
   step parity-production-models-mma 60 parity production-models-mma mma-sync --group production-models --filter wan-dit
   # The peer: diffusers' transformer on the same weights, eager (saved first), then torch.compile,
   # whose compilation takes what the budget has left.

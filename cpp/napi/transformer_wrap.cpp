@@ -39,6 +39,8 @@ dit::WanDitConfig parse_transformer_config(const Napi::Object& o) {
     fail("E_INVALID_ARGUMENT", "config.residentBlocks must lie in [0, numLayers], got " + std::to_string(c.resident_blocks));
   c.swap_expert = get_bool_or(o, "swapExpert", false);
   c.start_parked = get_bool_or(o, "parked", false);
+  // A parked start is the idle A14B expert's: without swapExpert nothing would ever bring it back.
+  if (c.start_parked && !c.swap_expert) fail("E_INVALID_ARGUMENT", "config.parked needs config.swapExpert (only a swapped expert starts parked)");
   return c;
 }
 

@@ -34,7 +34,10 @@ struct AttentionParams {
   float scale = 1.0f;       // usually 1/sqrt(head_dim); T5 uses 1
   bool accumulate = false;  // out += attention (Wan2.1 I2V adds the image branch)
   RelativeBias bias;        // UMT5 encoder only
-  const Tensor* key_mask = nullptr;  // I32 [B, Sk]: keys with 0 are not attended (padding)
+  // I32 [B, Sk]: keys with 0 are not attended (padding). A batch entry must keep at least one key:
+  // a row with every key masked is unspecified (the CPU and simple kernels average V, the flash
+  // kernels give 0), and no caller makes one (UMT5 masks padding after at least its EOS token).
+  const Tensor* key_mask = nullptr;
 };
 
 // The self-attention inputs of a rotary model: y = rope(rms_norm(x[:, column : column + dim]) * weight)

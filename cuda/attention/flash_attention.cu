@@ -45,7 +45,7 @@ FlashAttentionPath flash_attention_path(const FlashAttentionParams& p, int sm) {
   // sm 90 exactly: sm_90a code runs on compute capability 9.0 only (wgmma is not on later chips)
   if (!p.allow_hopper || sm != 90 || flash_attention_unsupported(p, sm) || hopper::unsupported(p))
     return FlashAttentionPath::kPortable;
-  if (!hopper::kernels_built()) return FlashAttentionPath::kPortable;
+  if (!hopper::kernels_built() || !hopper::tma_available()) return FlashAttentionPath::kPortable;
   return p.fp8 && !hopper::fp8_unsupported(p) ? FlashAttentionPath::kHopperFp8 : FlashAttentionPath::kHopper;
 }
 

@@ -47,6 +47,8 @@ size_t align256(size_t x) { return (x + 255) & ~size_t{255}; }
 
 }  // namespace
 
+bool tma_available() { return encode_tiled() != nullptr; }
+
 bool encode_map(CUtensorMap* map, CUtensorMapDataType type, const void* base, const uint64_t (&dims)[4],
                 const uint64_t (&strides)[3], const uint32_t (&box)[4]) {
   const EncodeTiledFn fn = encode_tiled();

@@ -18,6 +18,9 @@ const char* fp8_unsupported(const FlashAttentionParams& p);
 // Whether this binary holds the sm_90a kernels (a build for plain sm_90 compiles them to stubs):
 // asks the runtime about the current device's image of the kernel, once.
 bool kernels_built();
+// Whether the driver gives cuTensorMapEncodeTiled (the kernels' TMA descriptors); without it the
+// portable kernel serves, rather than a launch that can only fail.
+bool tma_available();
 
 // Device bytes the e4m3 path needs in FlashAttentionParams::workspace (quantized q, k, v^T and
 // their per-block scales).

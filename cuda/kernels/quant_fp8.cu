@@ -34,9 +34,11 @@ __global__ void amax_kernel(QuantFp8Params p) {
 }
 
 // s = amax / 448; an all-zero input keeps s = 1 (every q is 0 either way, and 0 * s stays finite).
+// A nonzero amax below 448 x 2^-149 would round s to 0 and every q to 0/0: s is held at the
+// smallest normal float, where |x| / s stays within e4m3's range.
 __device__ __forceinline__ float act_scale(const unsigned int* amax) {
   const float a = __uint_as_float(*amax);
-  return a > 0.0f ? a / kE4m3Max : 1.0f;
+  return a > 0.0f ? fmaxf(a / kE4m3Max, 1.17549435e-38f) : 1.0f;
 }
 
 __global__ void quantize_kernel(QuantFp8Params p) {

@@ -52,10 +52,13 @@ struct Group {
 class CudaWeightResidency final : public WeightResidency {
  public:
   CudaWeightResidency(CudaBackend& be, bool parkable, bool start_parked)
-      : be_(be), parkable_(parkable), parked_(start_parked) {}
+      : be_(be), parkable_(parkable), parked_(parkable && start_parked) {}  // only a parkable model keeps host copies to start from
 
   ~CudaWeightResidency() override {
+    // Copies from the pinned images may be queued on either stream (prefetch on copy_, unpark on
+    // the compute stream): they finish before the images are freed.
     if (copy_) cudaStreamSynchronize(copy_);
+    cudaStreamSynchronize(be_.stream());
     for (int s = 0; s < 2; ++s) {
       if (copied_[s]) cudaEventDestroy(copied_[s]);
       if (released_[s]) cudaEventDestroy(released_[s]);
@@ -79,9 +82,14 @@ class CudaWeightResidency final : public WeightResidency {
       check_cuda(cudaStreamSynchronize(be_.stream()), "residency: cudaStreamSynchronize");
       check_cuda(cudaMallocHost(&g.host, std::max<size_t>(g.bytes, 1)), "residency: cudaMallocHost",
                  std::to_string(g.bytes) + " bytes of pinned host memory for weight group " + std::to_string(groups_.size()));
-      for (const Entry& e : g.entries)
-        check_cuda(cudaMemcpy(static_cast<char*>(g.host) + e.offset, e.slot->raw(), e.bytes, cudaMemcpyDeviceToHost),
-                   "residency: cudaMemcpy (device to host)");
+      try {
+        for (const Entry& e : g.entries)
+          check_cuda(cudaMemcpy(static_cast<char*>(g.host) + e.offset, e.slot->raw(), e.bytes, cudaMemcpyDeviceToHost),
+                     "residency: cudaMemcpy (device to host)");
+      } catch (...) {
+        cudaFreeHost(g.host);  // the group is not kept: its image would leak
+        throw;
+      }
     }
     if (g.streamed) {
       ++streamed_;
@@ -149,16 +157,21 @@ class CudaWeightResidency final : public WeightResidency {
   bool moves_weights() const override { return streamed_ > 0 || parkable_; }
 
  private:
+  // Each piece is made only where missing and kept only once made, so a job that failed here (E_OOM
+  // on the second slot, say) leaves a state the next job's acquire() completes, never half a pair.
   void ensure_slots() {
-    if (slots_[0].defined()) return;
-    if (!copy_) {
-      check_cuda(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "residency: cudaStreamCreate");
-      for (int s = 0; s < 2; ++s) {
-        check_cuda(cudaEventCreateWithFlags(&copied_[s], cudaEventDisableTiming), "residency: cudaEventCreate");
-        check_cuda(cudaEventCreateWithFlags(&released_[s], cudaEventDisableTiming), "residency: cudaEventCreate");
-      }
+    if (!copy_) check_cuda(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "residency: cudaStreamCreate");
+    for (int s = 0; s < 2; ++s) {
+      if (!copied_[s]) check_cuda(cudaEventCreateWithFlags(&copied_[s], cudaEventDisableTiming), "residency: cudaEventCreate");
+      if (!released_[s]) check_cuda(cudaEventCreateWithFlags(&released_[s], cudaEventDisableTiming), "residency: cudaEventCreate");
     }
-    for (int s = 0; s < 2; ++s) slots_[s] = be_.empty({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
+    if (slots_[0].defined() && slots_[1].defined()) return;
+    Tensor a = be_.empty({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
+    Tensor b = be_.empty({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
+    slots_[0] = std::move(a);
+    slots_[1] = std::move(b);
+    slot_group_[0] = slot_group_[1] = -1;
+    bound_slot_ = -1;
   }
 
   // The group's slots point into `buffer` (a slot, or the group's own device buffer).

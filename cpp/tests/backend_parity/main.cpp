@@ -1,6 +1,6 @@
 // wan_backend_parity: the CUDA backend against the CPU backend, op by op and model by model.
 //
-//   wan_backend_parity [--json PATH] [--filter TEXT] [--cpu-only] [--no-models] [--perturb F]
+//   wan_backend_parity [--json PATH] [--filter TEXT[|TEXT...]] [--cpu-only] [--no-models] [--perturb F]
 //                      [--group ops|models|production-ops|production-models]... [--reduce N]
 //   wan_backend_parity --preflight     (one JSON line: the device, and where cuBLASLt was found)
 //   wan_backend_parity --list          (the checks' groups and names)
@@ -99,6 +99,18 @@ int preflight(bool cpu_only) {
 
 }  // namespace
 
+// --filter TEXT: checks whose name contains TEXT, or any of TEXT's '|'-separated alternatives.
+static bool matches_filter(const std::string& name, const std::string& filter) {
+  size_t start = 0;
+  while (true) {
+    const size_t bar = filter.find('|', start);
+    const std::string part = filter.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+    if (bar == std::string::npos) return false;
+    start = bar + 1;
+  }
+}
+
 int main(int argc, char** argv) {
   std::string json_path, filter;
   bool cpu_only = false, models = true, want_preflight = false, list = false;
@@ -168,7 +180,13 @@ int main(int argc, char** argv) {
 
   std::vector<std::pair<std::string, parity::Check>> checks;
   for (const auto& g : groups)
-    for (auto& c : group_checks(g)) checks.emplace_back(g, std::move(c));
+    for (auto& c : group_checks(g)) {
+      if (c.only_on_gemm && on_device && info.gemm != c.only_on_gemm) {
+        std::printf("LEFT OUT  %s (the same ops on both sides unless the GEMM is %s)\n", c.name.c_str(), c.only_on_gemm);
+        continue;
+      }
+      checks.emplace_back(g, std::move(c));
+    }
 
   // The report, rewritten after every check: a process that dies on a device fault leaves the
   // results of the checks before it ("complete": false until the last).
@@ -199,7 +217,7 @@ int main(int argc, char** argv) {
   ctx.perturb = perturb;
   ctx.reduce = reduce;
   for (const auto& [group, check] : checks) {
-    if (!filter.empty() && check.name.find(filter) == std::string::npos) continue;
+    if (!filter.empty() && !matches_filter(check.name, filter)) continue;
     Result r{check.name, group, INFINITY, check.bound, 0.0, false, ""};
     const auto t0 = std::chrono::steady_clock::now();
     try {
