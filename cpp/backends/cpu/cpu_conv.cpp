@@ -39,6 +39,8 @@ void CpuBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, co
                                                 std::to_string(p.kt * plane_taps) + " taps of " + std::to_string(Cin) +
                                                 " channels");
   WAN_CHECK(!bias || bias->numel() == Cout, "conv3d: bias " + (bias ? shape_str(bias->shape()) : std::string()));
+  WAN_CHECK(p.kt > 0 && p.kh > 0 && p.kw > 0 && p.stride_t > 0 && p.stride_h > 0 && p.stride_w > 0,
+            "conv3d: kernel sizes and strides must be positive");
   WAN_CHECK(Z >= 0 && Z + P + T >= p.kt, "conv3d: fewer frames than the kernel");
   const int64_t To = (Z + P + T - p.kt) / p.stride_t + 1;
   const int64_t Ho = (H + p.pad_top + p.pad_bottom - p.kh) / p.stride_h + 1;

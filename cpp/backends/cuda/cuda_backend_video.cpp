@@ -59,6 +59,13 @@ void CudaBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, c
   const int64_t K = int64_t{cp.kt} * cp.kh * cp.kw * Cin, Cout = w.dim(0);
   WAN_CHECK(w.rank() == 2 && w.dim(1) == K, "conv3d: weight " + shape_str(w.shape()) + " for K = " + std::to_string(K));
   WAN_CHECK(!bias || bias->numel() == Cout, "conv3d: bias size");
+  WAN_CHECK(cp.kt > 0 && cp.kh > 0 && cp.kw > 0 && cp.stride_t > 0 && cp.stride_h > 0 && cp.stride_w > 0,
+            "conv3d: kernel sizes and strides must be positive");
+  // The weight is read as float32 or bf16 values as they are: a scaled or narrower stored type
+  // (fp8, block formats) would be read wrong, silently. The VAE and RIFE load theirs as float32.
+  WAN_CHECK((w.dtype() == DType::F32 || w.dtype() == DType::BF16) && w.scale() == 1.0f,
+            std::string("conv3d: weight stored as ") + dtype_name(w.dtype()) + " with scale " + std::to_string(w.scale()) +
+                "; convolutions take float32 or bf16 weights without a scale");
   WAN_CHECK(cp.pad_front >= 0 && cp.pad_front + P + T >= cp.kt, "conv3d: fewer frames than the kernel");
   const int64_t To = (cp.pad_front + P + T - cp.kt) / cp.stride_t + 1;
   const int64_t Ho = (H + cp.pad_top + cp.pad_bottom - cp.kh) / cp.stride_h + 1;

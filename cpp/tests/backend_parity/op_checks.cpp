@@ -308,6 +308,9 @@ void add_video(std::vector<Check>& v) {
       {1, 0, 10, 12, 16, 8, down, true, "2-D 3x3 stride 2 (downsample)"},
       {3, 1, 4, 4, 16, 16, conv(3, 1, 1, 0, 0, 2, 1), true, "time conv 3x1x1 stride 2"},
       {2, 0, 6, 6, 13, 5, conv(1, 3, 3, 1, 0, 1, 1), false, "odd channels 13 -> 5"},
+      // The second decode chunk after a 1-frame first chunk: 1 cached frame and 1 zero frame; 130
+      // outputs take the 128-wide tile twice (once partly).
+      {1, 1, 6, 7, 16, 130, conv(3, 3, 3, 1, 1, 1, 1), true, "causal 3x3x3, 1 cached and 1 zero frame, 16 -> 130"},
   };
   for (const Case& k : cases) {
     v.push_back({std::string("conv3d ") + k.what, kBf16, [k](Ctx& c) {
@@ -325,17 +328,35 @@ void add_video(std::vector<Check>& v) {
                    return c.rel_l2(y);
                  }});
   }
+  // The VAE keeps its conv weights as float32 Dense tensors (converted to bf16 per call on CUDA), not
+  // the bf16 Matrix weights of the cases above.
+  v.push_back({"conv3d causal 3x3x3, float32 dense weight as the VAE holds it", kBf16, [conv](Ctx& c) {
+                 const Conv3dParams p = conv(3, 3, 3, 1, 2, 1, 1);
+                 const int64_t T = 2, H = 7, W = 9, Cin = 24, Cout = 40, K = 27 * Cin;
+                 Twin x = c.input({T, H, W, Cin}), w = c.input({Cout, K}, -0.3f, 0.3f), b = c.input({Cout});
+                 Twin y = out(c, {T, H, W, Cout});
+                 c.ref().conv3d(x.ref, nullptr, w.ref, &b.ref, p, y.ref);
+                 c.dut().conv3d(x.dut, nullptr, w.dut, &b.dut, p, y.dut);
+                 return c.rel_l2(y);
+               }});
+  v.push_back({"upsample_nearest_2x 1x3x5x8 (vectorised channels)", kExact, [](Ctx& c) {
+                 Twin x = c.input({1, 3, 5, 8}), y = out(c, {1, 6, 10, 8});
+                 c.ref().upsample_nearest_2x(x.ref, y.ref);
+                 c.dut().upsample_nearest_2x(x.dut, y.dut);
+                 return c.rel_l2(y);
+               }});
   v.push_back({"upsample_nearest_2x 2x5x7x6", kExact, [](Ctx& c) {
                  Twin x = c.input({2, 5, 7, 6}), y = out(c, {2, 10, 14, 6});
                  c.ref().upsample_nearest_2x(x.ref, y.ref);
                  c.dut().upsample_nearest_2x(x.dut, y.dut);
                  return c.rel_l2(y);
                }});
-  for (auto perm : {std::vector<int>{0, 2, 1}, std::vector<int>{3, 0, 4, 1, 2}}) {
+  // (0 3 1 2 4) keeps the last dimension last: the vectorised copy.
+  for (auto perm : {std::vector<int>{0, 2, 1}, std::vector<int>{3, 0, 4, 1, 2}, std::vector<int>{0, 3, 1, 2, 4}}) {
     std::string pn;
     for (int p : perm) pn += std::to_string(p);
     v.push_back({"permute rank " + std::to_string(perm.size()) + " (" + pn + ")", kExact, [perm](Ctx& c) {
-                   const Shape s = perm.size() == 3 ? Shape{7, 5, 9} : Shape{2, 3, 4, 5, 6};
+                   const Shape s = perm.size() == 3 ? Shape{7, 5, 9} : perm[4] == 4 ? Shape{3, 4, 5, 2, 8} : Shape{2, 3, 4, 5, 6};
                    Twin x = c.input(s);
                    PermuteParams p;
                    p.rank = static_cast<int>(perm.size());
