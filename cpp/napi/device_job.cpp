@@ -107,7 +107,13 @@ void DeviceJob::run_task() {
   {
     CancelScope scope(*backend_, &token_);
     try {
+      // Cancelled while queued (its own cancel, its signal, or the thread shutting down): it does
+      // not start, so a shutdown never waits for queued loads to run out.
+      token_.check("before it ran");
       step = work_(*this);
+      // A device backend's kernels may still run: a fault they raise belongs to this job, and a job
+      // that reports success has finished its work.
+      if (step == Step::Done) backend_->synchronize();
     } catch (const Error& e) {
       code_ = e.code();
       error_ = e.what();

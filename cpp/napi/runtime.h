@@ -25,11 +25,19 @@ struct Runtime {
 Runtime& runtime(Napi::Env env);
 
 // Drops a model's last JS-side reference on the device thread, after the jobs queued before it:
-// its memory is freed where its work runs, never under a job that still uses it.
+// its memory is freed where its work runs, never under a job that still uses it, and the backend's
+// cache trimmed when that was the last reference.
 template <typename T>
 void release_on_device(Napi::Env env, std::shared_ptr<T>& model) {
   if (!model) return;
-  runtime(env).device->post([m = std::move(model)]() mutable { m.reset(); });
+  Backend* backend = runtime(env).backend.get();  // outlives the queue's tasks (Runtime's member order)
+  runtime(env).device->post([m = std::move(model), backend]() mutable {
+    const bool last = m.use_count() == 1;
+    m.reset();
+    // A disposed model's memory goes back to the device, not only to this backend's cache, so that
+    // other processes and addon instances can have it.
+    if (last && backend) backend->trim();
+  });
 }
 
 }  // namespace wan::napi

@@ -83,7 +83,7 @@ Napi::Value TransformerWrap::Dispose(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TransformerWrap::LoraBaseBytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), lora_ ? static_cast<double>(lora_->base_bytes()) : 0.0);
+  return Napi::Number::New(info.Env(), static_cast<double>(*lora_base_bytes_));
 }
 
 // applyLoras({tensors, updates}): `tensors` are byte ranges of LoRA files (as plans give them),
@@ -129,6 +129,7 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
     auto model = model_;  // keeps the weights alive while the merge runs
     Backend* backend = runtime(env).backend.get();
     auto stats = std::make_shared<pipeline::MergeStats>();
+    auto base_bytes = lora_base_bytes_;
     return DeviceJob::run(
         env, {"wan-video:lora-merge"},
         [=](DeviceJob&) {
@@ -149,6 +150,7 @@ Napi::Value TransformerWrap::ApplyLoras(const Napi::CallbackInfo& info) {
           *stats = patcher->apply(updates);
         },
         [=](Napi::Env e) -> Napi::Value {
+          *base_bytes = stats->base_bytes;
           Napi::Object out = Napi::Object::New(e);
           out.Set("targets", stats->targets);
           out.Set("baseBytes", static_cast<double>(stats->base_bytes));
@@ -167,9 +169,13 @@ Napi::Value TransformerWrap::ClearLoras(const Napi::CallbackInfo& info) {
   return guarded_promise(env, [&]() -> Napi::Value {
     auto patcher = lora_;
     auto model = model_;
+    auto base_bytes = lora_base_bytes_;
     return DeviceJob::run(
         env, {"wan-video:lora-clear"}, [=](DeviceJob&) { if (patcher) patcher->clear(); },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+        [=](Napi::Env e) -> Napi::Value {
+          *base_bytes = 0;
+          return e.Undefined();
+        });
   });
 }
 
@@ -185,24 +191,29 @@ Napi::Value TransformerWrap::ReadWeight(const Napi::CallbackInfo& info) {
     auto it = slots.find(name);
     if (it == slots.end()) fail("E_INVALID_ARGUMENT", "readWeight: \"" + name + "\" is not a weight of this transformer");
     if (model_->moves_weights()) fail("E_UNSUPPORTED", "readWeight: the weights of an offloaded transformer move between host and device");
-    auto model = model_;
-    const Tensor weight = *it->second;
+    auto model = model_;  // keeps the slot alive
+    // The slot is read on the device thread, after the merges queued before this call (a LoRA merge
+    // rebinds slots there): never concurrently with one, and the weight the next forward would read.
+    const Tensor* slot = it->second;
     Backend* backend = runtime(env).backend.get();
     auto host = std::make_shared<std::vector<float>>();
+    auto shape = std::make_shared<Shape>();
     return DeviceJob::run(
         env, {"wan-video:read-weight"},
         [=](DeviceJob&) {
+          const Tensor weight = *slot;
+          *shape = weight.shape();
           host->resize(static_cast<size_t>(weight.numel()));
           backend->download(weight, host->data());
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Float32Array data = Napi::Float32Array::New(e, host->size());
           std::copy(host->begin(), host->end(), data.Data());
-          Napi::Array shape = Napi::Array::New(e, weight.shape().size());
-          for (size_t i = 0; i < weight.shape().size(); ++i) shape.Set(i, static_cast<double>(weight.shape()[i]));
+          Napi::Array dims = Napi::Array::New(e, shape->size());
+          for (size_t i = 0; i < shape->size(); ++i) dims.Set(i, static_cast<double>((*shape)[i]));
           Napi::Object o = Napi::Object::New(e);
           o.Set("data", data);
-          o.Set("shape", shape);
+          o.Set("shape", dims);
           return o;
         });
   });

@@ -32,6 +32,9 @@ class TransformerWrap : public Napi::ObjectWrap<TransformerWrap> {
   std::shared_ptr<dit::WanDit> model_;
   // Created on the first applyLoras: the base copies of the weights LoRAs touched.
   std::shared_ptr<pipeline::WeightPatcher> lora_;
+  // The patcher's base_bytes() as of the last merge or clear that settled: the patcher itself is
+  // changed on the device thread, so the JS thread reads this copy, set where those jobs settle.
+  std::shared_ptr<size_t> lora_base_bytes_ = std::make_shared<size_t>(0);
 };
 
 dit::WanDitConfig parse_transformer_config(const Napi::Object& cfg);

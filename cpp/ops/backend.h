@@ -179,6 +179,9 @@ class Backend {
   virtual Device device() const { return Device::CPU; }
   // Hands cached device memory back to the driver (no-op on the CPU).
   virtual void trim() {}
+  // Waits for the work enqueued so far and reports a fault it raised (a device backend runs
+  // asynchronously; the CPU backend's ops are done when they return).
+  virtual void synchronize() {}
   // Opt-in bf16 dot products for bf16 matrices (the CPU backend's; not the reference arithmetic),
   // for loads and products after the call. Returns whether they are on: false where there are none.
   virtual bool set_bf16_dot(bool on) {

@@ -75,6 +75,20 @@ describe('device jobs', () => {
     expect(after.latents.data).toEqual(before.latents.data);
   });
 
+  it('a job cancelled while queued behind another never starts: E_CANCELLED "before it ran", no step', async () => {
+    const slowFlag = new Int32Array(new SharedArrayBuffer(4));
+    const slow = loop(randomTensor([1, 16, 9, 48, 48], 8), { cancelFlag: slowFlag }).catch((e: { code?: string }) => e.code);
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const steps: number[] = [];
+    const queued = loop(randomTensor([1, 16, 1, 4, 4], 9), { cancelFlag: flag, onStep: (e) => steps.push(e.index) });
+    Atomics.store(flag, 0, 1); // while the slow job holds the device thread
+    await sleep(300);
+    Atomics.store(slowFlag, 0, 1);
+    await expect(queued).rejects.toMatchObject({ code: 'E_CANCELLED', message: expect.stringMatching(/cancelled before it ran/) });
+    expect(steps).toEqual([]);
+    expect(await slow).toBe('E_CANCELLED');
+  });
+
   it('cancels a single forward the same way', async () => {
     const flag = new Int32Array(new SharedArrayBuffer(4));
     Atomics.store(flag, 0, 1);

@@ -105,6 +105,18 @@ describe.runIf(haveFixtures)('a quantized transformer in memory', () => {
     await model.clearLoras();
     expect((await model.readWeight(target)).data).toEqual(base.data);
     expect(model.loraBaseBytes).toBe(0);
+    // A read called while a merge is still queued is served after it, on the device thread (the
+    // slot is not taken on the JS thread while the merge may rebind it).
+    const pending = model.applyLoras({
+      tensors: [{ name: 'd', file: loraFile, offset: e.offset, length: e.length, dtype: 'F32', shape: e.shape }],
+      updates: [{ target, scale: 0.75, diff: 'd' }],
+    });
+    const racing = model.readWeight(target);
+    await pending;
+    expect(relL2((await racing).data, expected)).toBeLessThan(1e-7);
+    expect(model.loraBaseBytes).toBe(base.data.length * 4);
+    await model.clearLoras();
+    expect(model.loraBaseBytes).toBe(0);
   });
 });
 

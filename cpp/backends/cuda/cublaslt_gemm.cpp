@@ -125,12 +125,7 @@ class LtImpl final : public CublasLtGemm {
  public:
   explicit LtImpl(const LtApi& api) : lt_(api) { check_lt(lt_.cublasLtCreate(&handle_), "create"); }
   ~LtImpl() override {
-    for (auto& [k, p] : plans_) {
-      if (p.a) lt_.cublasLtMatrixLayoutDestroy(p.a);
-      if (p.b) lt_.cublasLtMatrixLayoutDestroy(p.b);
-      if (p.d) lt_.cublasLtMatrixLayoutDestroy(p.d);
-      if (p.op) lt_.cublasLtMatmulDescDestroy(p.op);
-    }
+    for (auto& [k, p] : plans_) destroy(p);
     if (handle_) lt_.cublasLtDestroy(handle_);
   }
 
@@ -208,10 +203,30 @@ class LtImpl final : public CublasLtGemm {
   }
 
  private:
+  // The cached plan of a key; a key whose descriptors failed to build (a transient cuBLASLt
+  // allocation failure) is not cached, so a later call tries again instead of giving up the shape.
   Plan& plan(const Key& k, cublasLtEpilogue_t epi, size_t workspace_bytes) {
     auto it = plans_.find(k);
     if (it != plans_.end()) return it->second;
-    Plan& p = plans_[k];
+    Plan p;
+    try {
+      build_plan(p, k, epi, workspace_bytes);
+    } catch (...) {
+      destroy(p);
+      throw;
+    }
+    return plans_.emplace(k, p).first->second;
+  }
+
+  void destroy(Plan& p) {
+    if (p.a) lt_.cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) lt_.cublasLtMatrixLayoutDestroy(p.b);
+    if (p.d) lt_.cublasLtMatrixLayoutDestroy(p.d);
+    if (p.op) lt_.cublasLtMatmulDescDestroy(p.op);
+    p = Plan{};
+  }
+
+  void build_plan(Plan& p, const Key& k, cublasLtEpilogue_t epi, size_t workspace_bytes) {
     const bool fp8 = k.kind != Kind::Bf16;
     const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
     const cudaDataType_t out_type = k.kind == Kind::Fp8ToBf16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -263,7 +278,6 @@ class LtImpl final : public CublasLtGemm {
       p.algo = result.algo;
       p.usable = true;
     }
-    return p;
   }
 
   const LtApi& lt_;

@@ -63,8 +63,18 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   // WAN_VIDEO_GEMM=mma-sync never touches cuBLASLt (a broken library costs nothing then).
   const char* gemm = std::getenv("WAN_VIDEO_GEMM");
   const bool forced_mma = gemm && std::strcmp(gemm, "mma-sync") == 0;
-  if (!forced_mma) lt_ = CublasLtGemm::create(stream_, &lt_missing_);
-  if (lt_) lt_workspace_ = empty({static_cast<int64_t>(CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+  // A cuBLASLt that fails to start (its handle, or the workspace's memory) leaves this backend on
+  // the mma.sync GEMM, saying why, rather than failing the whole CUDA backend.
+  if (!forced_mma) {
+    try {
+      lt_ = CublasLtGemm::create(stream_, &lt_missing_);
+      if (lt_) lt_workspace_ = empty({static_cast<int64_t>(CublasLtGemm::kWorkspaceBytes)}, DType::F8_E4M3);
+    } catch (const Error& e) {
+      lt_.reset();
+      lt_workspace_ = Tensor();
+      lt_missing_ = std::string("cuBLASLt failed to start: ") + e.what();
+    }
+  }
   fp8_wanted_ = env_flag("WAN_VIDEO_FP8_GEMM");
   set_portable_gemm(forced_mma);
 }
@@ -135,7 +145,7 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
   enter();
   const size_t bytes = dtype_bytes(dtype, shape_numel(shape));
   auto storage = std::make_shared<Storage>();
-  storage->data = pool_->allocate(bytes, ("tensor " + shape_str(shape)).c_str());
+  storage->data = pool_->allocate(bytes, ("tensor " + shape_str(shape)).c_str(), exact_alloc_);
   storage->bytes = bytes;
   storage->device = Device::CUDA;
   std::shared_ptr<DevicePool> pool = pool_;  // the pool outlives the backend while tensors do
@@ -207,7 +217,26 @@ Tensor CudaBackend::decode(const Tensor& src, bool to_bf16, int64_t ld, const ch
 // decoded there (no float32 copy on the host). Matrices: bf16 as stored, f16/f32 to bf16 (the
 // precision the products read), fp8 and GGUF blocks kept compressed (linear() decodes them per
 // product). Tables: bf16. Everything else: float32.
+namespace {
+// Sets a flag for a scope and puts it back, whatever happens.
+class FlagScope {
+ public:
+  explicit FlagScope(bool& f) : f_(f), was_(f) { f_ = true; }
+  ~FlagScope() { f_ = was_; }
+
+ private:
+  bool& f_;
+  bool was_;
+};
+}  // namespace
+
+Tensor CudaBackend::empty_exact(const Shape& shape, DType dtype) {
+  FlagScope exact(exact_alloc_);
+  return empty(shape, dtype);
+}
+
 Tensor CudaBackend::load_weight(const StoredWeight& w) {
+  FlagScope exact(exact_alloc_);  // the weight and its decode's temporary
   const int64_t n = shape_numel(w.shape);
   if (w.dtype == DType::I32 || w.bytes != dtype_bytes(w.dtype, n))
     fail("E_MODEL_FORMAT", "weight \"" + w.name + "\": " + std::to_string(w.bytes) + " bytes for " +

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -89,9 +90,12 @@ class CudaBackend final : public Backend {
   // fp8-e4m3 matrices through cuBLASLt's fp8 GEMM (activations quantized to e4m3 per tensor):
   // on only where cuBLASLt is in use and the device is sm_89 or newer.
   bool set_fp8_gemm(bool on) override;
-  void synchronize();
+  void synchronize() override;
   // Binds the device to the calling thread (for code beside the ops: the weight residency).
   void enter_device() const { enter(); }
+  // empty() for memory that lives as long as the model (weights, residency buffers): sized exactly
+  // (DevicePool::allocate's `exact`), as the memory plan counts it.
+  Tensor empty_exact(const Shape& shape, DType dtype);
 
  private:
   // Binds the device to the calling thread (models are built and run on worker threads).
@@ -122,13 +126,16 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CublasLtGemm> lt_;
   Tensor lt_workspace_;  // cuBLASLt's workspace (bytes), from the pool
   bool lt_gelu_ = true;  // WAN_VIDEO_LT_GELU=0 keeps GELU out of cuBLASLt's epilogue
-  bool portable_gemm_ = false;
+  // Read by products on the job thread, written by setFp8Gemm on the JS thread: atomic, so a
+  // forward in flight sees one value or the other per product, never a torn one.
+  std::atomic<bool> portable_gemm_{false};
   bool fp8_wanted_ = false;  // WAN_VIDEO_FP8_GEMM=1 or set_fp8_gemm(true)
-  bool fp8_gemm_ = false;    // wanted and possible here
+  std::atomic<bool> fp8_gemm_{false};  // wanted and possible here
   Tensor fp8_scales_;        // device float[2]: the activations' scale, the weight's
   Tensor fp8_amax_;          // device u32: the activations' amax (quant_fp8.cu)
   std::set<std::array<int64_t, 3>> fp8_refused_;  // (M, N, K) cuBLASLt had no fp8 algorithm for
   bool sync_every_op_ = false;
+  bool exact_alloc_ = false;  // set while load_weight / empty_exact allocate
   bool simple_attention_only_ = false;
   std::string gemm_name_;
   std::string lt_missing_;  // why cuBLASLt is not used, when it is not by choice

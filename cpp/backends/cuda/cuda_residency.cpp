@@ -146,7 +146,7 @@ class CudaWeightResidency final : public WeightResidency {
     be_.enter_device();
     for (Group& g : groups_) {
       if (g.streamed) continue;
-      g.device = be_.empty({static_cast<int64_t>(std::max<size_t>(g.bytes, 1))}, DType::F8_E4M3);
+      g.device = be_.empty_exact({static_cast<int64_t>(std::max<size_t>(g.bytes, 1))}, DType::F8_E4M3);
       check_cuda(cudaMemcpyAsync(g.device.raw(), g.host, g.bytes, cudaMemcpyHostToDevice, be_.stream()),
                  "residency: cudaMemcpyAsync (unpark)");
       bind(g, g.device);
@@ -166,8 +166,8 @@ class CudaWeightResidency final : public WeightResidency {
       if (!released_[s]) check_cuda(cudaEventCreateWithFlags(&released_[s], cudaEventDisableTiming), "residency: cudaEventCreate");
     }
     if (slots_[0].defined() && slots_[1].defined()) return;
-    Tensor a = be_.empty({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
-    Tensor b = be_.empty({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
+    Tensor a = be_.empty_exact({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
+    Tensor b = be_.empty_exact({static_cast<int64_t>(slot_bytes_)}, DType::F8_E4M3);
     slots_[0] = std::move(a);
     slots_[1] = std::move(b);
     slot_group_[0] = slot_group_[1] = -1;

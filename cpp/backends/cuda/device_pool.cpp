@@ -7,9 +7,11 @@
 
 namespace wan::cuda {
 
-size_t DevicePool::size_class(size_t bytes) {
+size_t DevicePool::size_class(size_t bytes, bool exact) {
   constexpr size_t kMin = 512;  // cudaMalloc aligns to 256 already; 512 keeps tiny tensors in few classes
+  constexpr size_t kGranule = size_t{2} << 20;
   if (bytes <= kMin) return kMin;
+  if (exact && bytes > kGranule) return (bytes + kGranule - 1) / kGranule * kGranule;
   size_t top = 1;
   while ((top << 1) <= bytes) top <<= 1;  // highest power of two <= bytes
   const size_t step = std::max(kMin, top / 8);
@@ -23,9 +25,9 @@ DevicePool::~DevicePool() {
   free_.clear();
 }
 
-void* DevicePool::allocate(size_t bytes, const char* what) {
+void* DevicePool::allocate(size_t bytes, const char* what, bool exact) {
   if (bytes == 0) return nullptr;
-  const size_t cls = size_class(bytes);
+  const size_t cls = size_class(bytes, exact);
   std::lock_guard<std::mutex> lock(mu_);
   // Exact class first, else a cached block at most a quarter larger (the VAE's chunk sizes vary).
   auto it = free_.lower_bound(cls);
