@@ -1,6 +1,6 @@
 #pragma once
 // Activations to fp8-e4m3 with one per-tensor scale, for cuBLASLt's fp8 GEMM (the opt-in fast path
-// of an fp8 weight, cuda_backend_dense.cpp): s = amax / 448 (448: e4m3's largest finite value),
+// of an fp8 weight, cpp/backends/cuda/cuda_dense.cpp): s = amax / 448 (448: e4m3's largest finite value),
 // q = e4m3(x / s) rounded to nearest even and saturated at +-448, so that q * s ~ x. The scale is
 // written to device memory because cuBLASLt reads its operand scales through device pointers.
 #include <cuda_runtime.h>

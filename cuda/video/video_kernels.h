@@ -3,8 +3,8 @@
 // structs and launchers, no CUDA headers: streams travel as `void*` (a cudaStream_t, null = the legacy
 // default stream), results are cudaError_t values as int (0 = success), device memory is plain
 // pointers. Activations are float32 and channels-last, [T, H, W, C] per video, contiguous, exactly as
-// the CPU backend (cpp/backends/cpu/cpu_conv.cpp, cpu_channel_norm.cpp, cpu_video_layout.cpp) and the
-// comments of cpp/ops/backend.h define them. bf16 values are uint16_t bit patterns.
+// the CPU backend (cpp/backends/cpu/cpu_video.cpp) and the comments of cpp/ops/backend.h define them.
+// bf16 values are uint16_t bit patterns.
 //
 // Every launcher first checks its parameters; `video_params_error(p)` says why they are refused
 // (a message naming the field) or returns nullptr, so the backend can raise wan::fail("E_...", msg)

@@ -1,5 +1,5 @@
 // Data movement of the video VAE on the device: nearest 2x upsampling, permute, and Wan2.2's
-// space/time folding shortcuts, with the index arithmetic of cpp/backends/cpu/cpu_video_layout.cpp.
+// space/time folding shortcuts, with the index arithmetic of cpp/backends/cpu/cpu_video.cpp.
 // One thread per output element (or float4 of them when whole pixels allow), 64-bit indices: a
 // decoded 480p chunk of 96 channels is past 2^31 elements' worth of bytes. These ops move memory
 // and do no math, so they are bandwidth-bound; the grid-stride loops cap the grid at a few waves.

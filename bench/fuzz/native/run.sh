@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 out_dir="$root/build/fuzz-asan"
 mkdir -p "$out_dir"
+cd "$root"  # the source list below is relative to the repository root (a glob included)
 iterations="${1:-200000}"
 seed="${2:-1}"
 CXX="${CXX:-g++}"
@@ -16,10 +17,7 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 sources=(
   cpp/core/tensor.cpp cpp/core/thread_pool.cpp cpp/core/dtype_convert.cpp cpp/core/gguf_blocks.cpp
   cpp/io/mapped_file.cpp cpp/io/weight_source.cpp cpp/ops/backend.cpp
-  cpp/backends/cpu/cpu_backend.cpp cpp/backends/cpu/cpu_norms.cpp cpp/backends/cpu/cpu_elementwise.cpp
-  cpp/backends/cpu/cpu_conv.cpp cpp/backends/cpu/cpu_channel_norm.cpp cpp/backends/cpu/cpu_video_layout.cpp
-  cpp/backends/cpu/cpu_image.cpp cpp/backends/cpu/gemm.cpp cpp/backends/cpu/gemm_portable.cpp
-  cpp/backends/cpu/gemm_widen.cpp cpp/backends/cpu/gemm_bf16.cpp
+  cpp/backends/cpu/*.cpp
   bench/fuzz/native/range_fuzz.cpp
 )
 objs=()

@@ -30,7 +30,7 @@ struct LtMatmulArgs {
 };
 
 // y[M, N] = (x * sx) (w * sw)^T (+ bias[N]) (+ y when accumulate) with x and w fp8-e4m3 and f32
-// accumulation: the fp8 fast path of an fp8-scaled weight (cuda_backend_dense.cpp). The scales are
+// accumulation: the fp8 fast path of an fp8-scaled weight (cuda_dense.cpp). The scales are
 // device floats (cuBLASLt reads them through CUBLASLT_MATMUL_DESC_{A,B}_SCALE_POINTER, so the
 // quantization kernel can write the activations' scale without a host round trip).
 struct LtFp8MatmulArgs {

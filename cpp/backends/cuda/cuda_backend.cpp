@@ -1,6 +1,8 @@
-// The CUDA backend's device, stream, memory and copies; the ops live in cuda_backend_*.cpp.
+// The CUDA backend's device, stream, memory and copies. The ops live in cuda_<op>.cpp (dense, attention,
+// norm, elementwise, embed, video, image), as the CPU backend's live in cpu_<op>.cpp.
 #include "backends/cuda/cuda_backend.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -26,6 +28,31 @@ void require_f32(const Tensor& t, const char* op, const char* what) {
 void require_cuda(const Tensor& t, const char* op, const char* what) {
   if (!t.defined() || t.device() != Device::CUDA)
     fail("E_NATIVE", std::string(op) + ": " + what + " is not a CUDA tensor");
+}
+
+void require_device_f32(const Tensor& t, const char* op, const char* what) {
+  require_cuda(t, op, what);
+  require_f32(t, op, what);
+}
+
+void require_device_i32(const Tensor& t, const char* op, const char* what) {
+  require_cuda(t, op, what);
+  if (t.dtype() != DType::I32) fail("E_NATIVE", std::string(op) + ": " + what + " must be I32");
+}
+
+int64_t rows_of(const Tensor& t) { return t.dim(-1) ? t.numel() / t.dim(-1) : 0; }
+
+int to_int(int64_t v, const char* op, const char* what) {
+  if (v < 0 || v > INT32_MAX) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + what + " out of range");
+  return static_cast<int>(v);
+}
+
+void refuse_if(const char* why, const char* op) {
+  if (why) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + why);
+}
+
+void check_status(int st, const char* op) {
+  if (st != 0) fail_cuda(static_cast<cudaError_t>(st), op);
 }
 
 uint16_t f32_to_bf16_bits(float f) {

@@ -142,9 +142,19 @@ class CudaBackend final : public Backend {
   std::string gemm_note_;
 };
 
-// Shared by the op files: dtype/device checks that name the op.
+// Shared by the op files (cuda_<op>.cpp): dtype/device checks that name the op, the row count of a
+// tensor read as [rows, last dim], and the kernels' refusals and launch statuses as coded errors.
 void require_f32(const Tensor& t, const char* op, const char* what);
 void require_cuda(const Tensor& t, const char* op, const char* what);
+void require_device_f32(const Tensor& t, const char* op, const char* what);
+void require_device_i32(const Tensor& t, const char* op, const char* what);
+int64_t rows_of(const Tensor& t);
+// A size a kernel takes as int: E_INVALID_ARGUMENT naming it when it does not fit.
+int to_int(int64_t v, const char* op, const char* what);
+// A kernel's parameter check that refused (its message names the field): E_INVALID_ARGUMENT.
+void refuse_if(const char* why, const char* op);
+// A launch function's cudaError_t as an int (the kernel headers carry no CUDA types): E_DEVICE / E_OOM.
+void check_status(int st, const char* op);
 uint16_t f32_to_bf16_bits(float f);
 
 }  // namespace wan::cuda

@@ -14,43 +14,22 @@
 
 namespace wan::cuda {
 
+#ifndef WAN_HAVE_VIDEO_KERNELS
 namespace {
-
-void require(const Tensor& t, const char* op, const char* what) {
-  require_cuda(t, op, what);
-  require_f32(t, op, what);
-}
-
-#ifdef WAN_HAVE_VIDEO_KERNELS
-// A refused parameter set is our caller's bug or a bad model: E_INVALID_ARGUMENT with the kernel's
-// own message naming the field; a launch failure is E_DEVICE / E_OOM.
-void refuse_if(const char* why, const char* op) {
-  if (why) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + why);
-}
-void check_status(int st, const char* op) {
-  if (st != 0) fail_cuda(static_cast<cudaError_t>(st), op);
-}
-#else
 [[noreturn]] void not_built(const char* op) {
   fail("E_DEVICE", std::string(op) + ": the CUDA video kernels (cuda/video/) are not part of this build");
 }
-#endif
-
-int to_int(int64_t v, const char* op, const char* what) {
-  if (v < 0 || v > INT32_MAX) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + what + " out of range");
-  return static_cast<int>(v);
-}
-
 }  // namespace
+#endif
 
 void CudaBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, const Tensor* bias,
                          const Conv3dParams& cp, Tensor& y) {
   const char* op = "conv3d";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   require_cuda(w, op, "weight");
-  if (past) require(*past, op, "past");
-  if (bias) require(*bias, op, "bias");
+  if (past) require_device_f32(*past, op, "past");
+  if (bias) require_device_f32(*bias, op, "bias");
   WAN_CHECK(x.rank() == 4, "conv3d: input " + shape_str(x.shape()) + " is not [T, H, W, C]");
   const int64_t T = x.dim(0), H = x.dim(1), W = x.dim(2), Cin = x.dim(3), P = past ? past->dim(0) : 0;
   WAN_CHECK(!past || (past->rank() == 4 && past->dim(1) == H && past->dim(2) == W && past->dim(3) == Cin),
@@ -121,9 +100,9 @@ void CudaBackend::conv3d(const Tensor& x, const Tensor* past, const Tensor& w, c
 
 void CudaBackend::channel_rms_norm(const Tensor& x, const Tensor& gamma, Activation act, Tensor& y) {
   const char* op = "channel_rms_norm";
-  require(x, op, "x");
-  require(y, op, "y");
-  require(gamma, op, "gamma");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
+  require_device_f32(gamma, op, "gamma");
   const int64_t C = x.dim(-1);
   WAN_CHECK(gamma.numel() == C && y.numel() == x.numel(),
             "channel_rms_norm: gamma " + shape_str(gamma.shape()) + " for " + shape_str(x.shape()));
@@ -147,8 +126,8 @@ void CudaBackend::channel_rms_norm(const Tensor& x, const Tensor& gamma, Activat
 
 void CudaBackend::upsample_nearest_2x(const Tensor& x, Tensor& y) {
   const char* op = "upsample_nearest_2x";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   WAN_CHECK(x.rank() == 4, "upsample_nearest_2x: input " + shape_str(x.shape()));
   WAN_CHECK(y.shape() == Shape({x.dim(0), 2 * x.dim(1), 2 * x.dim(2), x.dim(3)}),
             "upsample_nearest_2x: output " + shape_str(y.shape()));
@@ -171,8 +150,8 @@ void CudaBackend::upsample_nearest_2x(const Tensor& x, Tensor& y) {
 
 void CudaBackend::permute(const Tensor& x, const PermuteParams& pp, Tensor& y) {
   const char* op = "permute";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   WAN_CHECK(pp.rank >= 1 && pp.rank <= 8 && x.rank() == pp.rank && y.numel() == x.numel(),
             "permute: rank " + std::to_string(pp.rank) + " for " + shape_str(x.shape()));
   enter();
@@ -214,8 +193,8 @@ static SpaceTimeKernelParams space_time_params(const Tensor& x, Tensor& y, const
 
 void CudaBackend::avg_down_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor& y) {
   const char* op = "avg_down_3d";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   WAN_CHECK(x.rank() == 4 && y.rank() == 4, "avg_down_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
   enter();
 #ifdef WAN_HAVE_VIDEO_KERNELS
@@ -234,8 +213,8 @@ void CudaBackend::avg_down_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor
 
 void CudaBackend::dup_up_3d(const Tensor& x, const SpaceTimeParams& sp, Tensor& y) {
   const char* op = "dup_up_3d";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   WAN_CHECK(x.rank() == 4 && y.rank() == 4, "dup_up_3d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
   enter();
 #ifdef WAN_HAVE_VIDEO_KERNELS

@@ -8,37 +8,13 @@
 
 namespace wan::cuda {
 
-namespace {
-
-void require(const Tensor& t, const char* op, const char* what) {
-  require_cuda(t, op, what);
-  require_f32(t, op, what);
-}
-
-void refuse_if(const char* why, const char* op) {
-  if (why) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + why);
-}
-
-void check_status(int st, const char* op) {
-  if (st != 0) fail_cuda(static_cast<cudaError_t>(st), op);
-}
-
-int to_int(int64_t v, const char* op, const char* what) {
-  if (v < 0 || v > INT32_MAX) fail("E_INVALID_ARGUMENT", std::string(op) + ": " + what + " out of range");
-  return static_cast<int>(v);
-}
-
-int64_t pixels_of(const Tensor& t) { return t.dim(-1) ? t.numel() / t.dim(-1) : 0; }
-
-}  // namespace
-
 void CudaBackend::conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvTranspose2dParams& cp,
                                    Tensor& y) {
   const char* op = "conv_transpose2d";
-  require(x, op, "x");
-  require(w, op, "weight");
-  require(y, op, "y");
-  if (bias) require(*bias, op, "bias");
+  require_device_f32(x, op, "x");
+  require_device_f32(w, op, "weight");
+  require_device_f32(y, op, "y");
+  if (bias) require_device_f32(*bias, op, "bias");
   WAN_CHECK(x.rank() == 4 && y.rank() == 4, "conv_transpose2d: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
   const int64_t Cin = x.dim(3), Cout = w.dim(0);
   WAN_CHECK(w.rank() == 2 && w.dim(1) == int64_t{cp.kh} * cp.kw * Cin, "conv_transpose2d: weight " + shape_str(w.shape()));
@@ -68,8 +44,8 @@ void CudaBackend::conv_transpose2d(const Tensor& x, const Tensor& w, const Tenso
 
 void CudaBackend::resize_bilinear(const Tensor& x, float multiply, Tensor& y) {
   const char* op = "resize_bilinear";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   WAN_CHECK(x.rank() == 4 && y.rank() == 4 && x.dim(0) == y.dim(0) && x.dim(3) == y.dim(3),
             "resize_bilinear: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
   enter();
@@ -90,9 +66,9 @@ void CudaBackend::resize_bilinear(const Tensor& x, float multiply, Tensor& y) {
 
 void CudaBackend::warp(const Tensor& x, const Tensor& flow, int flow_channel, Tensor& y) {
   const char* op = "warp";
-  require(x, op, "x");
-  require(flow, op, "flow");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(flow, op, "flow");
+  require_device_f32(y, op, "y");
   WAN_CHECK(x.rank() == 4 && flow.rank() == 4 && y.shape() == x.shape() && flow.dim(0) == x.dim(0) &&
                 flow.dim(1) == x.dim(1) && flow.dim(2) == x.dim(2),
             "warp: " + shape_str(x.shape()) + " by flow " + shape_str(flow.shape()));
@@ -114,8 +90,8 @@ void CudaBackend::warp(const Tensor& x, const Tensor& flow, int flow_channel, Te
 
 void CudaBackend::pixel_shuffle(const Tensor& x, int factor, Tensor& y) {
   const char* op = "pixel_shuffle";
-  require(x, op, "x");
-  require(y, op, "y");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
   const int64_t r = factor;
   WAN_CHECK(r >= 1 && x.rank() == 4 && x.dim(3) % (r * r) == 0 &&
                 y.shape() == Shape({x.dim(0), x.dim(1) * r, x.dim(2) * r, x.dim(3) / (r * r)}),
@@ -136,10 +112,10 @@ void CudaBackend::pixel_shuffle(const Tensor& x, int factor, Tensor& y) {
 
 void CudaBackend::leaky_relu(const Tensor& x, const LeakyReluParams& lp, Tensor& y) {
   const char* op = "leaky_relu";
-  require(x, op, "x");
-  require(y, op, "y");
-  if (lp.channel_scale) require(*lp.channel_scale, op, "channel_scale");
-  if (lp.residual) require(*lp.residual, op, "residual");
+  require_device_f32(x, op, "x");
+  require_device_f32(y, op, "y");
+  if (lp.channel_scale) require_device_f32(*lp.channel_scale, op, "channel_scale");
+  if (lp.residual) require_device_f32(*lp.residual, op, "residual");
   const int64_t C = x.dim(-1), n = x.numel();
   WAN_CHECK(y.numel() == n && (!lp.residual || lp.residual->numel() == n) && (!lp.channel_scale || lp.channel_scale->numel() == C),
             "leaky_relu: " + shape_str(x.shape()) + " -> " + shape_str(y.shape()));
@@ -159,15 +135,15 @@ void CudaBackend::leaky_relu(const Tensor& x, const LeakyReluParams& lp, Tensor&
 
 void CudaBackend::copy_channels(const Tensor& src, const ChannelCopyParams& cp, Tensor& dst) {
   const char* op = "copy_channels";
-  require(src, op, "src");
-  require(dst, op, "dst");
-  WAN_CHECK(pixels_of(src) == pixels_of(dst) && src.raw() != dst.raw(),
+  require_device_f32(src, op, "src");
+  require_device_f32(dst, op, "dst");
+  WAN_CHECK(rows_of(src) == rows_of(dst) && src.raw() != dst.raw(),
             "copy_channels: " + shape_str(src.shape()) + " to " + shape_str(dst.shape()));
   enter();
   CopyChannelsKernelParams p;
   p.src = src.f32();
   p.dst = dst.f32();
-  p.pixels = pixels_of(src);
+  p.pixels = rows_of(src);
   p.src_channels = to_int(src.dim(-1), op, "source channels");
   p.dst_channels = to_int(dst.dim(-1), op, "destination channels");
   p.src_offset = cp.src_offset;
@@ -182,11 +158,11 @@ void CudaBackend::copy_channels(const Tensor& src, const ChannelCopyParams& cp, 
 
 void CudaBackend::mask_blend(const Tensor& a, const Tensor& b, const Tensor& mask, int mask_channel, Tensor& y) {
   const char* op = "mask_blend";
-  require(a, op, "a");
-  require(b, op, "b");
-  require(mask, op, "mask");
-  require(y, op, "y");
-  WAN_CHECK(b.shape() == a.shape() && y.shape() == a.shape() && pixels_of(mask) == pixels_of(a),
+  require_device_f32(a, op, "a");
+  require_device_f32(b, op, "b");
+  require_device_f32(mask, op, "mask");
+  require_device_f32(y, op, "y");
+  WAN_CHECK(b.shape() == a.shape() && y.shape() == a.shape() && rows_of(mask) == rows_of(a),
             "mask_blend: " + shape_str(a.shape()) + " with mask " + shape_str(mask.shape()));
   enter();
   MaskBlendKernelParams p;
@@ -194,7 +170,7 @@ void CudaBackend::mask_blend(const Tensor& a, const Tensor& b, const Tensor& mas
   p.b = b.f32();
   p.mask = mask.f32();
   p.y = y.f32();
-  p.pixels = pixels_of(a);
+  p.pixels = rows_of(a);
   p.C = to_int(a.dim(-1), op, "channels");
   p.mask_channels = to_int(mask.dim(-1), op, "mask channels");
   p.mask_channel = mask_channel;
