@@ -188,12 +188,15 @@ Tensor StepCache::forward_dual_block(dit::WanDit& model, const dit::DitInputs& i
                                      CacheCall& call) {
   const int layers = model.config().num_layers;
   const DualBlockConfig& d = config_.dual_block;
-  if (d.fn_blocks + d.bn_blocks > layers)
-    fail("E_INVALID_ARGUMENT", "cache: DBCache runs the first fnBlocks (" + std::to_string(d.fn_blocks) +
-                                   ") and the last bnBlocks (" + std::to_string(d.bn_blocks) +
-                                   ") blocks; together they must not exceed the transformer's " +
+  if (d.fn_blocks > layers || d.bn_blocks > layers)
+    fail("E_INVALID_ARGUMENT", "cache: DBCache's fnBlocks (" + std::to_string(d.fn_blocks) + ") and bnBlocks (" +
+                                   std::to_string(d.bn_blocks) + ") must each be at most the transformer's " +
                                    std::to_string(layers) + " blocks");
-  const int middle_end = layers - d.bn_blocks;
+  // cache-dit's ranges: Fn = blocks[:fn], the middle = blocks[fn:N-bn] (empty when the two overlap),
+  // Bn = blocks[N-bn:]. Where fn + bn > N the blocks in both ranges run twice in every call, as
+  // cache-dit runs them (TypeScript warns about it).
+  const int middle_end = std::max(d.fn_blocks, layers - d.bn_blocks);
+  const int last_begin = layers - d.bn_blocks;
   dit::DitPass pass = model.begin(in);
   Tensor before = copy_of(backend_, pass.x);
   model.run_blocks(pass, 0, d.fn_blocks);
@@ -215,7 +218,7 @@ Tensor StepCache::forward_dual_block(dit::WanDit& model, const dit::DitInputs& i
     model.run_blocks(pass, d.fn_blocks, middle_end);
     difference(backend_, pass.x, before, s.residual);
   }
-  model.run_blocks(pass, middle_end, layers);
+  model.run_blocks(pass, last_begin, layers);
   call.computed = !cache;
   return model.finish(pass);
 }

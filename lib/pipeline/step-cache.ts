@@ -157,11 +157,20 @@ function resolveDbCache(
   const d = DBCACHE_DEFAULTS;
   const fnBlocks = spec.fnBlocks ?? d.fnBlocks;
   const bnBlocks = spec.bnBlocks ?? d.bnBlocks;
-  if (model.numLayers !== undefined && fnBlocks + bnBlocks > model.numLayers) {
-    const field = spec.fnBlocks !== undefined || spec.bnBlocks === undefined ? 'cache.fnBlocks' : 'cache.bnBlocks';
-    throw new RequestError('canonical', [
-      invalidIssue(field, field === 'cache.fnBlocks' ? fnBlocks : bnBlocks, `cache.fnBlocks + cache.bnBlocks at most the transformer's ${model.numLayers} blocks (now ${fnBlocks} + ${bnBlocks})`),
-    ]);
+  const warnings: string[] = [];
+  const layers = model.numLayers;
+  if (layers !== undefined) {
+    // cache-dit asserts each of Fn and Bn against the block count, not their sum.
+    const over = ([['cache.fnBlocks', fnBlocks], ['cache.bnBlocks', bnBlocks]] as const).filter(([, n]) => n > layers);
+    if (over.length > 0) {
+      throw new RequestError('canonical', over.map(([field, n]) => invalidIssue(field, n, `at most the transformer's ${layers} blocks`)));
+    }
+    if (fnBlocks + bnBlocks > layers) {
+      warnings.push(
+        `cache: fnBlocks ${fnBlocks} + bnBlocks ${bnBlocks} exceed the transformer's ${layers} blocks: as in cache-dit, ` +
+          `blocks ${layers - bnBlocks}..${fnBlocks - 1} run twice in every call (first and last ranges overlap)`,
+      );
+    }
   }
   const threshold = spec.threshold ?? d.threshold;
   const warmupSteps = spec.warmupSteps ?? d.warmupSteps;
@@ -176,6 +185,6 @@ function resolveDbCache(
   return {
     native,
     summary: `DBCache F${fnBlocks}B${bnBlocks}, threshold ${threshold}, ${warmup}${bound}, ${window(start, endStep)}`,
-    warnings: [],
+    warnings,
   };
 }

@@ -99,7 +99,8 @@ describe('DBCache in runDenoise', () => {
     await bad({ warmupSteps: -1 }, 'cache.warmupSteps');
     await bad({ warmupInterval: 0 }, 'cache.warmupInterval');
     await bad({ maxCachedSteps: -2 }, 'cache.maxCachedSteps');
-    await bad({ fnBlocks: 8, bnBlocks: 3 }, 'must not exceed the transformer\'s 10 blocks');
+    await bad({ fnBlocks: 11, bnBlocks: 0 }, 'must each be at most the transformer\'s 10 blocks');
+    await bad({ fnBlocks: 1, bnBlocks: 11 }, 'must each be at most the transformer\'s 10 blocks');
     // the same transformer still runs afterwards
     expect((await run(db({ fnBlocks: 8, bnBlocks: 2 }))).calls.computed.length).toBe(16);
   });

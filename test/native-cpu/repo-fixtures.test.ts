@@ -27,7 +27,10 @@ describe('conformance on the repository fixtures (CPU backend)', () => {
   it('makes every DBCache decision cache-dit made', () => {
     const dbcache = report.cases.filter((c) => c.case.startsWith('dbcache/'));
     expect(dbcache.map((c) => c.case)).toEqual(
-      ['dbcache/moe-f4b2', 'dbcache/t2v-f1b1-interval-nocfg', 'dbcache/t2v-f2b2-limits', 'dbcache/t2v-f8b0-defaults'],
+      [
+        'dbcache/moe-f4b2', 'dbcache/t2v-f1b1-interval-nocfg', 'dbcache/t2v-f2b2-limits', 'dbcache/t2v-f6b6-overlap',
+        'dbcache/t2v-f8b0-defaults',
+      ],
     );
     for (const c of dbcache) {
       expect(c.tensors?.['out.computed'], c.case).toBe(0);

@@ -79,9 +79,13 @@ describe('resolveStepCache', () => {
     expect(e).toBeInstanceOf(RequestError);
     expect((e as RequestError).code).toBe('E_INVALID_ARGUMENT');
     expect((e as RequestError).issues[0].field).toBe('cache.fnBlocks');
-    expect((e as RequestError).message).toMatch(/at most the transformer's 2 blocks \(now 8 \+ 0\)/);
-    expect(() => resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 1 }, small, size)).not.toThrow();
-    expect(() => resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 2 }, small, size)).toThrow(/cache\.bnBlocks/);
+    expect((e as RequestError).message).toMatch(/at most the transformer's 2 blocks/);
+    expect(resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 1 }, small, size).warnings).toEqual([]);
+    expect(() => resolveStepCache({ kind: 'dbcache', fnBlocks: 1, bnBlocks: 3 }, small, size)).toThrow(/cache\.bnBlocks/);
+    // cache-dit bounds Fn and Bn each, not their sum: overlapping ranges run their blocks twice, with a warning
+    const overlap = resolveStepCache({ kind: 'dbcache', fnBlocks: 2, bnBlocks: 1 }, small, size);
+    expect(overlap.native).toMatchObject({ fnBlocks: 2, bnBlocks: 1 });
+    expect(overlap.warnings[0]).toMatch(/blocks 1\.\.1 run twice/);
   });
 
   it('warns when the polynomial was not fitted for the model', () => {

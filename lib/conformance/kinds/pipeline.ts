@@ -55,10 +55,24 @@ function callsPerStep(m: CaseManifest): number {
  * them. cache-dit's -1 is "no limit"; a max_continuous_cached_steps of 0 (never reuse) has no
  * native form.
  */
-function dbCache(c: Record<string, unknown>): NativeStepCache {
-  const known = ['kind', 'Fn_compute_blocks', 'Bn_compute_blocks', 'residual_diff_threshold', 'max_warmup_steps', 'warmup_interval', 'max_cached_steps', 'max_continuous_cached_steps'];
+function dbCache(c: Record<string, unknown>, perStep: number): NativeStepCache {
+  const known = [
+    'kind', 'Fn_compute_blocks', 'Bn_compute_blocks', 'residual_diff_threshold', 'max_warmup_steps', 'warmup_interval',
+    'max_cached_steps', 'max_continuous_cached_steps', 'enable_separate_cfg',
+  ];
   const extra = Object.keys(c).filter((k) => !known.includes(k));
   if (extra.length) throw new Error(`dbcache params not supported: ${extra.join(', ')}`);
+  // The native DBCache keeps one state per guidance branch, as cache-dit does when its
+  // enable_separate_cfg matches the loop (on with guidance, off without). A mismatch (cache-dit's Wan
+  // default, on, in a loop without guidance: it counts alternate calls as cond and uncond at step
+  // call / 2) is a cache-dit accounting the runtime does not reproduce. Absent: taken as matching.
+  const separate = c.enable_separate_cfg;
+  if (separate !== undefined && separate !== (perStep === 2)) {
+    throw new Error(
+      `dbcache enable_separate_cfg ${String(separate)} with ${perStep === 2 ? 'guidance (two calls per step)' : 'no guidance (one call per step)'}: ` +
+        'cache-dit then counts steps across the branches in a way the native DBCache (one state per branch) does not reproduce',
+    );
+  }
   const int = (key: string, min: number): number => {
     const v = Number(c[key]);
     if (!Number.isInteger(v) || v < min) throw new Error(`dbcache ${key} ${String(c[key])} is not an integer >= ${min}`);
@@ -85,7 +99,7 @@ function dbCache(c: Record<string, unknown>): NativeStepCache {
  */
 function caseCache(raw: unknown, perStep: number, steps: number): NativeStepCache {
   const c = raw as Record<string, unknown>;
-  if (c.kind === 'dbcache') return dbCache(c);
+  if (c.kind === 'dbcache') return dbCache(c, perStep);
   const threshold = Number(c.threshold);
   if (c.kind === 'fbcache') {
     const extra = Object.keys(c).filter((k) => k !== 'kind' && k !== 'threshold');
