@@ -153,12 +153,12 @@ class RifeWrap : public Napi::ObjectWrap<RifeWrap> {
       }
       Napi::Value ts = opts.Get("timesteps");
       if (!ts.IsArray() || ts.As<Napi::Array>().Length() == 0)
-        fail("E_INVALID_ARGUMENT", "field \"timesteps\" must be a non-empty array of numbers in (0, 1)");
+        fail("E_INVALID_ARGUMENT", "field \"timesteps\" must be a non-empty array of numbers in [0, 1]");
       Napi::Array ta2 = ts.As<Napi::Array>();
       for (uint32_t i = 0; i < ta2.Length(); ++i) {
         Napi::Value e = ta2.Get(i);
         const double t = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1.0;
-        if (!(t > 0.0 && t < 1.0)) fail("E_INVALID_ARGUMENT", "field \"timesteps\" must be a non-empty array of numbers in (0, 1)");
+        if (!(t >= 0.0 && t <= 1.0)) fail("E_INVALID_ARGUMENT", "field \"timesteps\" must be a non-empty array of numbers in [0, 1]");
         job->timesteps.push_back(static_cast<float>(t));
       }
       const std::string format = opts.Has("format") ? get_string(opts, "format") : "rgb8";

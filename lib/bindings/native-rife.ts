@@ -17,7 +17,7 @@ export interface NativeRifeResult {
 export interface NativeRife {
   /**
    * frames: K >= 2 consecutive frames [K, H, W, 3], RGB bytes or floats in [0, 1]; timesteps in
-   * (0, 1). Runs off the JS thread.
+   * [0, 1] (0 and 1 as the reference computes them, not copies of the inputs). Runs off the JS thread.
    */
   interpolate(
     frames: { data: Uint8Array | Float32Array; shape: [number, number, number, number] },

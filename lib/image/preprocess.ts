@@ -4,7 +4,8 @@
 //    exactly the video's width x height (stretched), /255, 2x - 1;
 //  - for the CLIP image encoder (encode_image -> CLIPImageProcessor): the shorter side to
 //    `shortest_edge` and the longer to int(shortest_edge * long / short), Pillow BICUBIC, a center
-//    crop (top (h - crop) // 2), x * rescale_factor, (x - mean) / std per channel.
+//    crop (top (h - crop) // 2; zero-padded where the crop is larger), x * rescale_factor,
+//    (x - mean) / std per channel.
 import type { ImageProcessorConfig } from '../model/types.js';
 import { type Image8, resizeImage } from './resample.js';
 import type { RgbImage } from './types.js';
@@ -61,10 +62,8 @@ export function clipPixelValues(img: RgbImage, cfg: ClipProcessorConfig = OPENAI
   let h = r.height;
   let w = r.width;
   if (cfg.doCenterCrop) {
-    if (cfg.cropHeight > r.height || cfg.cropWidth > r.width) {
-      // transformers pads a smaller image with zeros first; with shortest_edge >= crop that never happens.
-      throw new RangeError(`the CLIP crop ${cfg.cropWidth}x${cfg.cropHeight} is larger than the resized image ${r.width}x${r.height}`);
-    }
+    // transformers' center_crop: top = (h - crop) // 2 (floored); a crop larger than the image is
+    // taken from the image zero-padded around it, so rows and columns outside it read 0.
     top = Math.floor((r.height - cfg.cropHeight) / 2);
     left = Math.floor((r.width - cfg.cropWidth) / 2);
     h = cfg.cropHeight;
@@ -73,10 +72,13 @@ export function clipPixelValues(img: RgbImage, cfg: ClipProcessorConfig = OPENAI
   const n = h * w;
   const out = new Float32Array(3 * n);
   for (let y = 0; y < h; y++) {
+    const sy = y + top;
     for (let x = 0; x < w; x++) {
-      const src = ((y + top) * r.width + (x + left)) * 3;
+      const sx = x + left;
+      const inside = sy >= 0 && sy < r.height && sx >= 0 && sx < r.width;
+      const src = (sy * r.width + sx) * 3;
       for (let c = 0; c < 3; c++) {
-        const v = Math.fround(r.data[src + c] * cfg.rescaleFactor);
+        const v = inside ? Math.fround(r.data[src + c] * cfg.rescaleFactor) : 0;
         out[c * n + y * w + x] = (v - cfg.mean[c]) / cfg.std[c];
       }
     }

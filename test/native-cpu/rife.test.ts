@@ -75,7 +75,7 @@ describe('RifeInterpolator', () => {
     await expect(rife.between([f, f], 8, 8, 5)).rejects.toThrow(/count 5: expected an integer from 1 to 4/);
     const native = await loadAddon('cpu').addon.loadRife({ config: rife.plan.config, tensors: rife.plan.tensors });
     await expect(native.interpolate({ data: f, shape: [1, 8, 8, 3] }, { timesteps: [0.5] })).rejects.toMatchObject({ message: expect.stringMatching(/^E_INVALID_ARGUMENT: frames: shape must be \[K >= 2/) });
-    await expect(native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [1] })).rejects.toThrow(/timesteps.*in \(0, 1\)/);
+    await expect(native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [1.5] })).rejects.toThrow(/timesteps.*in \[0, 1\]/);
     await expect(native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [0.5], padMultiple: 96 })).rejects.toThrow(/multiple of 64, not 96/);
     const ok = await native.interpolate({ data: new Uint8Array(2 * 192), shape: [2, 8, 8, 3] }, { timesteps: [0.5], format: 'float' });
     expect(ok.frames).toBeInstanceOf(Float32Array);

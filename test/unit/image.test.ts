@@ -175,6 +175,23 @@ describe('resizing and sizes', () => {
     expect([px.width, px.height, px.data.length]).toEqual([224, 224, 3 * 224 * 224]);
   });
 
+  it('CLIP: a crop larger than the resized image reads zero pixels around it, as transformers pads', () => {
+    // 30x18 -> shortest edge 20 -> 33x20; a 24x24 crop: rows 2..21 are the image (top = (20 - 24) // 2 = -2),
+    // rows 0, 1, 22, 23 the padding; columns from (33 - 24) // 2 = 4.
+    const white = { data: new Uint8Array(30 * 18 * 3).fill(255), width: 30, height: 18 };
+    const cfg = { ...OPENAI_CLIP_PROCESSOR, shortestEdge: 20, cropHeight: 24, cropWidth: 24 };
+    const px = clipPixelValues(white, cfg);
+    expect([px.width, px.height]).toEqual([24, 24]);
+    const n = 24 * 24;
+    const at = (c: number, y: number, x: number) => px.data[c * n + y * 24 + x];
+    for (let c = 0; c < 3; c++) {
+      const zero = (0 - cfg.mean[c]) / cfg.std[c];
+      const one = (Math.fround(255 * cfg.rescaleFactor) - cfg.mean[c]) / cfg.std[c];
+      for (const y of [0, 1, 22, 23]) expect(at(c, y, 5)).toBeCloseTo(zero, 6);
+      for (const y of [2, 12, 21]) expect(at(c, y, 5)).toBeCloseTo(one, 6);
+    }
+  });
+
   it('takes the video size from the image at the model\'s area, as diffusers\' I2V examples do', () => {
     expect(sizeFromImage({ width: 1024, height: 768 }, 832 * 480, 16)).toEqual({ width: 720, height: 544 });
     expect(sizeFromImage({ width: 1280, height: 720 }, 1280 * 720, 16)).toEqual({ width: 1280, height: 720 });

@@ -2,7 +2,7 @@
 // RIFE frame interpolation: IFNet of Practical-RIFE's 4.25 line (train_log/IFNet_HDv3.py) on the
 // Backend ops. A frame is padded with zeros (right, bottom) to a multiple of pad_multiple() as
 // Practical-RIFE's inference_img.py pads it, and its head features are computed once; a pair of
-// prepared frames then gives the frame at any timestep in (0, 1), as Model.inference at scale 1.0.
+// prepared frames then gives the frame at any timestep in [0, 1], as Model.inference at scale 1.0.
 #include <vector>
 
 #include "models/rife/rife_weights.h"

@@ -4,6 +4,7 @@
 //    the size floored to the VAE factor, Pillow LANCZOS, [-1, 1]; out.pixel_values [1, 3, H, W].
 //  - clip_preprocess: transformers CLIPImageProcessor with params.config; out.pixel_values [1, 3, 224, 224].
 import type { NativeTensor } from '../../bindings/native.js';
+import { IMAGE_LIMITS } from '../../image/limits.js';
 import { clipPixelValues, vaeImagePlanes } from '../../image/preprocess.js';
 import { parseClipProcessorConfig } from '../../image/processor-config.js';
 import type { RgbImage } from '../../image/types.js';
@@ -26,15 +27,26 @@ function videoProcessorUnsupported(cfg: Record<string, unknown>): string | null 
   for (const [k, v] of Object.entries(want)) {
     if (k in cfg && cfg[k] !== v) return `params.config.${k} ${JSON.stringify(cfg[k])} is not implemented (only ${JSON.stringify(v)})`;
   }
-  if (typeof cfg.vae_scale_factor !== 'number') return 'params.config.vae_scale_factor is required';
+  const f = cfg.vae_scale_factor;
+  if (typeof f !== 'number' || !Number.isInteger(f) || f < 1) return `params.config.vae_scale_factor must be an integer >= 1, got ${JSON.stringify(f)}`;
   return null;
 }
 
 export function imagePreprocessUnsupported(m: CaseManifest): string | null {
   const extra = extraParams(m, IMAGE_PARAMS);
   if (extra) return extra;
-  if (!Number.isInteger(m.params.height) || !Number.isInteger(m.params.width)) return 'params.height and params.width must be integers';
-  return videoProcessorUnsupported((m.params.config ?? {}) as Record<string, unknown>);
+  const cfg = (m.params.config ?? {}) as Record<string, unknown>;
+  const unsupported = videoProcessorUnsupported(cfg);
+  if (unsupported) return unsupported;
+  // The size is floored to the factor; below one factor it would be empty.
+  const factor = cfg.vae_scale_factor as number;
+  for (const key of ['height', 'width'] as const) {
+    const v = m.params[key];
+    if (!Number.isInteger(v) || (v as number) < factor) return `params.${key} must be an integer >= vae_scale_factor (${factor}), got ${JSON.stringify(v)}`;
+  }
+  const pixels = (m.params.height as number) * (m.params.width as number);
+  if (pixels > IMAGE_LIMITS.maxPixels) return `params.height x params.width (${pixels} pixels) is over the image limit of ${IMAGE_LIMITS.maxPixels}`;
+  return null;
 }
 
 export function clipPreprocessUnsupported(m: CaseManifest): string | null {
@@ -51,7 +63,17 @@ export function clipPreprocessUnsupported(m: CaseManifest): string | null {
 function inputImage(ctx: CaseContext): RgbImage {
   const t = ctx.inputs.get('in.image');
   if (!t) throw new Error('case input in.image is required');
-  if (t.shape.length !== 3 || t.shape[2] !== 3) throw new Error(`in.image must be [H, W, 3], got [${t.shape}]`);
+  if (t.shape.length !== 3 || t.shape[2] !== 3 || t.shape[0] < 1 || t.shape[1] < 1) {
+    throw new Error(`in.image must be [H, W, 3] with H, W >= 1, got [${t.shape}]`);
+  }
+  if (t.shape[0] * t.shape[1] > IMAGE_LIMITS.maxPixels) throw new Error(`in.image [${t.shape}] is over the image limit of ${IMAGE_LIMITS.maxPixels} pixels`);
+  // The processors take 8-bit images: a value they could not have been given is the case's error.
+  const bad = t.data.findIndex((v) => !(Number.isInteger(v) && v >= 0 && v <= 255));
+  if (bad >= 0) {
+    const c = bad % 3;
+    const px = (bad - c) / 3;
+    throw new Error(`in.image must hold integers 0..255; [${Math.floor(px / t.shape[1])}, ${px % t.shape[1]}, ${c}] is ${t.data[bad]}`);
+  }
   return { data: t.data, width: t.shape[1], height: t.shape[0] };
 }
 
