@@ -34,19 +34,25 @@ export function assertDenoisedFinite(
   steps: number,
   previews: ReadonlyArray<{ step: number; latents: { data: Float32Array } }> = [],
   experts: readonly number[] = [],
+  sources: { transformer?: string; transformer2?: string } = {},
 ): void {
   if (firstNonFinite(latents.data) < 0) return;
   const firstBad = previews.find((p) => firstNonFinite(p.latents.data) >= 0);
   const lastGood = [...previews].reverse().find((p) => p.step < (firstBad?.step ?? Infinity) && firstNonFinite(p.latents.data) < 0);
+  const files = [sources.transformer, sources.transformer2].filter(Boolean).join(', ');
+  const named = (label: string, source: string | undefined) => (source ? `${label} ${source}` : label);
   let when: string;
   if (firstBad) {
-    const expert = experts[firstBad.step] === 1 ? ' (transformer_2, the low-noise expert)' : experts.length ? ' (transformer, the high-noise expert)' : '';
+    const expert =
+      experts[firstBad.step] === 1 ? ` (${named('transformer_2', sources.transformer2)}, the low-noise expert)`
+      : experts.length ? ` (${named('transformer', sources.transformer)}, the high-noise expert)` : '';
     when = `the denoising loop, by step ${firstBad.step} of ${steps}${expert}${lastGood ? ` (step ${lastGood.step} was still finite)` : ''},`;
   } else {
     when = `the denoising loop (${steps} step(s)),`;
   }
   assertFinite(
     latents.data, latents.shape, when,
-    'the VAE decode was skipped (it would give a black video): check the transformer weights (and any LoRA or fp8 scales) for NaN or infinite values',
+    `the VAE decode was skipped (it would give a black video): check the transformer weights${files ? ` (${files})` : ''}, ` +
+      'and any LoRA or fp8 scales, for NaN or infinite values',
   );
 }

@@ -316,7 +316,10 @@ export class WanPipeline {
       const tDenoise = performance.now();
       const noise = { data: this.addon.randn(seed, [...plan.latentShape]), shape: [...plan.latentShape] };
       const denoised = await this.denoise(plan, noise, text, conditioning, ctx, index, previewSteps);
-      assertDenoisedFinite(denoised.latents, plan.sampling.steps, denoised.previews, denoised.experts);
+      assertDenoisedFinite(denoised.latents, plan.sampling.steps, denoised.previews, denoised.experts, {
+        transformer: this.transformerPlan.source,
+        transformer2: this.plan2?.source,
+      });
       const denoiseMs = performance.now() - tDenoise;
       const tDecode = performance.now();
       const frames = await this.decode(plan, denoised.latents, ctx, index);
@@ -370,7 +373,7 @@ export class WanPipeline {
     const [, L, D] = encoded.embeds.shape;
     const textDim = this.transformerPlan.config.textDim;
     if (D !== textDim) throw new WanError('E_MODEL_FORMAT', `the text encoder gives ${D}-wide embeddings but the transformer expects text_dim ${textDim}`);
-    assertFinite(encoded.embeds.data, encoded.embeds.shape, 'the text encoder', 'check the text encoder weights for NaN or infinite values');
+    assertFinite(encoded.embeds.data, encoded.embeds.shape, 'the text encoder', `check the text encoder weights${this.memoryInput.textEncoder ? ` (${this.memoryInput.textEncoder.source})` : ''} for NaN or infinite values`);
     return {
       prompt: { data: encoded.embeds.data.slice(0, L * D), shape: [1, L, D] },
       negative: plan.negativePrompt === null ? null : { data: encoded.embeds.data.slice(L * D), shape: [1, L, D] },

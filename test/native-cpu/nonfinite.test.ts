@@ -29,6 +29,8 @@ describe.runIf(haveFixtures)('non-finite values in a generation', () => {
       await expect(pipe.generate(request).result).rejects.toMatchObject({
         code: 'E_NONFINITE', message: expect.stringMatching(/^the denoising loop \(3 step\(s\)\), produced \d+ NaN or infinite value\(s\).*VAE decode was skipped/),
       });
+      // the message names the transformer it came from
+      await expect(pipe.generate(request).result).rejects.toMatchObject({ message: expect.stringContaining(`(${join(dir, 'transformer')}`) });
       await expect(pipe.generate(request, { previewSteps: [0, 1, 2] }).result).rejects.toMatchObject({
         code: 'E_NONFINITE', message: expect.stringContaining('by step 0 of 3'),
       });
@@ -43,6 +45,7 @@ describe.runIf(haveFixtures)('non-finite values in a generation', () => {
     const pipe = await WanPipeline.load(dir, { device: 'cpu' });
     try {
       await expect(pipe.generate(request).result).rejects.toMatchObject({ code: 'E_NONFINITE', message: expect.stringMatching(/^the text encoder produced/) });
+      await expect(pipe.generate(request).result).rejects.toMatchObject({ message: expect.stringContaining(`(${join(dir, 'text_encoder')}`) });
     } finally {
       await pipe.dispose();
     }
