@@ -106,7 +106,12 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
       expect(report.parity.some((c) => c.name.startsWith(name)), `no check ${name}`).toBe(true);
     }
     for (const c of report.parity) {
-      expect(c.rel_l2, c.name).toBe(0);
+      // CPU against CPU: identical, except where the reference multiplies only the sampled rows. A BLAS
+      // may block a product of fewer rows differently (OpenBLAS's AVX-512 kernels do, its Haswell ones
+      // not), which reorders float32 sums: rounding-level differences (measured 4.8e-8 to 6.6e-8),
+      // far below the 0.05 a wrong row gives (the perturbed run below).
+      if (c.name.includes('(sampled rows)')) expect(c.rel_l2, c.name).toBeLessThanOrEqual(1e-6);
+      else expect(c.rel_l2, c.name).toBe(0);
       expect(c.pass).toBe(true);
     }
   }, 300_000);
