@@ -107,8 +107,8 @@ describe.runIf(haveToolchain)('CUDA parity harness (CPU half)', () => {
     }
     for (const c of report.parity) {
       // CPU against CPU: identical, except where the reference multiplies only the sampled rows. A BLAS
-      // may block a product of fewer rows differently (OpenBLAS's AVX-512 kernels do, its Haswell ones
-      // not), which reorders float32 sums: rounding-level differences (measured 4.8e-8 to 6.6e-8),
+      // may block a product of fewer rows differently (OpenBLAS's AVX-512 kernels on an Intel Xeon do),
+      // which reorders float32 sums: rounding-level differences (measured 4.8e-8 to 1.2e-7 there),
       // far below the 0.05 a wrong row gives (the perturbed run below).
       if (c.name.includes('(sampled rows)')) expect(c.rel_l2, c.name).toBeLessThanOrEqual(1e-6);
       else expect(c.rel_l2, c.name).toBe(0);
