@@ -79,9 +79,14 @@ export class BullQueue implements JobQueue {
     for (const s of specs) this.publish({ id: s.id, type: 'status', status: 'queued' });
   }
 
-  private async view(job: Job, waitingIds?: string[]): Promise<JobView> {
+  private async view(fetched: Job, waitingIds?: string[]): Promise<JobView> {
+    let job = fetched;
     const spec = job.data as JobSpec;
     const state = await job.getState();
+    // The job's fields were read before its state: a job that ended in between reads as ended with
+    // no return value or failure reason (a succeeded job with no results). Read it again: once it
+    // has ended, its fields no longer change.
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn) job = (await this.queue.getJob(spec.id)) ?? job;
     const cancelled = (await this.redis.exists(cancelKey(spec.id))) === 1;
     let error: JobError | null = null;
     if (job.failedReason) {
