@@ -20,6 +20,7 @@ import { planRife } from '../model/rife-plan.js';
 import { loadKeys } from './auth.js';
 import { type ServerConfig, type ServerConfigInput, parseServerConfig, publicUrlOf } from './config.js';
 import type { ModelEntry } from './model-ids.js';
+import { lingerOnClose } from './linger.js';
 import { openApiDocument } from './openapi.js';
 import { PipelinePool, inspectModel } from './pool.js';
 import { openQueue } from './queue/types.js';
@@ -120,6 +121,8 @@ export async function createServer(input: ServerConfigInput | ServerConfig, opts
   app.setErrorHandler((err, req, reply) => {
     const api = (req.routeOptions?.config as { api?: ApiName } | undefined)?.api ?? apiOfUrl(req.url);
     const { status, body } = errorBody(api, describeError(err));
+    // Answered before the body was read to its end (a 413): the client may still be sending.
+    if (!req.raw.complete) lingerOnClose(req.raw.socket);
     reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
