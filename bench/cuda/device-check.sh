@@ -223,7 +223,7 @@ if [ $dry = 0 ]; then
   # Our 1.3B forward at 480p x 81 frames and the GEMM rates (the bench's other parts come last).
   mkdir -p "$R/dump"
   step bench 120 "$BIN/wan_cuda_bench" --json "$R/bench.json" --dump "$R/dump" --skip block14b,vae,offload
-  step conformance 150 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --device cuda --json >'$R/conformance.json'"
+  step conformance 150 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' '$ROOT/test/fixtures' --device cuda --json >'$R/conformance.json'"
   step attention 90 env WAN_COMMIT="$commit" python3 bench/attention/run_bench.py --bin "$BIN/bench_flash_attention" \
     --device-check --min-ms 300 --out "$R/attention.json"
   step e2e 150 "$NODE" bench/cuda/e2e.mjs --pkg "$PKG" --out "$R/e2e.json" --device cuda
@@ -250,7 +250,7 @@ else
   step parity-models 300 parity models "" --group models
   step parity-production-ops 300 parity production-ops "" --group production-ops --reduce 64
   step parity-production-models 300 parity production-models "" --group production-models --reduce 64
-  step conformance-cpu 600 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --device cpu --json >'$R/conformance-cpu.json'"
+  step conformance-cpu 600 bash -c "'$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' '$ROOT/test/fixtures' --device cpu --json >'$R/conformance-cpu.json'"
   # --device cuda without a device: refused with E_DEVICE (never a silent CPU run).
   step conformance-cuda-refused 60 bash -c "out=\$('$NODE' '$PKG/dist/cli/main.js' conformance '$P/fixtures' --family rng --device cuda 2>&1); rc=\$?; echo \"\$out\"; [ \$rc -ne 0 ] && echo \"\$out\" | grep -q E_DEVICE"
   step e2e-cpu 300 "$NODE" bench/cuda/e2e.mjs --pkg "$PKG" --out "$R/e2e-cpu.json" --device cpu --tiny

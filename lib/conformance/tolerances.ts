@@ -44,6 +44,21 @@ const DIT = 1 + 2 + 2 * 10 + 1;
 const VAE = 41;
 const GUIDANCE_5 = Math.sqrt(2 * 25 - 2 * 5 + 1);
 
+// The repository's own fixtures (test/fixtures/models). DBCache runs 10-layer transformers. The
+// Wan2.1 I2V inputs encode the image with a VAE encoder (base 4, dim_mult 1,2,2,2, 1 res block, no
+// attention levels): conv_in 1, per level 1 res block of 2 convs (4 levels: 8), downsampling convs
+// 3 plus 2 time convs, the middle block's 2 + 4 (attention) + 2, conv_out 1, quant conv 1 = 24; the
+// condition then enters a 1-layer transformer (patch 1, 10, head 1); the CLIP path (patch 1, 1 layer
+// of 6 to the penultimate state, image embedder 2, the image K projection, QK^T, PV, output, ffn 2,
+// head 1 = 16) is shorter. RIFE 4.25 (five IFBlocks) passes the head's 3 convolutions and each
+// block's 2 + 8, in series through the flow (the transposed convolutions run in float32 on CUDA);
+// its frames warp the inputs by that flow: a flow error e moves each sample by e x |flow| pixels,
+// and the largest fixture's max |grad I| x rms(flow) / rms(frame) is 0.61, so the frames' error stays
+// under the flow's.
+const DIT_10 = 1 + 2 + 10 * 10 + 1;
+const I2V_INPUTS = 24 + 1 + 10 + 1;
+const RIFE = 3 + 5 * (2 + 8);
+
 export const FAMILY_PRECISION: Record<string, FamilyPrecision> = {
   dit: { precision: 'bf16', products: DIT, derivation: 'transformer forward, 2 layers: patch 1 + text 2 + 2 x 10 + head 1' },
   gguf: {
@@ -75,6 +90,30 @@ export const FAMILY_PRECISION: Record<string, FamilyPrecision> = {
   vae21: { precision: 'bf16', products: VAE, derivation: 'Wan2.1 VAE decode/encode, tiny: 41 convolutions and attention products in series' },
   vae22: { precision: 'bf16', products: VAE, derivation: 'Wan2.2 VAE decode/encode, tiny: as vae21 (its shortcuts add no products)' },
   clip: { precision: 'bf16', products: 1 + 3 * 6 + 1, derivation: 'CLIP vision encoder: patch 1 + 3 layers x (q/k/v, QK^T, PV, output, mlp 2) + projection 1' },
+  dbcache: {
+    precision: 'bf16',
+    products: DIT_10,
+    amplification: GUIDANCE_5,
+    derivation:
+      'denoising loop with DBCache over 10-layer transformers, guidance up to 5, no VAE: patch 1 + text 2 + 10 x 10 + head 1. ' +
+      'The skip decisions are compared too (out.computed): the fixtures keep every measured difference >= 0.5% of its threshold ' +
+      'away from it (scripts/fixtures/dbcache.py); a decision the bf16 error moves across fails the case by that name',
+  },
+  'gguf-blocks': {
+    precision: 'bf16',
+    products: 1,
+    derivation: 'each block type decoded to the bf16 operand of a linear (one rounding) and one product with the input',
+  },
+  i2v: {
+    precision: 'bf16',
+    products: I2V_INPUTS,
+    derivation: 'Wan2.1 I2V inputs: VAE encode of the image 24 (tiny encoder, counted above), then one 1-layer transformer forward 12',
+  },
+  rife: {
+    precision: 'bf16',
+    products: RIFE,
+    derivation: 'RIFE 4.25, 5 IFBlocks: head 3 + 5 x (conv0 2 + convblock 8) convolutions in series to the flow and mask; the warp keeps the frames under it (0.61)',
+  },
   image: { precision: 'f32', derivation: 'image preprocessing on the host' },
   rng: { precision: 'f32', derivation: 'seeded noise on the host' },
   scheduler: { precision: 'f32', derivation: 'scheduler arithmetic in float32 (linear combinations)' },

@@ -8,3 +8,6 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 export const fixturesRoot = process.env.WAN_FIXTURES ?? join(repoRoot, '..', 'shared', 'fixtures');
 
 export const haveFixtures = existsSync(join(fixturesRoot, 'cases'));
+
+/** The repository's own reference cases (RIFE, DBCache, Wan2.1 I2V inputs, GGUF blocks). */
+export const repoFixturesRoot = join(repoRoot, 'test', 'fixtures');
