@@ -78,7 +78,7 @@ describe.runIf(haveFixtures)('WanPipeline.generate', () => {
     for (let i = 1; i < steps.length; ++i) expect(steps[i - 1][1] > 0 && steps[i][1] > 0).toBe(false);
   });
 
-  it('runs DBCache, refusing Fn blocks beyond the transformer's block count by field', async () => {
+  it('runs DBCache, refusing Fn blocks beyond the block count of the transformer by field', async () => {
     // The tiny transformer has 2 blocks: cache-dit's default Fn 8 does not fit.
     const job = pipe.generate({ ...request, cache: { kind: 'dbcache' } });
     await expect(job.result).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringContaining('cache.fnBlocks') });

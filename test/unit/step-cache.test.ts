@@ -66,7 +66,7 @@ describe('resolveStepCache', () => {
     });
   });
 
-  it('DBCache: refuses Fn or Bn blocks beyond the transformer's block count, naming the field', () => {
+  it('DBCache: refuses Fn or Bn blocks beyond the block count of the transformer, naming the field', () => {
     const small = { ...model('custom', 64), numLayers: 2 };
     const e = (() => {
       try {
