@@ -391,15 +391,16 @@ std::string bench_vae(int64_t T, int64_t h, int64_t w) {
   be->synchronize();
   const double sec = now() - s;
   const MemoryStats mem = be->info().memory;
-  std::printf("vae decode: %lld latent frames %lldx%lld -> %lld frames %lldx%lld in %.2f s, peak pool %.2f GiB "
-              "(weights %.2f GiB)\n",
+  // Issue 17's target: the decode of 81 frames at 480p within 6 GB (10^9 bytes), not 6 GiB.
+  std::printf("vae decode: %lld latent frames %lldx%lld -> %lld frames %lldx%lld in %.2f s, peak pool %.2f GB "
+              "(weights %.2f GB)\n",
               static_cast<long long>(T), static_cast<long long>(h), static_cast<long long>(w),
               static_cast<long long>(frames), static_cast<long long>(height), static_cast<long long>(width), sec,
-              mem.peak / double(1 << 30), before.in_use / double(1 << 30));
+              mem.peak / 1e9, before.in_use / 1e9);
   std::ostringstream js;
   js << "{\"seconds\": " << num(sec) << ", \"latent_frames\": " << T << ", \"frames\": " << frames
      << ", \"height\": " << height << ", \"width\": " << width << ", \"peak_device_bytes\": " << mem.peak
-     << ", \"weight_bytes\": " << before.in_use << ", \"within_6_gib\": " << (mem.peak <= (size_t{6} << 30) ? "true" : "false")
+     << ", \"weight_bytes\": " << before.in_use << ", \"within_6_gb\": " << (mem.peak <= size_t{6000000000} ? "true" : "false")
      << "}";
   return js.str();
 }

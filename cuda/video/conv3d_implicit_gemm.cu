@@ -6,7 +6,7 @@
 //   A[m, k] = frame (to*stride_t + dt) of the sequence (pad_front zeros, past, x) at pixel
 //             (ho*stride_h + dh - pad_top, wo*stride_w + dw - pad_left), channel c; zero outside.
 //
-// Why an implicit GEMM: the VAE decode of 81 frames at 480p must fit in 6 GiB of device memory, and
+// Why an implicit GEMM: the VAE decode of 81 frames at 480p must fit in 6 GB of device memory, and
 // the im2col matrix of one 3x3x3 conv over a 96-channel 480x832 frame alone is 27x that frame. A is
 // therefore never materialised: each block gathers its 128 x 32 slice of A straight from the frames
 // into shared memory (cp.async, zero-filled where a tap falls into padding), so the kernel needs no

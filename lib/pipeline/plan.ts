@@ -265,6 +265,19 @@ export function resolveGeneration(input: unknown, model: ModelFacts, opts: PlanO
   };
 }
 
+/**
+ * LoRAs need the transformer resident: a merge into a streamed block, or into an expert parked in
+ * host memory, would be undone when that block or expert is copied back in. Under a memory plan
+ * that offloads the transformer (CUDA only), a request with LoRAs (fast mode's pair included) is
+ * refused with E_UNSUPPORTED naming its first LoRA's field, before the job runs anything.
+ */
+export function checkLorasPlacement(loras: GenerationPlan['loras'], memory: MemoryPlan): void {
+  const t = memory.transformer;
+  if (loras.length && (t.placement === 'offloaded' || t.experts === 'one-resident')) {
+    throw new WanError('E_UNSUPPORTED', `${loras[0].field}: LoRAs with an offloaded transformer (the memory plan keeps ${t.placement === 'offloaded' ? `${t.residentBlocks} of ${t.blocks} blocks` : 'one expert'} on the device) are not supported yet; a larger maxMemory keeps it resident`);
+  }
+}
+
 /** The distilled pair and its sampling for `fast`, or null; refuses what cannot run. */
 function resolveFast(request: NormalizedRequest, model: ModelFacts, warnings: string[]): GenerationPlan['fast'] {
   const fast = request.fast;

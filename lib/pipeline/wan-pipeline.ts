@@ -41,7 +41,7 @@ import { type PipelineImageEncoder, clipImageFeatures, loadRequestImages, planPi
 import { type GenerateResult, Job, type JobContext } from './job.js';
 import { type ModelPaths, resolveModelParts } from './model-parts.js';
 import { type TrajectoryPreview, decodePreview } from './previews.js';
-import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, normalizeForModel, resolveGeneration } from './plan.js';
+import { type GenerationPlan, type ModelFacts, type PlanOptions, SCHEDULER_KINDS, checkLorasPlacement, normalizeForModel, resolveGeneration } from './plan.js';
 import { schedulerFromDiffusersConfig } from './scheduler-config.js';
 import { assertDenoisedFinite, assertFinite } from './nonfinite.js';
 
@@ -278,10 +278,7 @@ export class WanPipeline {
     // The request's memory under the load's placements: E_OOM here, before the job runs anything.
     plan.memory = planMemory({ ...this.memoryInput, request: { width: plan.width, height: plan.height, numFrames: plan.numFrames, steps: plan.sampling.steps, textLength: this.facts.textLength } }, this.placement);
     // A LoRA merge would be undone when a streamed block or a parked expert is copied back in.
-    const t = plan.memory.transformer;
-    if (plan.loras.length && (t.placement === 'offloaded' || t.experts === 'one-resident')) {
-      throw new WanError('E_UNSUPPORTED', `${plan.loras[0].field}: LoRAs with an offloaded transformer (the memory plan keeps ${t.placement === 'offloaded' ? `${t.residentBlocks} of ${t.blocks} blocks` : 'one expert'} on the device) are not supported yet; a larger maxMemory keeps it resident`);
-    }
+    checkLorasPlacement(plan.loras, plan.memory);
     return plan;
   }
 

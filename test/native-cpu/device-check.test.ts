@@ -55,6 +55,7 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
     for (const k of E2E) expect(j.e2e[k], k).toBeNull();
     for (const k of DIT) expect(j.dit_1_3b_480p81[k], k).toBeNull();
     expect(j.attention).toBe('not run: no device');
+    expect(j.vae_decode_480p81).toBe('not run: no device');
     expect(j.dry_run.conformance_cpu).toEqual({ passed: 70, failed: 0, skipped: 9 });
     expect(j.steps[0].step).toBe('parity-ops');
   });
@@ -88,6 +89,24 @@ describe.runIf(havePython)('device check results (bench/cuda/merge.py)', () => {
     expect(j.dit_1_3b_480p81).toMatchObject({ ours_s: 1.1, diffusers_eager_s: 2.2, diffusers_compile_s: 1.65, diffusers_eager_over_ours: 2 });
     expect(j.attention[0]).toMatchObject({ shape: 'self b1 h12 s32760 d128', ours_tflops: 300, sdpa_best_tflops: 500 });
     expect(j.offload_a14b_480p).toMatchObject({ layers: 8, resident_blocks: 2, ratio: 1.1 });
+  });
+
+  it('checks the VAE decode of 81 frames at 480p against 6 GB (6e9 bytes), not 6 GiB, from its peak', () => {
+    const vae = (peak: number, extra: Record<string, unknown> = {}) => ({
+      'preflight.json': { gpu: 'NVIDIA H200' },
+      'bench-extra.json': { vae_decode_480p: { seconds: 4.2, latent_frames: 21, frames: 81, height: 480, width: 832, peak_device_bytes: peak, weight_bytes: 5e8, ...extra } },
+    });
+    // 6.2e9 bytes is under 6 GiB (6.44e9) but over 6 GB: an older binary's within_6_gib flag does not decide it.
+    const over = runMerge(vae(6.2e9, { within_6_gib: true }), false);
+    expect(over.vae_decode_480p81).toEqual({
+      seconds: 4.2, latent_frames: 21, frames: 81, height: 480, width: 832, peak_device_bytes: 6.2e9, weight_bytes: 5e8,
+      target_bytes: 6e9, within_6_gb: false,
+    });
+    expect(over.bench_extra.vae_decode_480p.within_6_gib).toBe(true);
+    expect(runMerge(vae(6e9), false).vae_decode_480p81.within_6_gb).toBe(true);
+    expect(runMerge(vae(5.9e9, { within_6_gb: true }), false).vae_decode_480p81.within_6_gb).toBe(true);
+    const missing = runMerge({ 'preflight.json': { gpu: 'NVIDIA H200' }, 'steps.jsonl': '{"step": "bench-extra", "status": "timed out", "exit": 124}\n' }, false);
+    expect(missing.vae_decode_480p81).toBe('not run: step bench-extra timed out');
   });
 });
 
