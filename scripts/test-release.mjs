@@ -2,7 +2,7 @@
 // The release flow as a user meets it, end to end (npm run test:release; .ci/run runs it after the
 // test suite): make the prebuild for this platform, pack the package, install the tarball into an
 // empty project with install scripts disabled, and use it there with no compiler on PATH:
-// `npx wan-video demo`, `--version`, require() and import. Slow (a native build and an npm
+// `npx wan-video demo`, `--version`, an output it cannot write refused, require() and import. Slow (a native build and an npm
 // install): not part of `npm test`. Everything it writes lives in one temporary folder, removed at
 // the end. Options: --skip-prebuild (reuse prebuilds/ as it is), --keep (leave the folder).
 import { spawnSync } from 'node:child_process';
@@ -123,6 +123,12 @@ try {
     for (const f of ['wan-video-demo.mp4', 'wan-video-demo.png']) must(existsSync(join(demoDir, f)) && statSync(join(demoDir, f)).size > 1000, `${f} missing or empty`);
     const info = run(npx, ['--no-install', 'wan-video', 'info'], { cwd: app, env });
     must(info.status === 0 && /prebuilds/.test(info.stdout), `info does not show the prebuild being used:\n${out(info)}`);
+  });
+  check('npx wan-video generate --out /nonexistent/x.mp4 exits non-zero naming the path, before any work', () => {
+    const model = join(work, 'cache', 'demo-tiny-wan');
+    const r = run(npx, ['--no-install', 'wan-video', 'generate', '--model', model, '--prompt', 'a fox', '--out', '/nonexistent/x.mp4'], { cwd: app, env });
+    must(r.status !== 0 && r.status !== null, `exit status ${r.status}:\n${out(r)}`);
+    must(/\/nonexistent\/x\.mp4/.test(r.stderr) && !/^step /m.test(r.stderr), `the refusal does not name the path, or came after the steps:\n${out(r)}`);
   });
   check("require('wan-video') (CommonJS)", () => {
     const r = run(process.execPath, ['-e', "const w = require('wan-video'); const a = w.loadAddon('cpu'); if (typeof w.WanPipeline !== 'function' || !/prebuilds/.test(a.path)) process.exit(1); console.log(a.path)"], { cwd: app, env });

@@ -60,12 +60,13 @@ afterAll(async () => {
 });
 
 describe('Runware API through @runware/sdk-js (WebSocket)', () => {
-  it('runs videoInference with numberResults 2: two playable videos with seeds seed and seed + 1', async () => {
+  it('runs videoInference with numberResults 3: three playable videos with seeds seed, seed + 1 and seed + 2', async () => {
     const runware = new RunwareServer({ apiKey: KEY, url: `${t.url.replace('http', 'ws')}/v1`, shouldReconnect: false });
     try {
-      const videos = (await runware.videoInference({ ...small({ numberResults: 2, includeCost: true }) } as never)) as unknown as Array<Record<string, unknown>>;
-      expect(videos).toHaveLength(2);
-      expect(videos.map((v) => v.seed).sort()).toEqual([5, 6]);
+      const videos = (await runware.videoInference({ ...small({ numberResults: 3, includeCost: true }) } as never)) as unknown as Array<Record<string, unknown>>;
+      expect(videos).toHaveLength(3);
+      expect(videos.map((v) => v.seed).sort()).toEqual([5, 6, 7]);
+      expect(new Set(videos.map((v) => v.videoUUID)).size).toBe(3);
       for (const v of videos) {
         expect(v).toMatchObject({ taskType: 'videoInference', status: 'success', cost: 0 });
         const file = join(t.dir, `${v.videoUUID}.mp4`);
