@@ -105,8 +105,9 @@ export async function guardedFetch(
         r.on('data', (c: Buffer) => {
           size += c.length;
           if (size > policy.maxBytes) {
-            r.destroy();
-            req.destroy(new WanError('E_INVALID_ARGUMENT', `${field}: the response is larger than ${policy.maxBytes} bytes (fetch.maxBytes)`));
+            // Settled here: once the response has begun, destroying the request emits no 'error' on it.
+            reject(new WanError('E_INVALID_ARGUMENT', `${field}: the response is larger than ${policy.maxBytes} bytes (fetch.maxBytes)`));
+            req.destroy();
             return;
           }
           chunks.push(c);

@@ -52,12 +52,20 @@ export class PipelinePool {
     if (!cfg) throw new WanError('E_INVALID_ARGUMENT', `model "${name}" is not configured on this worker (configured: ${Object.keys(this.models).join(', ')})`);
     let e = this.entries.get(name);
     if (!e) {
-      const { bytes } = await inspectModel(cfg.path);
-      await this.makeRoom(bytes);
-      const pipe = WanPipeline.load(cfg.path, { device: this.opts.device, fastLoras: cfg.fastLoras, interpolator: cfg.interpolator, imageEncoder: cfg.imageEncoder, images: { allowFiles: false } });
-      e = { pipe, bytes, lastUsed: Date.now(), inUse: 0 };
-      this.entries.set(name, e);
-      pipe.catch(() => this.entries.delete(name));
+      // The entry is in the map before anything is awaited, so jobs asking at the same time share
+      // one load (and makeRoom cannot release it: it is in use from the start).
+      const entry = { bytes: 0, lastUsed: Date.now(), inUse: 0 } as Entry;
+      entry.pipe = (async () => {
+        const { bytes } = await inspectModel(cfg.path);
+        await this.makeRoom(bytes);
+        entry.bytes = bytes;
+        return WanPipeline.load(cfg.path, { device: this.opts.device, fastLoras: cfg.fastLoras, interpolator: cfg.interpolator, imageEncoder: cfg.imageEncoder, images: { allowFiles: false } });
+      })();
+      this.entries.set(name, entry);
+      entry.pipe.catch(() => {
+        if (this.entries.get(name) === entry) this.entries.delete(name);
+      });
+      e = entry;
     }
     e.inUse++;
     e.lastUsed = Date.now();

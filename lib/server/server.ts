@@ -1,7 +1,7 @@
 // createServer(): the three APIs as Fastify routes over one queue. With the SQLite queue the
 // server also runs the jobs (config.workers at a time); with Redis it only queues and serves, and
 // `wan-video worker` processes run them.
-import { createReadStream } from 'node:fs';
+import { createReadStream, realpathSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
@@ -40,11 +40,21 @@ export interface WanServer {
   close(opts?: { abort?: boolean }): Promise<void>;
 }
 
+/** The path with symbolic links resolved, where it exists (a missing one is refused by its load). */
+function real(path: string): string {
+  try {
+    return realpathSync(resolve(path));
+  } catch {
+    return resolve(path);
+  }
+}
+
 /** The configured models with their detected variants (header reads only), checked against modelRoots. */
 export async function modelEntries(config: ServerConfig): Promise<ModelEntry[]> {
   const out: ModelEntry[] = [];
   for (const [name, m] of Object.entries(config.models)) {
-    if (config.modelRoots.length && !config.modelRoots.some((r) => within(resolve(r), resolve(m.path)))) {
+    // Symbolic links resolved, as for LoRA paths: a link inside a root to a folder outside is outside.
+    if (config.modelRoots.length && !config.modelRoots.some((r) => within(real(r), real(m.path)))) {
       throw new WanError('E_INVALID_ARGUMENT', `models.${name}.path ${m.path} is outside modelRoots (${config.modelRoots.join(', ')})`);
     }
     const facts = await inspectModel(m.path);

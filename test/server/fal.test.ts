@@ -1,5 +1,6 @@
-// fal's queue API and synchronous run through the real @fal-ai/client, pointed at the server by its
-// documented configuration: requestMiddleware rewriting the fal hosts, or proxyUrl.
+// fal's queue API, its fal_webhook and the synchronous run through the real @fal-ai/client, pointed
+// at the server by its documented configuration: requestMiddleware rewriting the fal hosts, or proxyUrl.
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 
 import { ApiError, ValidationError, createFalClient } from '@fal-ai/client';
@@ -7,17 +8,37 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { falWebhook } from '../../lib/api/fal.js';
 import type { JobView } from '../../lib/server/types.js';
-import { KEY, type TestServer, decodedFrames, download, startServer } from './helpers.js';
+import { KEY, type TestServer, decodedFrames, download, startServer, until } from './helpers.js';
 
 let t: TestServer;
 const ENDPOINT = 'fal-ai/wan/v2.2-a14b/text-to-video';
 // fal's smallest request: 480p (832x480), 17 frames; 2 steps, no step cache.
 const input = { prompt: 'a red fox in the snow', resolution: '480p', num_frames: 17, num_inference_steps: 2, acceleration: 'none', seed: 3, interpolator_model: 'none' } as const;
 
+let hooks: { url: string; received: Array<{ method: string; path: string; type?: string; body: Record<string, unknown> | null }>; close(): void };
+
+/** A loopback HTTP server that records the JSON bodies POSTed to it (fal_webhook's receiver). */
+async function webhookReceiver(): Promise<typeof hooks> {
+  const received: typeof hooks.received = [];
+  const srv = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', path: req.url ?? '', type: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString() || 'null') });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(srv.address() as { port: number }).port}`, received, close: () => srv.close() };
+}
+
 beforeAll(async () => {
-  t = await startServer();
+  // Loopback targets allowed: the fal_webhook receiver is on 127.0.0.1.
+  t = await startServer({ fetch: { allowLoopback: true }, webhooks: { retries: 2, backoffMs: 50 } });
+  hooks = await webhookReceiver();
 });
 afterAll(async () => {
+  hooks?.close();
   await t?.close();
 });
 
@@ -27,16 +48,25 @@ const viaMiddleware = () =>
     requestMiddleware: async (req) => ({ ...req, url: req.url.replace(/^https:\/\/queue\.fal\.run/, t.url).replace(/^https:\/\/fal\.run/, `${t.url}/_fal/run`) }),
   });
 
-describe('fal API through @fal-ai/client', () => {
-  it('subscribe: queue updates carry the step log, the status stream sees it too, and the result is a playable video', async () => {
+type Update = { status: string; logs?: Array<{ message: string }> };
+
+/**
+ * One fal.subscribe run, shared by the tests that look at it (fal's smallest video takes tens of
+ * seconds on 2 cores, so it is made once): it asks for a fal_webhook too (the client's webhookUrl,
+ * sent as ?fal_webhook=), and follows the status stream from the moment the request is queued.
+ */
+let subscription: Promise<{ result: { data: unknown; requestId: string }; updates: Update[]; streamed: Update[] }> | undefined;
+const subscribed = () =>
+  (subscription ??= (async () => {
     const fal = viaMiddleware();
-    const updates: Array<{ status: string; logs?: Array<{ message: string }> }> = [];
-    const streamed: Array<{ status: string; logs?: Array<{ message: string }> }> = [];
+    const updates: Update[] = [];
+    const streamed: Update[] = [];
     let streaming: Promise<unknown> | undefined;
     const result = await fal.subscribe(ENDPOINT, {
       input,
       logs: true,
       pollInterval: 300,
+      webhookUrl: `${hooks.url}/fal/hook?token=abc`,
       onEnqueue: (requestId: string) => {
         streaming = (async () => {
           const stream = await fal.queue.streamStatus(ENDPOINT, { requestId, logs: true });
@@ -47,6 +77,12 @@ describe('fal API through @fal-ai/client', () => {
       onQueueUpdate: (u: unknown) => updates.push(u as never),
     } as never);
     await streaming;
+    return { result, updates, streamed };
+  })());
+
+describe('fal API through @fal-ai/client', () => {
+  it('subscribe: queue updates carry the step log, the status stream sees it too, and the result is a playable video', async () => {
+    const { result, updates, streamed } = await subscribed();
     const data = result.data as { video: { url: string; content_type: string; file_size: number }; seed: number };
     expect(data.seed).toBe(3);
     expect(data.video.content_type).toBe('video/mp4');
@@ -60,6 +96,38 @@ describe('fal API through @fal-ai/client', () => {
     expect(updates.at(-1)?.status).toBe('COMPLETED');
     expect(streamed.flatMap((s) => s.logs ?? []).some((l) => l.message.startsWith('step 1/2'))).toBe(true);
     expect(streamed.at(-1)?.status).toBe('COMPLETED');
+  });
+
+  it('fal.run (the synchronous endpoint) answers with the result itself: a playable video', async () => {
+    const fal = viaMiddleware();
+    const result = await fal.run(ENDPOINT, { input: { ...input, seed: 11 } });
+    const data = result.data as { video: { url: string; content_type: string; file_name: string; file_size: number }; seed: number; prompt: string };
+    expect(data).toMatchObject({ seed: 11, prompt: input.prompt, video: { content_type: 'video/mp4', file_name: expect.stringMatching(/\.mp4$/) } });
+    expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/); // from the x-fal-request-id header
+    const file = join(t.dir, 'fal-run.mp4');
+    expect(await download(data.video.url, file)).toBe(data.video.file_size);
+    expect(decodedFrames(file)).toBe(17);
+    // the run went through the queue as a job of its own, ended when the answer came
+    const job = (await (await fetch(`${t.url}/jobs/${result.requestId}`, { headers: { authorization: `Key ${KEY}` } })).json()) as { api: string; status: string };
+    expect(job).toMatchObject({ api: 'fal', status: 'succeeded' });
+  });
+
+  it('fal_webhook: the queued request\'s result is POSTed to the webhook as fal does ({request_id, status "OK", payload})', async () => {
+    const { result } = await subscribed();
+    const request_id = result.requestId;
+    const hook = await until(async () => hooks.received.find((h) => h.body?.request_id === request_id), 30_000, 100);
+    expect(hook.method).toBe('POST');
+    expect(hook.path).toBe('/fal/hook?token=abc');
+    expect(hook.type).toBe('application/json');
+    const body = hook.body as { request_id: string; gateway_request_id: string; status: string; payload: { video: { url: string; content_type: string; file_size: number }; seed: number; prompt: string } };
+    expect(body).toMatchObject({ request_id, gateway_request_id: request_id, status: 'OK', payload: { seed: 3, prompt: input.prompt, video: { content_type: 'video/mp4' } } });
+    expect(body).not.toHaveProperty('error');
+    const file = join(t.dir, 'fal-hook.mp4');
+    expect(await download(body.payload.video.url, file)).toBe(body.payload.video.file_size);
+    expect(decodedFrames(file)).toBe(17);
+    // the webhook's payload is the result the queue serves, and it came once
+    expect(body.payload).toEqual(result.data);
+    expect(hooks.received.filter((h) => h.body?.request_id === request_id)).toHaveLength(1);
   });
 
   it('queue.submit/status/cancel/result through proxyUrl', async () => {

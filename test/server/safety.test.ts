@@ -1,16 +1,18 @@
 // What a server on a network must refuse, and how: keys, body and prompt limits, slow and malformed
 // clients, URL targets, LoRA paths outside the configured folders, the per-key job limit, errors
 // without stack traces; the server keeps serving after each.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type IncomingMessage, type ServerResponse, createServer as createHttpServer, request } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { refusedAddress } from '../../lib/server/fetch-guard.js';
+import { WanError } from '../../lib/errors.js';
+import { type FetchPolicy, guardedFetch, refusedAddress } from '../../lib/server/fetch-guard.js';
 import { createServer } from '../../lib/server/server.js';
-import { KEY, type TestServer, oxenSmall, startServer, tempDir, tinyModel, until } from './helpers.js';
+import { CLI, KEY, type TestServer, oxenSmall, startServer, tempDir, tinyModel, until } from './helpers.js';
 
 const policy = { allowLoopback: false, allowPrivate: false };
 
@@ -26,6 +28,75 @@ describe('URL targets', () => {
     }
     expect(refusedAddress('224.0.0.1', { allowLoopback: true, allowPrivate: true })).toMatch(/multicast/);
     for (const a of ['8.8.8.8', '172.32.0.1', '2001:4860:4860::8888']) expect(refusedAddress(a, policy)).toBeNull();
+  });
+});
+
+describe('the fetch guard\'s limits (fetch.maxBytes, fetch.timeoutMs), against loopback servers', () => {
+  const open: Array<{ close(): void; closeAllConnections(): void }> = [];
+  afterAll(() => {
+    for (const s of open) {
+      s.closeAllConnections();
+      s.close();
+    }
+  });
+  /** A loopback HTTP server with the given handler; resolves with its base URL. */
+  const serve = async (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+    const srv = createHttpServer(handler);
+    open.push(srv);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+  };
+  const limits = (over: Partial<FetchPolicy> = {}): FetchPolicy => ({ maxBytes: 4096, timeoutMs: 5000, allowLoopback: true, allowPrivate: false, ...over });
+  /** The fetch's error (null if it succeeded); a fetch that never settles fails the test after 10 s, saying so. */
+  const failure = (p: Promise<unknown>): Promise<unknown> =>
+    Promise.race([p.then(() => null, (e: unknown) => e), new Promise((_, reject) => setTimeout(() => reject(new Error('the fetch never settled')), 10_000))]);
+
+  it('refuses a response larger than maxBytes, naming the field and the limit; one at the limit arrives whole', async () => {
+    const body = Buffer.alloc(64 * 1024, 0x61);
+    const url = await serve((req, res) => {
+      const n = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('n'));
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // in several writes, as a large body comes
+      for (let i = 0; i < n; i += 1024) res.write(body.subarray(i, Math.min(n, i + 1024)));
+      res.end();
+    });
+    const t0 = Date.now();
+    const err = await failure(guardedFetch(`${url}/big?n=${body.length}`, { field: 'image_url', policy: limits() }));
+    expect(err).toBeInstanceOf(WanError);
+    expect((err as WanError).code).toBe('E_INVALID_ARGUMENT');
+    expect((err as Error).message).toBe('image_url: the response is larger than 4096 bytes (fetch.maxBytes)');
+    expect(Date.now() - t0).toBeLessThan(4000); // refused at once, not at the timeout
+    const ok = await guardedFetch(`${url}/fits?n=4096`, { field: 'image_url', policy: limits() });
+    expect(ok.status).toBe(200);
+    expect(ok.body.length).toBe(4096);
+    // a webhook POST is held to the same limit on what comes back
+    const post = await failure(guardedFetch(`${url}/hook?n=5000`, { method: 'POST', body: '{}', field: 'webhookURL', policy: limits() }));
+    expect(String((post as Error)?.message)).toMatch(/^webhookURL: the response is larger than 4096 bytes/);
+  });
+
+  it('gives up on a server that never answers after timeoutMs, and on one that answers too slowly to finish in time', async () => {
+    const silent = await serve(() => undefined); // reads the request, never answers
+    let t0 = Date.now();
+    const err = await failure(guardedFetch(`${silent}/x.png`, { field: 'image_url', policy: limits({ timeoutMs: 300 }) }));
+    let took = Date.now() - t0;
+    expect(err).toBeInstanceOf(WanError);
+    expect((err as Error).message).toMatch(/^image_url: .*127\.0\.0\.1:\d+.*fetch\.timeoutMs/);
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(3000);
+
+    // a byte every 100 ms: the socket is never idle for timeoutMs, but the answer never completes
+    const trickle = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      const iv = setInterval(() => (res.destroyed ? clearInterval(iv) : res.write('x')), 100);
+      res.on('close', () => clearInterval(iv));
+    });
+    t0 = Date.now();
+    const slow = await failure(guardedFetch(`${trickle}/x.png`, { field: 'image_url', policy: limits({ timeoutMs: 600 }) }));
+    took = Date.now() - t0;
+    expect(slow).toBeInstanceOf(WanError);
+    expect((slow as Error).message).toMatch(/^image_url: no complete answer from 127\.0\.0\.1:\d+ within 600 ms \(fetch\.timeoutMs\)$/);
+    expect(took).toBeGreaterThanOrEqual(550);
+    expect(took).toBeLessThan(3000);
   });
 });
 
@@ -211,6 +282,53 @@ describe('a server with limits', () => {
       expect(res.status).toBe(401);
       expect(await res.text()).not.toMatch(/\n\s+at /);
     }
+  });
+});
+
+describe('modelRoots', () => {
+  it('refuses a model folder outside modelRoots at createServer, naming the path; one inside is served', async () => {
+    const model = await tinyModel();
+    const dir = tempDir();
+    const base = { port: 0, host: '127.0.0.1', auth: { disabled: true }, storage: { dir: join(dir, 'out') }, device: 'cpu', workers: 0 } as const;
+    const elsewhere = join(dir, 'models');
+    mkdirSync(elsewhere);
+    for (const roots of [[elsewhere], [`${model}-other`], [join(model, 'transformer')]]) {
+      const err = await createServer({ ...base, models: { tiny: { path: model } }, modelRoots: roots, queue: join(dir, 'refused.sqlite') }).then(() => null, (e: unknown) => e);
+      expect(err, roots[0]).toBeInstanceOf(WanError);
+      expect((err as Error).message).toBe(`models.tiny.path ${model} is outside modelRoots (${roots[0]})`);
+    }
+    // A link inside the root to a model outside it is outside (links resolved, as for LoRA paths).
+    const link = join(elsewhere, 'link');
+    symlinkSync(model, link);
+    const linked = await createServer({ ...base, models: { tiny: { path: link } }, modelRoots: [elsewhere], queue: join(dir, 'refused.sqlite') }).then(() => null, (e: unknown) => e);
+    expect((linked as Error | null)?.message).toBe(`models.tiny.path ${link} is outside modelRoots (${elsewhere})`);
+    expect(existsSync(join(dir, 'refused.sqlite'))).toBe(false); // refused before anything was opened
+
+    const inside = await createServer({ ...base, models: { tiny: { path: model } }, modelRoots: [elsewhere, dirname(model)], queue: join(dir, 'q.sqlite') });
+    const url = await inside.listen();
+    expect((await (await fetch(`${url}/health`)).json()) as object).toMatchObject({ ok: true, models: ['tiny'] });
+    await inside.close();
+    // the root itself, and a path through "..", are inside by where they resolve
+    for (const path of [model, join(model, '..', basename(model))]) {
+      const s = await createServer({ ...base, models: { tiny: { path } }, modelRoots: [model], queue: join(dir, 'q.sqlite') });
+      await s.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('wan-video serve refuses it too, before listening, naming the path', () => {
+    const dir = tempDir();
+    const model = join(dir, 'not-in-root');
+    const config = join(dir, 'server.json');
+    writeFileSync(config, JSON.stringify({ modelRoots: ['./models'], auth: { disabled: true } }));
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--config', config, '--model', `tiny=${model}`, '--port', '0', '--queue', join(dir, 'q.sqlite')], {
+      env: { ...process.env, WAN_VIDEO_DEVICE: 'cpu' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`models.tiny.path ${model} is outside modelRoots (${join(dir, 'models')})`);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
