@@ -13,13 +13,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type GgufTensorToWrite, writeGguf } from '../../lib/model/gguf-writer.js';
 import { WAN_TRANSFORMER_KEYS } from '../../lib/model/keymap.js';
 import { decodeToF32 } from '../../lib/model/safetensors.js';
-import { floatToF16Bits, writeSafetensors } from '../../lib/model/safetensors-writer.js';
+import { writeSafetensors } from '../../lib/model/safetensors-writer.js';
 import { planTransformer } from '../../lib/model/transformer-plan.js';
 import { expectedTransformerTensors } from '../../lib/model/transformer-tensors.js';
 import type { TransformerConfig } from '../../lib/model/types.js';
 import type { GenerateResult } from '../../lib/pipeline/job.js';
 import { WanPipeline } from '../../lib/pipeline/wan-pipeline.js';
 import { fixturesRoot, haveFixtures } from '../helpers/paths.js';
+import { quantizeQ8_0 } from '../helpers/q8_0.js';
 
 // Widths that are multiples of 32 (a Q8_0 block) in every matrix's last dimension: dim 64, text 64
 // (the tiny UMT5's d_model), freq 256, ffn 128.
@@ -47,20 +48,6 @@ function originalName(canonical: string): string {
     if (m) return from.replace('{n}', m[1] ?? '');
   }
   throw new Error(`no original name for ${canonical}`);
-}
-
-/** ggml's Q8_0: per block of 32, d = max|x| / 127 stored as f16, q = round(x / d). */
-function quantizeQ8_0(x: Float32Array): Uint8Array {
-  const out = Buffer.alloc((x.length / 32) * 34);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[b * 32 + i]));
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    out.writeUInt16LE(floatToF16Bits(d), b * 34);
-    for (let i = 0; i < 32; i++) out.writeInt8(Math.round(x[b * 32 + i] * id), b * 34 + 2 + i);
-  }
-  return out;
 }
 
 /** Q8_0 back to float32 as ggml does it: the f16 scale times the int8, in float32. */

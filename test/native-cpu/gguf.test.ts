@@ -16,10 +16,11 @@ import { readGgufHeader } from '../../lib/model/gguf.js';
 import { type GgufTensorToWrite, writeGguf } from '../../lib/model/gguf-writer.js';
 import { weightBytes } from '../../lib/model/memory.js';
 import { readSafetensorsF32, readSafetensorsHeader } from '../../lib/model/safetensors.js';
-import { floatToF16Bits, writeSafetensors } from '../../lib/model/safetensors-writer.js';
+import { writeSafetensors } from '../../lib/model/safetensors-writer.js';
 import { planTextEncoder } from '../../lib/model/text-encoder-plan.js';
 import { planTransformer } from '../../lib/model/transformer-plan.js';
 import { fixturesRoot, haveFixtures, repoRoot } from '../helpers/paths.js';
+import { quantizeQ8_0 } from '../helpers/q8_0.js';
 
 const { addon } = loadAddon('cpu');
 
@@ -135,21 +136,6 @@ function llamaCppT5Name(n: string): string {
   ];
   for (const [re, to] of rules) if (re.test(n)) return n.replace(re, to);
   throw new Error(`no llama.cpp name for ${n}`);
-}
-
-/** ggml's Q8_0 (d = max|x| / 127, q = round(x / d)): enough to store a test matrix. */
-function quantizeQ8_0(x: Float32Array): Uint8Array {
-  const blocks = x.length / 32;
-  const out = Buffer.alloc(blocks * 34);
-  for (let b = 0; b < blocks; b++) {
-    let amax = 0;
-    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[b * 32 + i]));
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    out.writeUInt16LE(floatToF16Bits(d), b * 34);
-    for (let i = 0; i < 32; i++) out.writeInt8(Math.round(x[b * 32 + i] * id), b * 34 + 2 + i);
-  }
-  return out;
 }
 
 describe.runIf(haveFixtures)('the UMT5 encoder from a GGUF file with llama.cpp\'s T5 names', () => {
