@@ -124,11 +124,17 @@ export async function confine(path: string, field: string, roots: readonly strin
   } catch {
     throw fieldError(field, `${JSON.stringify(path)} is not a file under the server's LoRA folders`);
   }
+  if (await insideRoots(real, roots)) return real;
+  throw fieldError(field, `${JSON.stringify(path)} is outside the server's LoRA folders`);
+}
+
+/** Whether `real` (a path with its links already resolved) lies in one of `roots`, theirs resolved too. */
+export async function insideRoots(real: string, roots: readonly string[]): Promise<boolean> {
   for (const root of roots) {
     const r = await realpath(root).catch(() => resolve(root));
-    if (real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)) return real;
+    if (real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)) return true;
   }
-  throw fieldError(field, `${JSON.stringify(path)} is outside the server's LoRA folders`);
+  return false;
 }
 
 /** Validates, checks the key's limit, and queues the jobs durably. */

@@ -1,15 +1,15 @@
 // createServer(): the three APIs as Fastify routes over one queue. With the SQLite queue the
 // server also runs the jobs (config.workers at a time); with Redis it only queues and serves, and
 // `wan-video worker` processes run them.
-import { createReadStream, realpathSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import { type ServerState } from '../api/common.js';
+import { type ServerState, insideRoots } from '../api/common.js';
 import { authenticate, ownJob } from '../api/auth-hook.js';
 import { describeError, errorBody } from '../api/errors.js';
 import { registerFal } from '../api/fal.js';
@@ -40,21 +40,14 @@ export interface WanServer {
   close(opts?: { abort?: boolean }): Promise<void>;
 }
 
-/** The path with symbolic links resolved, where it exists (a missing one is refused by its load). */
-function real(path: string): string {
-  try {
-    return realpathSync(resolve(path));
-  } catch {
-    return resolve(path);
-  }
-}
-
 /** The configured models with their detected variants (header reads only), checked against modelRoots. */
 export async function modelEntries(config: ServerConfig): Promise<ModelEntry[]> {
   const out: ModelEntry[] = [];
   for (const [name, m] of Object.entries(config.models)) {
-    // Symbolic links resolved, as for LoRA paths: a link inside a root to a folder outside is outside.
-    if (config.modelRoots.length && !config.modelRoots.some((r) => within(real(r), real(m.path)))) {
+    // Symbolic links resolved, as for LoRA paths: a link inside a root to a folder outside is outside
+    // (a path that does not exist is checked as written, and refused by its load).
+    const real = await realpath(m.path).catch(() => resolve(m.path));
+    if (config.modelRoots.length && !(await insideRoots(real, config.modelRoots))) {
       throw new WanError('E_INVALID_ARGUMENT', `models.${name}.path ${m.path} is outside modelRoots (${config.modelRoots.join(', ')})`);
     }
     const facts = await inspectModel(m.path);
@@ -69,11 +62,6 @@ export async function modelEntries(config: ServerConfig): Promise<ModelEntry[]> 
     out.push({ name, variant: facts.variant, ids: m.ids });
   }
   return out;
-}
-
-function within(root: string, p: string): boolean {
-  const r = relative(root, p);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
 /** fal's client in proxy mode sends every request to one URL with the real target in this header. */
